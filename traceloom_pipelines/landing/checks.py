@@ -1,0 +1,192 @@
+"""Pandera checks and column builders that every source contract is written with.
+
+Source fields are extracted from the payload as *text* (exactly as the source sent them), and the
+contract says what the text must parse as. Validating text rather than pre-cast values keeps the
+original value visible in a failure case ("abc" is not a number) instead of a cast-produced null.
+
+The reason codes a quarantined row carries are ``<column>:<check name>``, using the check names
+defined here (plus pandera's own ``not_nullable`` and ``isin``):
+
+===================  =================================================================
+check name           fails when
+===================  =================================================================
+``not_nullable``     a required field is missing, null or blank (pandera built-in)
+``isin``             a coded value is outside the accepted vocabulary (pandera built-in)
+``is_number``        the text is not a decimal number
+``is_integer``       the text is not a whole number
+``non_negative``     a number is below zero (quantities, counts, durations; 003 §4.4)
+``is_timestamp``     the text is not an ISO-8601 timestamp with offset or ``Z``
+``not_stale``        a timestamp is older than the entity's staleness horizon (003 §4.4)
+``is_date``          the text is not ``YYYY-MM-DD``
+``is_time``          the text is not ``HH:MM[:SS]``
+``is_boolean``       the text is not ``true``/``false``
+``known_<name>``     a reference id (e.g. ``machine_id``) is not in the tenant's master data
+===================  =================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import pandera.polars as pa
+import polars as pl
+
+# The DuckDB column type a field lands as; the polars cast for each lives in `cast_expr`.
+TEXT, NUMBER, INTEGER, TIMESTAMP, DATE, TIME, BOOLEAN, JSON = (
+    "VARCHAR",
+    "DOUBLE",
+    "BIGINT",
+    "TIMESTAMP",
+    "DATE",
+    "TIME",
+    "BOOLEAN",
+    "JSON",
+)
+
+_TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%:z",
+    "%Y-%m-%dT%H:%M:%S%:z",
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+)
+
+
+def parse_timestamp_utc(expr: pl.Expr) -> pl.Expr:
+    """Parse ISO-8601 text with a ``Z`` or ``±HH:MM`` offset into a naive UTC datetime (µs).
+
+    Text without an offset is *not* accepted: a timestamp whose zone is unknown cannot be placed
+    in UTC. Unparseable text becomes null (the ``is_timestamp`` check reports it).
+    """
+    normalized = expr.str.strip_chars().str.replace(r"[zZ]$", "+00:00")
+    parsed = pl.coalesce(
+        [
+            normalized.str.strptime(pl.Datetime("us", "UTC"), fmt, strict=False)
+            for fmt in _TIMESTAMP_FORMATS
+        ]
+    )
+    return parsed.dt.replace_time_zone(None)
+
+
+def parse_boolean(expr: pl.Expr) -> pl.Expr:
+    """``true``/``false`` (any case, also ``1``/``0``) to Boolean; anything else to null."""
+    lowered = expr.str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(lowered.is_in(["true", "1"]))
+        .then(True)
+        .when(lowered.is_in(["false", "0"]))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def cast_expr(column: str, duckdb_type: str) -> pl.Expr:
+    """The polars expression that turns a validated text column into its landed type."""
+    col = pl.col(column)
+    casts = {
+        TEXT: col,
+        JSON: col,
+        NUMBER: col.str.strip_chars().cast(pl.Float64, strict=False),
+        INTEGER: col.str.strip_chars().cast(pl.Float64, strict=False).cast(pl.Int64, strict=False),
+        TIMESTAMP: parse_timestamp_utc(col),
+        DATE: col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False),
+        TIME: pl.coalesce(
+            [col.str.strip_chars().str.to_time(fmt, strict=False) for fmt in ("%H:%M:%S", "%H:%M")]
+        ),
+        BOOLEAN: parse_boolean(col),
+    }
+    return casts[duckdb_type].alias(column)
+
+
+def _parses(duckdb_type: str, name: str) -> pa.Check:
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        raw = pl.col(data.key)
+        return data.lazyframe.select(raw.is_null() | cast_expr(data.key, duckdb_type).is_not_null())
+
+    return pa.Check(check, name=name)
+
+
+def non_negative() -> pa.Check:
+    """Numbers below zero fail; text that is not a number is left to ``is_number``."""
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        value = pl.col(data.key).str.strip_chars().cast(pl.Float64, strict=False)
+        return data.lazyframe.select(value.is_null() | (value >= 0))
+
+    return pa.Check(check, name="non_negative")
+
+
+def not_stale(max_age: timedelta, now: datetime | None = None) -> pa.Check:
+    """Timestamps older than ``max_age`` before ``now`` (UTC, default: validation time) fail.
+
+    003 §4.4 rejects stale MES data; for batch drops the horizon is per entity (see contracts).
+    """
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        reference = (now or datetime.now(UTC)).replace(tzinfo=None)
+        parsed = parse_timestamp_utc(pl.col(data.key))
+        return data.lazyframe.select(parsed.is_null() | (parsed >= reference - max_age))
+
+    return pa.Check(check, name="not_stale")
+
+
+def known_values(name: str, allowed: Iterable[str]) -> pa.Check:
+    """Reference check: the value must be one of the tenant's master-data ids (``known_<name>``)."""
+    allowed_list = sorted(set(allowed))
+
+    def check(data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col(data.key).is_null() | pl.col(data.key).is_in(allowed_list)
+        )
+
+    return pa.Check(check, name=f"known_{name}")
+
+
+_TYPE_CHECK_NAMES = {
+    NUMBER: "is_number",
+    INTEGER: "is_integer",
+    TIMESTAMP: "is_timestamp",
+    DATE: "is_date",
+    TIME: "is_time",
+    BOOLEAN: "is_boolean",
+}
+
+
+def field(
+    path: str,
+    duckdb_type: str = TEXT,
+    *,
+    required: bool = False,
+    non_negative_value: bool = False,
+    accepted: Iterable[str] | None = None,
+    stale_after: timedelta | None = None,
+    description: str = "",
+) -> pa.Column:
+    """One contract field: a pandera text column that knows its JSON path and landed type.
+
+    Args:
+        path: JSONPath of the value inside one record (``$.work_order.due_date``); for CSV drops
+            the header name is the top-level key.
+        duckdb_type: the type the value lands as in ``raw`` (one of the constants above).
+        required: missing/null/blank values fail ``not_nullable``.
+        non_negative_value: numbers below zero fail ``non_negative``.
+        accepted: the accepted vocabulary (case-sensitive); others fail ``isin``.
+        stale_after: timestamps older than this fail ``not_stale``.
+    """
+    checks: list[pa.Check] = []
+    if duckdb_type in _TYPE_CHECK_NAMES:
+        checks.append(_parses(duckdb_type, _TYPE_CHECK_NAMES[duckdb_type]))
+    if non_negative_value:
+        checks.append(non_negative())
+    if accepted is not None:
+        checks.append(pa.Check.isin(sorted(accepted)))
+    if stale_after is not None:
+        checks.append(not_stale(stale_after))
+    return pa.Column(
+        pl.String,
+        checks=checks,
+        nullable=not required,
+        required=True,
+        description=description or None,
+        metadata={"path": path, "type": duckdb_type},
+    )

@@ -1,0 +1,484 @@
+"""Land one source entity: read drop files in batches, validate, quarantine, write to DuckDB.
+
+For every file: records are read in chunks (memory does not grow with file size), exact
+duplicates are skipped by record hash, every record is validated against the entity's pandera
+contract (lazy: all failures collected), invalid records go to ``audit.quarantine`` with their
+failed checks, valid ones are cast and appended to ``raw.<system>__<entity>`` (children to their
+child tables). One file is one batch and one DuckDB transaction, recorded in ``audit.batches``;
+a file already recorded with the same sha256 is skipped, so replaying a drop changes nothing.
+Invariant per batch: ``rows_read = rows_landed + rows_quarantined + rows_duplicate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+from traceloom_pipelines.landing.checks import cast_expr, known_values
+from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
+from traceloom_pipelines.landing.readers import DropFile, iter_records, list_drop_files
+from traceloom_pipelines.landing.warehouse import (
+    child_table_columns,
+    ensure_tables,
+    quote,
+    raw_table_columns,
+    run,
+)
+
+DEFAULT_CHUNK_ROWS = 100_000
+INVALID_JSON = "_record:valid_json"
+
+
+@dataclass
+class LandingCounts:
+    """Row counts of one batch (file) or a sum of batches."""
+
+    rows_read: int = 0
+    rows_landed: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    child_rows_landed: int = 0
+    reasons: Counter = field(default_factory=Counter)  # failed check → quarantined rows
+
+    def add(self, other: LandingCounts) -> None:
+        self.rows_read += other.rows_read
+        self.rows_landed += other.rows_landed
+        self.rows_quarantined += other.rows_quarantined
+        self.rows_duplicate += other.rows_duplicate
+        self.child_rows_landed += other.child_rows_landed
+        self.reasons.update(other.reasons)
+
+    @property
+    def balanced(self) -> bool:
+        """True when every row read is accounted for."""
+        return self.rows_read == self.rows_landed + self.rows_quarantined + self.rows_duplicate
+
+
+@dataclass
+class LandingResult:
+    """What one landing run of an entity did, per tenant and in total."""
+
+    entity: SourceEntity
+    files_ingested: list[str] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)
+    per_tenant: dict[str, LandingCounts] = field(default_factory=dict)
+
+    @property
+    def total(self) -> LandingCounts:
+        total = LandingCounts()
+        for counts in self.per_tenant.values():
+            total.add(counts)
+        return total
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunks(records: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def extract_text_fields(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, paths: dict[str, str]
+) -> pl.DataFrame:
+    """Extract each field's text by JSON path from ``frame['_record']`` (parsed once per record).
+
+    Returns ``frame`` plus one ``pl.String`` column per field; blank strings become null.
+    ``_record`` must be valid JSON (callers route invalid JSON to quarantine first).
+    """
+    names = list(paths)
+    if not names:
+        return frame
+    path_list = "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths.values()) + "]"
+    con.register("_extract_input", frame.select("_record"))
+    try:
+        values = con.sql(
+            f"select json_extract_string(_record, {path_list}) as v from _extract_input"
+        ).pl()
+    finally:
+        con.unregister("_extract_input")
+    extracted = values.select(
+        [
+            pl.col("v").list.get(i).str.strip_chars().replace("", None).alias(name)
+            for i, name in enumerate(names)
+        ]
+    )
+    return pl.concat([frame, extracted], how="horizontal")
+
+
+def failed_checks(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> dict[int, list[str]]:
+    """Validate ``frame`` (text columns) lazily; return row position → sorted ``column:check``.
+
+    Raises:
+        RuntimeError: on a failure that is not tied to a row (a contract/frame mismatch, a bug).
+    """
+    try:
+        schema.validate(frame.select(list(schema.columns)), lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        unplaced = cases.filter(pl.col("index").is_null())
+        if unplaced.height:
+            raise RuntimeError(f"contract {schema.name} failed as a whole: {unplaced}") from errors
+        by_row: dict[int, set[str]] = {}
+        for index, column, check in cases.select("index", "column", "check").iter_rows():
+            by_row.setdefault(int(index), set()).add(f"{column}:{check}")
+        return {row: sorted(checks) for row, checks in by_row.items()}
+    return {}
+
+
+def _child_frames(records: pl.DataFrame, child: ChildTable) -> pl.DataFrame:
+    """Explode each record's child array into rows ``_parent_pos, _child_index, _record``."""
+    keys = child.array_key.split(".")
+    parents, indexes, texts = [], [], []
+    for position, text in enumerate(records["_record"]):
+        node = json.loads(text)
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, list):
+            continue
+        for index, element in enumerate(node):
+            parents.append(position)
+            indexes.append(index)
+            texts.append(json.dumps(element, separators=(",", ":"), ensure_ascii=False))
+    return pl.DataFrame(
+        {"_parent_pos": parents, "_child_index": indexes, "_record": texts},
+        schema={"_parent_pos": pl.Int64, "_child_index": pl.Int32, "_record": pl.String},
+    )
+
+
+class EntityLoader:
+    """Lands the drop files of one entity into an open, writable warehouse connection.
+
+    Args:
+        con: writable DuckDB connection (the caller closes it).
+        entity: the source entity.
+        run_id: Dagster run id (or any label) recorded in ``audit.batches``.
+        chunk_rows: records validated per chunk; bounds memory and pandera's lazy-report cost.
+        log: callable receiving one progress line per file.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        entity: SourceEntity,
+        run_id: str,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        log: Callable[[str], None] | None = None,
+    ):
+        self.con = con
+        self.entity = entity
+        self.run_id = run_id
+        self.chunk_rows = chunk_rows
+        self.log = log or (lambda _message: None)
+        ensure_tables(con, entity)
+        self._raw_columns = list(raw_table_columns(entity))
+        self._schemas: dict[str, pa.DataFrameSchema] = {}
+
+    # -- reference data -------------------------------------------------------------------
+    def _schema_for(self, tenant_id: str) -> pa.DataFrameSchema:
+        """The contract with the tenant's reference checks (known machine ids …) added."""
+        if tenant_id in self._schemas:
+            return self._schemas[tenant_id]
+        schema = self.entity.schema
+        for ref in self.entity.reference_checks:
+            exists = run(
+                self.con,
+                "select count(*) from information_schema.tables "
+                "where table_schema = 'raw' and table_name = ?",
+                [ref.ref_table],
+            )[0][0]
+            known: list[str] = []
+            if exists:
+                known = [
+                    row[0]
+                    for row in run(
+                        self.con,
+                        f"select distinct {quote(ref.ref_column)} from raw.{quote(ref.ref_table)} "
+                        "where tenant_id = ?",
+                        [tenant_id],
+                    )
+                ]
+            column = schema.columns[ref.column]
+            schema = schema.update_column(
+                ref.column, checks=[*column.checks, known_values(ref.name, known)]
+            )
+        self._schemas[tenant_id] = schema
+        return schema
+
+    # -- one run over all files -----------------------------------------------------------
+    def land(self, landing_root: Path) -> LandingResult:
+        """Land every new file of the entity found under ``landing_root``."""
+        result = LandingResult(self.entity)
+        for drop in list_drop_files(landing_root, self.entity):
+            counts = self.land_file(drop)
+            if counts is None:
+                result.files_skipped.append(drop.relative_path)
+                continue
+            result.files_ingested.append(drop.relative_path)
+            result.per_tenant.setdefault(drop.tenant_id, LandingCounts()).add(counts)
+        return result
+
+    def land_file(self, drop: DropFile) -> LandingCounts | None:
+        """Land one file as one batch; ``None`` if this exact file content was landed before."""
+        sha = _sha256(drop.path)
+        seen = run(
+            self.con,
+            "select count(*) from audit.batches where tenant_id = ? and source_system = ? "
+            "and entity = ? and source_file = ? and file_sha256 = ?",
+            [drop.tenant_id, self.entity.system, self.entity.entity, drop.relative_path, sha],
+        )[0][0]
+        if seen:
+            return None
+        batch_id = f"{self.entity.table}-{uuid.uuid4().hex[:16]}"
+        started = datetime.now(UTC).replace(tzinfo=None)
+        counts = LandingCounts()
+        run(self.con, "begin transaction")
+        try:
+            for chunk in _chunks(iter_records(drop.path, self.entity), self.chunk_rows):
+                counts.add(self._land_chunk(drop, batch_id, started, chunk))
+            run(
+                self.con,
+                "insert into audit.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    batch_id,
+                    self.run_id,
+                    drop.tenant_id,
+                    self.entity.system,
+                    self.entity.entity,
+                    drop.relative_path,
+                    sha,
+                    drop.path.stat().st_size,
+                    counts.rows_read,
+                    counts.rows_landed,
+                    counts.rows_quarantined,
+                    counts.rows_duplicate,
+                    started,
+                    datetime.now(UTC).replace(tzinfo=None),
+                ],
+            )
+            run(self.con, "commit")
+        except BaseException:
+            run(self.con, "rollback")
+            raise
+        self.log(
+            f"{drop.relative_path}: read {counts.rows_read}, landed {counts.rows_landed}, "
+            f"quarantined {counts.rows_quarantined}, duplicates {counts.rows_duplicate}"
+        )
+        return counts
+
+    # -- one chunk ------------------------------------------------------------------------
+    def _land_chunk(
+        self, drop: DropFile, batch_id: str, ingested_at: datetime, chunk: list[tuple[int, str]]
+    ) -> LandingCounts:
+        counts = LandingCounts(rows_read=len(chunk))
+        frame = pl.DataFrame(
+            {"_source_row": [row for row, _ in chunk], "_record": [text for _, text in chunk]},
+            schema={"_source_row": pl.Int32, "_record": pl.String},
+        )
+        frame = self._hash_and_dedupe(frame, drop.tenant_id)
+        counts.rows_duplicate = len(chunk) - frame.height
+        if frame.height == 0:
+            return counts
+
+        invalid_json = frame.filter(~pl.col("_json_ok"))
+        frame = frame.filter(pl.col("_json_ok")).drop("_json_ok")
+        reasons: dict[int, list[str]] = {}
+        frame = extract_text_fields(
+            self.con, frame, {name: path for name, (path, _) in self.entity.fields.items()}
+        )
+        reasons.update(failed_checks(frame, self._schema_for(drop.tenant_id)))
+        children: list[tuple[ChildTable, pl.DataFrame]] = []
+        for child in self.entity.children:
+            child_frame = _child_frames(frame, child)
+            child_frame = extract_text_fields(
+                self.con,
+                child_frame,
+                {name: col.metadata["path"] for name, col in child.schema.columns.items()},
+            )
+            for position, checks in failed_checks(child_frame, child.schema).items():
+                parent = int(child_frame["_parent_pos"][position])
+                merged = set(reasons.get(parent, [])) | {f"{child.array_key}[].{c}" for c in checks}
+                reasons[parent] = sorted(merged)
+            children.append((child, child_frame))
+
+        bad_positions = pl.Series(sorted(reasons), dtype=pl.Int64)
+        positioned = frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
+        quarantined = positioned.filter(pl.col("_pos").is_in(bad_positions)).with_columns(
+            pl.Series("_failed", [reasons[i] for i in sorted(reasons)], dtype=pl.List(pl.String))
+        )
+        quarantined = pl.concat(
+            [
+                quarantined.select("_source_row", "_record", "_record_hash", "_failed"),
+                invalid_json.select("_source_row", "_record", "_record_hash").with_columns(
+                    pl.lit([INVALID_JSON], dtype=pl.List(pl.String)).alias("_failed")
+                ),
+            ]
+        )
+        self._quarantine(drop, batch_id, ingested_at, quarantined)
+        counts.rows_quarantined = quarantined.height
+        for checks in quarantined["_failed"]:
+            counts.reasons.update(checks)
+
+        valid = positioned.filter(~pl.col("_pos").is_in(bad_positions))
+        self._insert_valid(drop, batch_id, ingested_at, valid)
+        counts.rows_landed = valid.height
+        for child, child_frame in children:
+            counts.child_rows_landed += self._insert_children(
+                drop, batch_id, ingested_at, valid, child, child_frame
+            )
+        return counts
+
+    def _hash_and_dedupe(self, frame: pl.DataFrame, tenant_id: str) -> pl.DataFrame:
+        """Add ``_record_hash``/``_json_ok``; drop exact duplicates within the chunk and of rows
+        already landed or quarantined for this tenant and entity."""
+        self.con.register("_chunk", frame)
+        try:
+            hashed = self.con.sql(
+                """
+                with hashed as (
+                    select _source_row, _record, json_valid(_record) as _json_ok,
+                           md5(case when json_valid(_record) then json(_record)::varchar
+                                    else _record end) as _record_hash
+                    from _chunk
+                ),
+                first_seen as (
+                    select * from hashed
+                    qualify row_number() over (partition by _record_hash order by _source_row) = 1
+                )
+                select f.* from first_seen f
+                where not exists (
+                    select 1 from raw.{table} r
+                    where r.tenant_id = $tenant and r._record_hash = f._record_hash)
+                  and not exists (
+                    select 1 from audit.quarantine q
+                    where q.tenant_id = $tenant and q.source_system = $system
+                      and q.entity = $entity and q.record_hash = f._record_hash)
+                order by _source_row
+                """.replace("{table}", quote(self.entity.table)),
+                params={
+                    "tenant": tenant_id,
+                    "system": self.entity.system,
+                    "entity": self.entity.entity,
+                },
+            ).pl()
+        finally:
+            self.con.unregister("_chunk")
+        return hashed
+
+    def _quarantine(self, drop: DropFile, batch_id: str, at: datetime, rows: pl.DataFrame) -> None:
+        if rows.height == 0:
+            return
+        out = rows.select(
+            pl.lit(drop.tenant_id).alias("tenant_id"),
+            pl.lit(self.entity.system).alias("source_system"),
+            pl.lit(self.entity.entity).alias("entity"),
+            pl.lit(drop.relative_path).alias("source_file"),
+            pl.col("_source_row").alias("source_row"),
+            pl.lit(batch_id).alias("batch_id"),
+            pl.col("_record_hash").alias("record_hash"),
+            pl.col("_record").alias("record"),
+            pl.col("_failed").alias("failed_checks"),
+            pl.col("_failed").list.join("; ").alias("reason"),
+            pl.lit(at).alias("quarantined_at"),
+        )
+        self.con.register("_quarantine_rows", out)
+        try:
+            run(self.con, "insert into audit.quarantine by name select * from _quarantine_rows")
+        finally:
+            self.con.unregister("_quarantine_rows")
+
+    def _insert_valid(
+        self, drop: DropFile, batch_id: str, at: datetime, valid: pl.DataFrame
+    ) -> None:
+        if valid.height == 0:
+            return
+        out = valid.select(
+            pl.lit(drop.tenant_id).alias("tenant_id"),
+            *[cast_expr(name, kind) for name, (_, kind) in self.entity.fields.items()],
+            pl.lit(self.entity.system).alias("_source_system"),
+            pl.lit(drop.relative_path).alias("_source_file"),
+            pl.col("_source_row"),
+            pl.lit(batch_id).alias("_batch_id"),
+            pl.lit(at).alias("_ingested_at"),
+            pl.col("_record_hash"),
+        )
+        self._append(self.entity.table, out, self._raw_columns)
+
+    def _insert_children(
+        self,
+        drop: DropFile,
+        batch_id: str,
+        at: datetime,
+        valid_parents: pl.DataFrame,
+        child: ChildTable,
+        child_frame: pl.DataFrame,
+    ) -> int:
+        """Append the child rows of valid parents (``valid_parents._pos`` = chunk position)."""
+        if valid_parents.height == 0 or child_frame.height == 0:
+            return 0
+        parent_cols = [
+            cast_expr(name, self.entity.fields[name][1]) for name in child.parent_columns
+        ]
+        keys = valid_parents.select(
+            pl.col("_pos").alias("_parent_pos"),
+            *parent_cols,
+            pl.col("_record_hash").alias("_parent_record_hash"),
+            pl.col("_source_row"),
+        )
+        joined = child_frame.join(keys, on="_parent_pos", how="inner")
+        out = joined.select(
+            pl.lit(drop.tenant_id).alias("tenant_id"),
+            *[pl.col(name) for name in child.parent_columns],
+            *[cast_expr(name, col.metadata["type"]) for name, col in child.schema.columns.items()],
+            pl.col("_child_index"),
+            pl.col("_parent_record_hash"),
+            pl.lit(drop.relative_path).alias("_source_file"),
+            pl.col("_source_row"),
+            pl.lit(batch_id).alias("_batch_id"),
+            pl.lit(at).alias("_ingested_at"),
+        )
+        table = f"{self.entity.system}__{child.name}"
+        self._append(table, out, list(child_table_columns(self.entity, child)))
+        return out.height
+
+    def _append(self, table: str, frame: pl.DataFrame, columns: list[str]) -> None:
+        self.con.register("_append_rows", frame)
+        try:
+            column_list = ", ".join(quote(c) for c in columns)
+            run(
+                self.con,
+                f"insert into raw.{quote(table)} ({column_list}) "
+                f"select {column_list} from _append_rows",
+            )
+        finally:
+            self.con.unregister("_append_rows")
+
+
+def land_entity(
+    con: duckdb.DuckDBPyConnection,
+    entity: SourceEntity,
+    landing_root: Path,
+    run_id: str = "manual",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    log: Callable[[str], None] | None = None,
+) -> LandingResult:
+    """Land all new drop files of ``entity`` under ``landing_root`` (see module docstring)."""
+    return EntityLoader(con, entity, run_id, chunk_rows=chunk_rows, log=log).land(landing_root)

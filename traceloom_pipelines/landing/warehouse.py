@@ -1,0 +1,124 @@
+"""The DuckDB warehouse: connections and the DDL of ``raw`` and ``audit`` tables.
+
+DuckDB allows one writer per file, so every writer opens a connection for the duration of one
+asset and closes it (Dagster's ``duckdb_warehouse`` pool serializes the writers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from traceloom_pipelines.landing.checks import JSON, TEXT
+from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
+
+LINEAGE_COLUMNS = {
+    "_source_system": "VARCHAR",
+    "_source_file": "VARCHAR",
+    "_source_row": "INTEGER",
+    "_batch_id": "VARCHAR",
+    "_ingested_at": "TIMESTAMP",
+    "_record_hash": "VARCHAR",
+}
+CHILD_LINEAGE_COLUMNS = {
+    "_child_index": "INTEGER",
+    "_parent_record_hash": "VARCHAR",
+    "_source_file": "VARCHAR",
+    "_source_row": "INTEGER",
+    "_batch_id": "VARCHAR",
+    "_ingested_at": "TIMESTAMP",
+}
+
+AUDIT_DDL = """
+create schema if not exists raw;
+create schema if not exists audit;
+create table if not exists audit.quarantine (
+    tenant_id varchar not null,
+    source_system varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    source_row integer not null,
+    batch_id varchar not null,
+    record_hash varchar not null,
+    record varchar,
+    failed_checks varchar[] not null,
+    reason varchar not null,
+    quarantined_at timestamp not null
+);
+create table if not exists audit.batches (
+    batch_id varchar primary key,
+    run_id varchar,
+    tenant_id varchar not null,
+    source_system varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    file_sha256 varchar not null,
+    file_bytes bigint not null,
+    rows_read bigint not null,
+    rows_landed bigint not null,
+    rows_quarantined bigint not null,
+    rows_duplicate bigint not null,
+    started_at timestamp not null,
+    finished_at timestamp not null
+);
+"""
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> list[tuple]:
+    """Execute one statement and fetch its whole result.
+
+    DuckDB 2 refuses new work on a connection while a result (even an INSERT's row count) is
+    unfetched, so every statement goes through here.
+    """
+    return con.execute(sql, params).fetchall()
+
+
+def connect(warehouse_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating its folder and the audit tables when writable), UTC session."""
+    if not read_only:
+        warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse_path), read_only=read_only)
+    run(con, "set TimeZone = 'UTC'")
+    if not read_only:
+        run(con, AUDIT_DDL)
+    return con
+
+
+def quote(identifier: str) -> str:
+    """Quote an identifier for DuckDB (source names may be camelCase or reserved words)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _ddl_type(landed_type: str) -> str:
+    # JSON-valued fields land as their JSON text; staging parses them.
+    return TEXT if landed_type == JSON else landed_type
+
+
+def raw_table_columns(entity: SourceEntity) -> dict[str, str]:
+    """Column → DuckDB type of ``raw.<system>__<entity>``."""
+    columns = {"tenant_id": "VARCHAR"}
+    columns.update({name: _ddl_type(kind) for name, (_, kind) in entity.fields.items()})
+    columns.update(LINEAGE_COLUMNS)
+    return columns
+
+
+def child_table_columns(entity: SourceEntity, child: ChildTable) -> dict[str, str]:
+    """Column → DuckDB type of ``raw.<system>__<child>``."""
+    parent = entity.fields
+    columns = {"tenant_id": "VARCHAR"}
+    columns.update({name: _ddl_type(parent[name][1]) for name in child.parent_columns})
+    for name, column in child.schema.columns.items():
+        columns[name] = _ddl_type(column.metadata["type"])
+    columns.update(CHILD_LINEAGE_COLUMNS)
+    return columns
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, entity: SourceEntity) -> None:
+    """Create the entity's raw table and child tables if they do not exist."""
+    tables = {entity.table: raw_table_columns(entity)}
+    for child in entity.children:
+        tables[f"{entity.system}__{child.name}"] = child_table_columns(entity, child)
+    for table, columns in tables.items():
+        body = ",\n  ".join(f"{quote(name)} {kind}" for name, kind in columns.items())
+        run(con, f"create table if not exists raw.{quote(table)} (\n  {body}\n)")

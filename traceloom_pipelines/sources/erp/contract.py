@@ -1,0 +1,152 @@
+"""ERP source contract: purchase orders (000 §2.1), work-order events with BOM and material master
+(003 §3.2.1).
+
+Drop folders: ``landing/<tenant>/erp/{purchase_orders,work_orders,materials}/``.
+"""
+
+import pandera.polars as pa
+
+from traceloom_pipelines.landing.checks import (
+    BOOLEAN,
+    DATE,
+    INTEGER,
+    JSON,
+    NUMBER,
+    TIMESTAMP,
+    field,
+)
+from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
+
+PO_STATUSES = ("open", "closed", "cancelled")
+WORK_ORDER_EVENTS = ("work_order.created", "work_order.updated", "work_order.cancelled")
+# ERP knows release, completion and cancellation; progress is MES's business (003 §3.4 report).
+ERP_WORK_ORDER_STATUSES = ("released", "completed", "cancelled")
+PRIORITIES = ("low", "normal", "medium", "high", "urgent")
+
+purchase_order_lines = ChildTable(
+    name="purchase_order_lines",
+    array_key="lineItems",
+    parent_columns=("poId", "revision"),
+    schema=pa.DataFrameSchema(
+        {
+            "lineItemId": field("$.lineItemId", required=True),
+            "sku": field("$.sku", required=True),
+            "color": field("$.color"),
+            "size": field("$.size"),
+            "lineQuantity": field("$.lineQuantity", NUMBER, required=True, non_negative_value=True),
+        },
+        name="erp.purchase_order_lines",
+    ),
+)
+
+purchase_orders = SourceEntity(
+    system="erp",
+    entity="purchase_orders",
+    seed_ref="000 §2.1",
+    description="Purchase orders with line items; every revision is a new record, latest updatedAt wins.",
+    schema=pa.DataFrameSchema(
+        {
+            "poId": field("$.poId", required=True),
+            "revision": field("$.revision", INTEGER, required=True, non_negative_value=True),
+            "poStatus": field("$.poStatus", required=True, accepted=PO_STATUSES),
+            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+            "customer": field("$.customer"),
+            "supplier": field("$.supplier", required=True),
+            "factory": field("$.factory", required=True),
+            "product": field("$.product"),
+            "quantity": field("$.quantity", NUMBER, required=True, non_negative_value=True),
+            "unit": field("$.unit"),
+            "price": field("$.price", NUMBER, non_negative_value=True),
+            "currency": field("$.currency"),
+            "shipWindowStart": field("$.shipWindowStart", DATE),
+            "shipWindowEnd": field("$.shipWindowEnd", DATE),
+            "requestedDeliveryDate": field("$.requestedDeliveryDate", DATE),
+            "routeTemplate_origin": field("$.routeTemplate.origin"),
+            "routeTemplate_ports": field("$.routeTemplate.ports", JSON),
+            "routeTemplate_destination": field("$.routeTemplate.destination"),
+        },
+        name="erp.purchase_orders",
+    ),
+    children=(purchase_order_lines,),
+)
+
+work_order_bom_lines = ChildTable(
+    name="work_order_bom_lines",
+    array_key="work_order.bill_of_materials",
+    parent_columns=("erp_work_order_id", "timestamp"),
+    schema=pa.DataFrameSchema(
+        {
+            "material_id": field("$.material_id", required=True),
+            "part_number": field("$.part_number"),
+            "part_name": field("$.part_name"),
+            "quantity_required": field(
+                "$.quantity_required", NUMBER, required=True, non_negative_value=True
+            ),
+            "unit_of_measure": field("$.unit_of_measure"),
+        },
+        name="erp.work_order_bom_lines",
+    ),
+)
+
+work_orders = SourceEntity(
+    system="erp",
+    entity="work_orders",
+    seed_ref="003 §3.2.1, §3.3",
+    description=(
+        "Work-order events (created/updated/cancelled) with their bill of materials; "
+        "`status` is a TraceLoom extension of the seed payload (released/completed/cancelled)."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "event_type": field("$.event_type", required=True, accepted=WORK_ORDER_EVENTS),
+            "timestamp": field("$.timestamp", TIMESTAMP, required=True),
+            "erp_work_order_id": field("$.work_order.erp_work_order_id", required=True),
+            "work_order_number": field("$.work_order.work_order_number"),
+            "status": field("$.work_order.status", accepted=ERP_WORK_ORDER_STATUSES),
+            "product_id": field("$.work_order.product_id", required=True),
+            "product_name": field("$.work_order.product_name"),
+            "product_variant": field("$.work_order.product_variant"),
+            "quantity_ordered": field(
+                "$.work_order.quantity_ordered", NUMBER, required=True, non_negative_value=True
+            ),
+            "unit_of_measure": field("$.work_order.unit_of_measure"),
+            "priority": field("$.work_order.priority", accepted=PRIORITIES),
+            "due_date": field("$.work_order.due_date", TIMESTAMP, required=True),
+            "customer_order_id": field("$.work_order.customer_order_id"),
+            "production_line_preference": field("$.work_order.production_line_preference"),
+            "special_instructions": field("$.work_order.special_instructions"),
+        },
+        name="erp.work_orders",
+    ),
+    children=(work_order_bom_lines,),
+)
+
+materials = SourceEntity(
+    system="erp",
+    entity="materials",
+    seed_ref="003 §3.2.1 (material master)",
+    description=(
+        'Material master, one payload {"materials": [...]} per file or CSV rows; '
+        "`safety_stock_quantity` is a TraceLoom extension used by the inventory mart."
+    ),
+    envelope="materials",
+    schema=pa.DataFrameSchema(
+        {
+            "material_id": field("$.material_id", required=True),
+            "part_number": field("$.part_number"),
+            "part_name": field("$.part_name"),
+            "description": field("$.description"),
+            "category": field("$.category"),
+            "unit_of_measure": field("$.unit_of_measure"),
+            "standard_cost": field("$.standard_cost", NUMBER, non_negative_value=True),
+            "currency": field("$.currency"),
+            "is_active": field("$.is_active", BOOLEAN),
+            "safety_stock_quantity": field(
+                "$.safety_stock_quantity", NUMBER, non_negative_value=True
+            ),
+        },
+        name="erp.materials",
+    ),
+)
+
+ENTITIES = (purchase_orders, work_orders, materials)
