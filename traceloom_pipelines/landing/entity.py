@@ -22,7 +22,8 @@ class ChildTable:
 
     Attributes:
         name: raw table suffix, e.g. ``purchase_order_lines`` → ``raw.erp__purchase_order_lines``.
-        array_key: key of the array inside the record, as a dotted path (``work_order.bill_of_materials``).
+        array_key: dotted path of the array inside the record
+            (``work_order.bill_of_materials``).
         schema: contract of one array element (paths relative to the element: ``$.sku``).
         parent_columns: parent contract columns copied onto every child row (its foreign key).
     """

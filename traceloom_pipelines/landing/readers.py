@@ -26,7 +26,8 @@ class DropFile:
     Attributes:
         tenant_id: the tenant folder it was found under.
         path: absolute path.
-        relative_path: path relative to the landing root, ``/``-separated (stored as ``_source_file``).
+        relative_path: path relative to the landing root, ``/``-separated
+            (stored as ``_source_file``).
     """
 
     tenant_id: str

@@ -43,7 +43,9 @@ purchase_orders = SourceEntity(
     system="erp",
     entity="purchase_orders",
     seed_ref="000 §2.1",
-    description="Purchase orders with line items; every revision is a new record, latest updatedAt wins.",
+    description=(
+        "Purchase orders with line items; every revision is a new record, latest updatedAt wins."
+    ),
     schema=pa.DataFrameSchema(
         {
             "poId": field("$.poId", required=True),

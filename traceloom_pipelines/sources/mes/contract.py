@@ -34,7 +34,9 @@ machines = SourceEntity(
     system="mes",
     entity="machines",
     seed_ref="003 §4.2.1 (machine_id master, TraceLoom extension)",
-    description="Machine registry: the machine ids MES messages may name, with ideal cycle time for OEE.",
+    description=(
+        "Machine registry: the machine ids MES messages may name, with ideal cycle time for OEE."
+    ),
     envelope="machines",
     schema=pa.DataFrameSchema(
         {

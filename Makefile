@@ -1,0 +1,48 @@
+# TraceLoom data platform. `make run` then `make test` set up everything on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export TRACELOOM_DATA_DIR ?= $(CURDIR)/data
+SEED ?= 7
+SCALE ?= 1
+DBT := cd dbt_project && ../$(BIN)/dbt
+DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
+
+.PHONY: setup run ingest test dev bench lint docs clean
+
+setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_FILES)
+	$(DBT) parse --profiles-dir . --quiet
+
+run: setup  ## generate the demo world if absent, run the main job, print the summary
+	$(BIN)/traceloom run --seed $(SEED) --scale $(SCALE)
+
+ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing (no demo data)
+	$(BIN)/traceloom run --no-demo
+
+test: setup  ## the test suite (small worlds; real DuckDB, dbt, HTTP, Postgres)
+	$(BIN)/pytest -q
+
+dev: setup  ## Dagster UI + daemon on the same definitions (http://127.0.0.1:3000)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup  ## MES production-count ingestion vs DuckDB's native reader; writes bench/results/
+	$(BIN)/python -m bench.ingest_bench
+
+lint: setup
+	$(BIN)/ruff check traceloom_pipelines tests bench
+	$(BIN)/ruff format --check traceloom_pipelines tests bench
+
+docs: setup  ## dbt docs for the warehouse in $TRACELOOM_DATA_DIR (run `make run` first)
+	$(DBT) docs generate --profiles-dir .
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,0 +1,123 @@
+"""The ``traceloom`` console script.
+
+``traceloom demo generate``  write the deterministic demo world into the landing folders
+``traceloom run``            (generate the demo world if absent, then) run the main job
+``traceloom run --no-demo``  run the main job on whatever is in the landing folders
+``traceloom summary``        print the warehouse summary
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else default_data_dir()
+    os.environ[DATA_DIR_ENV] = str(data_dir)  # definitions and dbt read it
+    return data_dir
+
+
+def install_public_samples(data_dir: Path) -> list[Path]:
+    """Copy the shipped public port samples (``data/samples``) into ``landing/public/``."""
+    from traceloom_pipelines.sources.port.connector import install_port_samples
+
+    return install_port_samples(PROJECT_ROOT / "data" / "samples" / "port", data_dir / "landing")
+
+
+def generate(data_dir: Path, seed: int, scale: float, force: bool = False) -> None:
+    """Write the demo world and its answer key (``<data_dir>/demo/answer_key.json``)."""
+    from traceloom_pipelines.demo import generate_world
+
+    landing = data_dir / "landing"
+    if force:
+        shutil.rmtree(landing, ignore_errors=True)
+        (data_dir / "warehouse.duckdb").unlink(missing_ok=True)
+    started = time.monotonic()
+    key = generate_world(landing, data_dir / "demo" / "answer_key.json", seed=seed, scale=scale)
+    print(
+        f"demo world: seed {seed}, scale {scale}, tenants {', '.join(key['tenants'])} "
+        f"written to {landing} in {time.monotonic() - started:.1f}s"
+    )
+
+
+def run_main_job(data_dir: Path) -> bool:
+    """Materialize every asset in one run on the instance in ``$DAGSTER_HOME``; print summary."""
+    import dagster as dg
+
+    from traceloom_pipelines.definitions import MAIN_JOB, defs
+    from traceloom_pipelines.summary import collect_summary, format_summary
+
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+    elapsed = time.monotonic() - started
+    print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))
+    status = "succeeded" if result.success else "FAILED"
+    print(
+        f"\nrun {result.run_id} {status} in {elapsed:.0f}s "
+        f"(open `make dev` to see it in the Dagster UI)"
+    )
+    return result.success
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="traceloom", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-dir", help=f"data directory (default ${DATA_DIR_ENV} or ./data)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the demo world").add_subparsers(
+        dest="demo_command", required=True
+    )
+    gen = demo.add_parser("generate", help="write the demo world into the landing folders")
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--scale", type=float, default=1.0)
+    gen.add_argument("--force", action="store_true", help="replace an existing landing folder")
+
+    run_cmd = sub.add_parser("run", help="run the main job")
+    run_cmd.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="do not generate anything: land only what is in the landing folder",
+    )
+    run_cmd.add_argument("--seed", type=int, default=7)
+    run_cmd.add_argument("--scale", type=float, default=1.0)
+
+    sub.add_parser("summary", help="print rows per mart, quarantine reasons, discrepancies")
+
+    args = parser.parse_args(argv)
+    data_dir = _data_dir(args)
+    if args.command == "demo":
+        landing = data_dir / "landing"
+        if landing.exists() and any(landing.iterdir()) and not args.force:
+            print(f"{landing} is not empty; pass --force to replace it", file=sys.stderr)
+            return 2
+        generate(data_dir, args.seed, args.scale, force=args.force)
+        install_public_samples(data_dir)
+        return 0
+    if args.command == "run":
+        if not args.no_demo:
+            if not (data_dir / "demo" / "answer_key.json").exists():
+                generate(data_dir, args.seed, args.scale)
+            install_public_samples(data_dir)
+        return 0 if run_main_job(data_dir) else 1
+    from traceloom_pipelines.summary import collect_summary, format_summary
+
+    print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

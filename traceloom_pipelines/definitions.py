@@ -1,0 +1,39 @@
+"""The one Definitions object: every source system's ingestion assets, the dbt models, the BI
+export, and the main job that materializes all of them."""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from traceloom_pipelines.bi import marts_parquet
+from traceloom_pipelines.dbt import dbt_executable, dbt_project, traceloom_dbt_models
+from traceloom_pipelines.resources import WarehouseResource, default_data_dir
+from traceloom_pipelines.sources.erp.assets import assets as erp_assets
+from traceloom_pipelines.sources.factory.assets import assets as factory_assets
+from traceloom_pipelines.sources.hr.assets import assets as hr_assets
+from traceloom_pipelines.sources.mes.assets import assets as mes_assets
+from traceloom_pipelines.sources.wms.assets import assets as wms_assets
+
+MAIN_JOB = "traceloom_main"
+
+main_job = dg.define_asset_job(
+    MAIN_JOB,
+    selection=dg.AssetSelection.all(),
+    description="Land every source drop, build every dbt model and test, export marts to Parquet.",
+)
+
+defs = dg.Definitions(
+    assets=[
+        *erp_assets,
+        *factory_assets,
+        *mes_assets,
+        *hr_assets,
+        *wms_assets,
+        traceloom_dbt_models,
+        marts_parquet,
+    ],
+    jobs=[main_job],
+    resources={
+        "warehouse": WarehouseResource(data_dir=str(default_data_dir())),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    },
+)

@@ -1,0 +1,60 @@
+"""Parquet copies of the marts for BI tools: readers never take the DuckDB lock.
+
+Layout: ``<data_dir>/marts/<mart>/tenant_id=<tenant>/data_0.parquet`` (hive partitioning).
+``<data_dir>/marts/<mart>`` is a symlink to a complete, immutable version directory under
+``<data_dir>/marts/.versions/<mart>/``; a new export is written beside it and the link is swapped
+with an atomic rename, so a reader sees either the old or the new dataset, never a half-written one.
+The two newest versions are kept so that a reader still listing the previous one does not break.
+"""
+
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from traceloom_pipelines.landing.warehouse import quote, run
+
+KEEP_VERSIONS = 2
+
+
+def export_mart(con: duckdb.DuckDBPyConnection, schema: str, mart: str, marts_dir: Path) -> int:
+    """Write ``<schema>.<mart>`` as a hive-partitioned Parquet dataset; return its row count.
+
+    Raises:
+        duckdb.CatalogException: if the mart table does not exist.
+    """
+    versions = marts_dir / ".versions" / mart
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    staging = versions / f".writing-{uuid.uuid4().hex}"
+    relation = f"{quote(schema)}.{quote(mart)}"
+    rows = run(con, f"select count(*) from {relation}")[0][0]
+    if rows:
+        run(
+            con,
+            f"copy (select * from {relation}) to '{staging}' "
+            "(format parquet, partition_by (tenant_id), overwrite_or_ignore)",
+        )
+    else:
+        staging.mkdir()
+    final = versions / stamp
+    staging.rename(final)
+    link = marts_dir / mart
+    temp_link = marts_dir / f".{mart}.{uuid.uuid4().hex}.link"
+    temp_link.symlink_to(final.relative_to(marts_dir), target_is_directory=True)
+    os.replace(temp_link, link)  # atomic swap of the published dataset
+    for old in sorted(p for p in versions.iterdir() if not p.name.startswith("."))[:-KEEP_VERSIONS]:
+        shutil.rmtree(old, ignore_errors=True)
+    return rows
+
+
+def mart_asset_keys(manifest: dict) -> list[tuple[str, str]]:
+    """``(schema, model)`` of every dbt model under ``models/marts/`` in the manifest."""
+    return sorted(
+        (node["schema"], node["name"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and len(node["fqn"]) > 1 and node["fqn"][1] == "marts"
+    )
