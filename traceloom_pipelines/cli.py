@@ -4,6 +4,7 @@
 ``traceloom run``            (generate the demo world if absent, then) run the main job
 ``traceloom run --no-demo``  run the main job on whatever is in the landing folders
 ``traceloom summary``        print the warehouse summary
+``traceloom contracts``      print every source entity's contract as Markdown
 """
 
 import argparse
@@ -71,6 +72,22 @@ def run_main_job(data_dir: Path) -> bool:
     return result.success
 
 
+def write_contracts(write_readme: bool) -> int:
+    """Print the contract section, or splice it into README.md between its markers."""
+    from traceloom_pipelines.sources.catalog import README_END, README_START, contract_markdown
+
+    section = contract_markdown()
+    if not write_readme:
+        print(section)
+        return 0
+    readme = PROJECT_ROOT / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{section}\n{README_END}{tail}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="traceloom", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd.add_argument("--scale", type=float, default=1.0)
 
     sub.add_parser("summary", help="print rows per mart, quarantine reasons, discrepancies")
+    contracts = sub.add_parser("contracts", help="print every source entity's contract (Markdown)")
+    contracts.add_argument("--write-readme", action="store_true",
+                           help="replace the generated contract section of README.md")
 
     args = parser.parse_args(argv)
     data_dir = _data_dir(args)
@@ -113,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 generate(data_dir, args.seed, args.scale)
             install_public_samples(data_dir)
         return 0 if run_main_job(data_dir) else 1
+    if args.command == "contracts":
+        return write_contracts(args.write_readme)
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))

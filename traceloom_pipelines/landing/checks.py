@@ -179,7 +179,7 @@ def field(
     if non_negative_value:
         checks.append(non_negative())
     if accepted is not None:
-        checks.append(pa.Check.isin(sorted(accepted)))
+        checks.append(pa.Check.isin(sorted(accepted), name="isin", error="isin"))
     if stale_after is not None:
         checks.append(not_stale(stale_after))
     return pa.Column(

@@ -319,7 +319,7 @@ class EntityLoader:
                 reasons[parent] = sorted(merged)
             children.append((child, child_frame))
 
-        bad_positions = pl.Series(sorted(reasons), dtype=pl.Int64)
+        bad_positions = pl.Series(sorted(reasons), dtype=pl.Int64).implode()
         positioned = frame.with_row_index("_pos").with_columns(pl.col("_pos").cast(pl.Int64))
         quarantined = positioned.filter(pl.col("_pos").is_in(bad_positions)).with_columns(
             pl.Series("_failed", [reasons[i] for i in sorted(reasons)], dtype=pl.List(pl.String))
