@@ -11,6 +11,7 @@ from traceloom_pipelines.sources.erp.assets import assets as erp_assets
 from traceloom_pipelines.sources.factory.assets import assets as factory_assets
 from traceloom_pipelines.sources.hr.assets import assets as hr_assets
 from traceloom_pipelines.sources.mes.assets import assets as mes_assets
+from traceloom_pipelines.sources.port.assets import assets as port_assets
 from traceloom_pipelines.sources.wms.assets import assets as wms_assets
 
 MAIN_JOB = "traceloom_main"
@@ -28,6 +29,7 @@ defs = dg.Definitions(
         *mes_assets,
         *hr_assets,
         *wms_assets,
+        *port_assets,
         traceloom_dbt_models,
         marts_parquet,
     ],

@@ -101,7 +101,8 @@ def extract_text_fields(
 ) -> pl.DataFrame:
     """Extract each field's text by JSON path from ``frame['_record']`` (parsed once per record).
 
-    Returns ``frame`` plus one ``pl.String`` column per field; blank strings become null.
+    Returns ``frame`` plus one ``pl.String`` column per field, text as published (not trimmed);
+    values that are empty or only white space become null.
     ``_record`` must be valid JSON (callers route invalid JSON to quarantine first).
     """
     names = list(paths)
@@ -117,7 +118,10 @@ def extract_text_fields(
         con.unregister("_extract_input")
     extracted = values.select(
         [
-            pl.col("v").list.get(i).str.strip_chars().replace("", None).alias(name)
+            pl.when(pl.col("v").list.get(i).str.strip_chars() == "")
+            .then(None)
+            .otherwise(pl.col("v").list.get(i))
+            .alias(name)
             for i, name in enumerate(names)
         ]
     )
