@@ -127,7 +127,7 @@ def build_ingestion_asset(entity: SourceEntity) -> dg.AssetsDefinition:
     def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         with warehouse.connect() as con:
             result = land_entity(
-                con, entity, warehouse.landing_root, run_id=context.run_id, log=context.log.info
+                con, entity, warehouse.landing_root, run_id=context.run.run_id, log=context.log.info
             )
             counts = {
                 table: run(con, f"select count(*) from raw.{quote(table)}")[0][0]

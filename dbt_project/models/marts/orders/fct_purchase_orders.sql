@@ -1,0 +1,52 @@
+-- One row per tenant and purchase order, as of its latest revision (000 §2.1).
+with purchase_orders as (
+    select * from {{ ref('stg_erp__purchase_orders') }}
+),
+
+purchase_order_lines as (
+    select * from {{ ref('stg_erp__purchase_order_lines') }}
+),
+
+lines_per_order as (
+    select
+        tenant_id,
+        po_id,
+        count(*) as line_count,
+        sum(line_quantity) as line_quantity_total
+    from purchase_order_lines
+    group by tenant_id, po_id
+),
+
+final as (
+    select
+        purchase_orders.tenant_id,
+        purchase_orders.po_id,
+        cast(purchase_orders.revision as bigint) as revision,
+        cast(purchase_orders.revision_count as bigint) as revision_count,
+        purchase_orders.po_status,
+        purchase_orders.customer,
+        purchase_orders.supplier,
+        purchase_orders.factory,
+        purchase_orders.product,
+        purchase_orders.quantity,
+        purchase_orders.unit,
+        purchase_orders.unit_price,
+        purchase_orders.quantity * purchase_orders.unit_price as order_value,
+        purchase_orders.currency,
+        purchase_orders.ship_window_start_date,
+        purchase_orders.ship_window_end_date,
+        purchase_orders.requested_delivery_date,
+        purchase_orders.route_origin,
+        purchase_orders.route_ports,
+        purchase_orders.route_destination,
+        cast(coalesce(lines_per_order.line_count, 0) as bigint) as line_count,
+        cast(coalesce(lines_per_order.line_quantity_total, 0) as double) as line_quantity_total,
+        purchase_orders.first_seen_at,
+        purchase_orders.updated_at
+    from purchase_orders
+    left join lines_per_order
+        on purchase_orders.tenant_id = lines_per_order.tenant_id
+        and purchase_orders.po_id = lines_per_order.po_id
+)
+
+select * from final

@@ -1,0 +1,86 @@
+-- Nightly ERP <-> MES work-order reconciliation (003 §3.4): one row per discrepancy.
+-- ERP side = latest event per erp_work_order_id, MES side = latest record per JobNumber; MES
+-- statuses are compared after mapping to TraceLoom's vocabulary. A work order can have several
+-- discrepancies (e.g. a status conflict and a quantity mismatch).
+-- Low-risk discrepancies are auto-synced, high-risk ones go to manual review (003 §3.4 steps 5-6).
+with work_orders as (
+    select * from {{ ref('int_work_orders_joined_to_mes') }}
+),
+
+missing_in_mes as (
+    select
+        *,
+        'missing_in_mes' as discrepancy_type,
+        'low' as severity,
+        'auto-sync: release work order to MES' as proposed_action,
+        'ERP work order exists, its ERP status is not cancelled, and no MES job has it as JobNumber' as rule
+    from work_orders
+    where is_in_erp and not is_in_mes and erp_status <> 'cancelled'
+),
+
+missing_in_erp as (
+    select
+        *,
+        'missing_in_erp' as discrepancy_type,
+        'high' as severity,
+        'manual review' as proposed_action,
+        'MES job exists whose JobNumber is not an ERP work order' as rule
+    from work_orders
+    where is_in_mes and not is_in_erp
+),
+
+status_conflict as (
+    select
+        *,
+        'status_conflict' as discrepancy_type,
+        'high' as severity,
+        'manual review' as proposed_action,
+        'ERP status is completed or cancelled and the mapped MES status differs, '
+            || 'or the mapped MES status is completed and the ERP status is not' as rule
+    from work_orders
+    where is_in_erp and is_in_mes
+        and (
+            (erp_status in ('completed', 'cancelled') and mes_status is distinct from erp_status)
+            or (mes_status = 'completed' and erp_status <> 'completed')
+        )
+),
+
+quantity_mismatch as (
+    select
+        *,
+        'quantity_mismatch' as discrepancy_type,
+        'high' as severity,
+        'manual review' as proposed_action,
+        'ERP quantity_ordered differs from MES Quantity' as rule
+    from work_orders
+    where is_in_erp and is_in_mes
+        and erp_quantity is distinct from mes_quantity
+),
+
+discrepancies as (
+    select * from missing_in_mes
+    union all
+    select * from missing_in_erp
+    union all
+    select * from status_conflict
+    union all
+    select * from quantity_mismatch
+),
+
+final as (
+    select
+        tenant_id,
+        md5(tenant_id || '|' || erp_work_order_id || '|' || discrepancy_type) as discrepancy_id,
+        erp_work_order_id,
+        discrepancy_type,
+        severity,
+        proposed_action,
+        rule,
+        erp_status,
+        mes_status,
+        erp_quantity,
+        mes_quantity
+    from discrepancies
+)
+
+select * from final

@@ -1,0 +1,235 @@
+"""The main job end to end on a small demo world, checked against the world's answer key.
+
+One module-scoped world (two tenants plus the public port samples) is materialized twice with
+every asset — landing, dbt build with its tests, Parquet export — on a real DuckDB file.
+"""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_dbt import DbtCliResource
+
+from traceloom_pipelines.cli import install_public_samples
+from traceloom_pipelines.dbt import dbt_executable, dbt_project
+from traceloom_pipelines.definitions import defs
+from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.resources import WarehouseResource
+
+SCALE = 0.002
+SEED = 11
+
+
+def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        list(defs.assets),
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        },
+        raise_on_error=False,
+    )
+
+
+def _row_counts(con) -> dict[str, int]:
+    tables = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables "
+        "where table_schema in ('raw', 'audit', 'staging', 'intermediate', 'marts')"
+    ).fetchall()
+    return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for (t,) in tables}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("data")
+    key = generate_world(
+        data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
+    )
+    install_public_samples(data_dir)
+    first = _materialize(data_dir)
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    counts_after_first = _row_counts(con)
+    con.close()
+    second = _materialize(data_dir)
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    yield {
+        "dir": data_dir,
+        "key": key,
+        "first": first,
+        "second": second,
+        "con": con,
+        "counts_after_first": counts_after_first,
+    }
+    con.close()
+
+
+def _failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
+def test_both_runs_succeed_including_every_dbt_test(world):
+    assert world["first"].success, _failed_steps(world["first"])
+    assert world["second"].success, _failed_steps(world["second"])
+    checks = [
+        e.event_specific_data
+        for e in world["first"].all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    dbt_checks = [c for c in checks if c.asset_key.path[0] in ("staging", "intermediate", "marts")]
+    assert dbt_checks and all(c.passed for c in dbt_checks), [
+        (c.asset_key.to_user_string(), c.check_name) for c in dbt_checks if not c.passed
+    ]
+    balance = [c for c in checks if c.check_name == "rows_accounted_for"]
+    assert balance and all(c.passed for c in balance)
+
+
+def test_quarantine_is_exactly_the_answer_key(world):
+    got = {
+        (f, r, tuple(checks))
+        for f, r, checks in world["con"]
+        .execute(
+            "select source_file, source_row, failed_checks from audit.quarantine "
+            "where tenant_id <> 'public'"
+        )
+        .fetchall()
+    }
+    expected = {
+        (q["source_file"], q["source_row"], tuple(q["failed_checks"]))
+        for q in world["key"]["quarantine"]
+    }
+    assert got == expected
+
+
+def test_every_entity_counts_add_up_as_the_key_says(world):
+    rows = (
+        world["con"]
+        .execute(
+            "select tenant_id || '/' || source_system || '/' || entity, sum(rows_read), "
+            "sum(rows_landed), sum(rows_quarantined), sum(rows_duplicate) from audit.batches "
+            "where tenant_id <> 'public' group by 1"
+        )
+        .fetchall()
+    )
+    got = {
+        k: {"rows_read": a, "rows_landed": b, "rows_quarantined": c, "rows_duplicate": d}
+        for k, a, b, c, d in rows
+    }
+    assert got == world["key"]["entities"]
+    duplicates = Counter(
+        f"{d['tenant_id']}/{d['system']}/{d['entity']}" for d in world["key"]["duplicates"]
+    )
+    assert {k: v["rows_duplicate"] for k, v in got.items() if v["rows_duplicate"]} == duplicates
+
+
+def test_reconciliation_finds_exactly_the_injected_discrepancies(world):
+    got = set(
+        world["con"]
+        .execute(
+            "select tenant_id, erp_work_order_id, discrepancy_type "
+            "from marts.rpt_work_order_reconciliation"
+        )
+        .fetchall()
+    )
+    expected = {
+        (d["tenant_id"], d["erp_work_order_id"], d["discrepancy_type"])
+        for d in world["key"]["reconciliation"]
+    }
+    assert got == expected
+    assert {t for t, _, _ in got} == set(world["key"]["tenants"])
+    assert {k for _, _, k in got} == {
+        "missing_in_mes",
+        "missing_in_erp",
+        "status_conflict",
+        "quantity_mismatch",
+    }
+
+
+def test_latest_revision_wins_even_when_revisions_arrive_out_of_order(world):
+    revisions = world["key"]["out_of_order_revisions"]
+    assert revisions
+    for r in revisions:
+        row = (
+            world["con"]
+            .execute(
+                "select revision, po_status, quantity from marts.fct_purchase_orders "
+                "where tenant_id = ? and po_id = ?",
+                [r["tenant_id"], r["po_id"]],
+            )
+            .fetchall()
+        )
+        assert row == [(r["latest_revision"], r["latest_status"], r["latest_quantity"])]
+
+
+def test_marts_hold_rows_for_every_tenant_in_duckdb_and_parquet(world):
+    tenants = set(world["key"]["tenants"])
+    marts = [
+        m
+        for (m,) in world["con"]
+        .execute("select table_name from information_schema.tables where table_schema = 'marts'")
+        .fetchall()
+    ]
+    for required in (
+        "fct_purchase_orders",
+        "fct_purchase_order_lines",
+        "fct_work_orders",
+        "fct_production_daily",
+        "dim_materials",
+        "fct_inventory_positions",
+        "dim_employees",
+        "fct_labor_hours",
+        "rpt_work_order_reconciliation",
+    ):
+        assert required in marts
+    for mart in marts:
+        in_duckdb = {
+            t
+            for (t,) in world["con"]
+            .execute(f"select distinct tenant_id from marts.{mart}")
+            .fetchall()
+        }
+        assert tenants <= in_duckdb, mart
+        parquet = world["dir"] / "marts" / mart
+        assert {p.name for p in parquet.iterdir()} >= {f"tenant_id={t}" for t in tenants}, mart
+        total = duckdb.sql(
+            f"select count(*) from read_parquet('{parquet}/**/*.parquet', hive_partitioning = true)"
+        ).fetchall()[0][0]
+        assert total == world["con"].execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
+
+
+def test_no_pii_reaches_the_marts(world):
+    columns = {
+        c
+        for (c,) in world["con"]
+        .execute("select column_name from information_schema.columns where table_schema = 'marts'")
+        .fetchall()
+    }
+    assert not columns & {"first_name", "last_name", "email", "phone"}
+
+
+def test_public_port_feeds_are_landed_and_staged(world):
+    for entity in (
+        "vessel_expected_arrivals",
+        "vessels_arrived",
+        "vessels_departed",
+        "vessels_in_port",
+        "cargo_throughput",
+    ):
+        landed = world["con"].execute(f"select count(*) from raw.port__{entity}").fetchall()[0][0]
+        staged = (
+            world["con"]
+            .execute(f"select count(*) from staging.stg_port__{entity}")
+            .fetchall()[0][0]
+        )
+        assert landed > 0 and staged > 0, entity
+
+
+def test_a_second_run_changes_no_row_count(world):
+    assert _row_counts(world["con"]) == world["counts_after_first"]
+
+
+def test_answer_key_on_disk_is_the_one_returned(world):
+    on_disk = json.loads((world["dir"] / "demo" / "answer_key.json").read_text())
+    assert on_disk == json.loads(json.dumps(world["key"]))

@@ -1,0 +1,276 @@
+"""The public entry point: generate the demo world's drop files and its answer key."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from traceloom_pipelines.demo import defects
+from traceloom_pipelines.demo.catalog import profile_for
+from traceloom_pipelines.demo.clock import normalize_as_of, to_ms
+from traceloom_pipelines.demo.drops import EntityDrops, write_drops
+from traceloom_pipelines.demo.feeds import downtime_drops as downtime_event_drops
+from traceloom_pipelines.demo.feeds import (
+    erp_work_order_drops,
+    inspection_drops,
+    machine_drops,
+    machine_status_drops,
+    mes_work_order_drops,
+    production_count_drops,
+)
+from traceloom_pipelines.demo.inventory import material_drops, stock_drops
+from traceloom_pipelines.demo.masters import TenantWorld, build_masters, tenant_sizes
+from traceloom_pipelines.demo.purchase_orders import (
+    OUT_OF_ORDER_RATE,
+    REVISED_SHARE,
+    PurchaseOrder,
+    build_purchase_orders,
+    milestone_drops,
+    po_drops,
+)
+from traceloom_pipelines.demo.shopfloor import ShopFloor, run_shop_floor
+from traceloom_pipelines.demo.work_orders import (
+    CANCELLED_SHARE,
+    DISCREPANCY_RATE,
+    WorkOrder,
+    define_work_orders,
+    plan_timelines,
+)
+from traceloom_pipelines.demo.workforce import (
+    attendance_drops,
+    employee_drops,
+    schedule_drops,
+    shift_plan,
+)
+
+DEFAULT_TENANTS = ("acme-apparel", "borealis-appliances")
+MES_STATUS_MAPPINGS = ("Producing", "Down")  # 003 §4.3: → running, → breakdown
+
+
+def generate_world(
+    landing_dir: Path,
+    answer_key_path: Path,
+    *,
+    seed: int = 7,
+    scale: float = 1.0,
+    as_of: datetime | None = None,
+    tenants: tuple[str, ...] = DEFAULT_TENANTS,
+) -> dict:
+    """Write a deterministic demo world as drop files under ``landing_dir`` and its answer key.
+
+    Files land in ``landing_dir/<tenant>/<system>/<entity>/`` in the payload shapes of the source
+    contracts (docs/landing_contract.md). Each entity folder written is emptied first, so a
+    regenerated world never mixes with an older one; other folders (e.g. ``public``) are untouched.
+
+    Args:
+        landing_dir: the landing root.
+        answer_key_path: where the answer key is written as JSON (sorted keys).
+        seed: random seed; the same seed, scale and ``as_of`` give byte-identical files.
+        scale: 1.0 ≈ 10k POs, 20k work orders, 1M production counts, 500 employees across all
+            tenants; sizes scale linearly with a small per-tenant floor (every defect class still
+            occurs at least once per tenant).
+        as_of: end of the world's 30-day event history (UTC; naive is taken as UTC); default
+            today 00:00 UTC. All event timestamps fall before it.
+        tenants: tenant ids; ``…apparel…``/``…appliance…`` pick the industry profile.
+
+    Returns:
+        The answer key: per-entity row counts (read/landed/quarantined/duplicate), every
+        quarantined and duplicate record by file and 1-based row, out-of-order PO revisions,
+        MES status values needing mapping, injected reconciliation discrepancies and expected
+        warehouse counts per tenant.
+    """
+    moment = normalize_as_of(as_of)
+    sizes = tenant_sizes(scale, len(tenants))
+    landing_dir = Path(landing_dir)
+    key: dict = {
+        "seed": seed,
+        "scale": scale,
+        "as_of": moment.isoformat().replace("+00:00", "Z"),
+        "tenants": list(tenants),
+        "rates": {
+            "quarantine_per_class": defects.QUARANTINE_RATE,
+            "duplicates": defects.DUPLICATE_RATE,
+            "revised_purchase_orders": REVISED_SHARE,
+            "out_of_order_revisions": OUT_OF_ORDER_RATE,
+            "reconciliation_per_type": DISCREPANCY_RATE,
+            "cancelled_work_orders": CANCELLED_SHARE,
+        },
+        "entities": {},
+        "quarantine": [],
+        "duplicates": [],
+        "out_of_order_revisions": [],
+        "status_mappings": {},
+        "reconciliation": [],
+        "expected": {},
+    }
+    offset = 0
+    for index, tenant in enumerate(tenants):
+        world = TenantWorld(
+            tenant, index, seed, profile_for(tenant, index), sizes, to_ms(moment), offset
+        )
+        offset += sizes["machines"]
+        _generate_tenant(world, landing_dir, key)
+    key["quarantine"].sort(
+        key=lambda e: (e["tenant_id"], e["system"], e["entity"], e["source_file"], e["source_row"])
+    )
+    key["duplicates"].sort(
+        key=lambda e: (e["tenant_id"], e["system"], e["entity"], e["source_file"], e["source_row"])
+    )
+    key["out_of_order_revisions"].sort(key=lambda e: (e["tenant_id"], e["po_id"]))
+    key["reconciliation"].sort(key=lambda e: (e["tenant_id"], e["erp_work_order_id"]))
+    answer_key_path = Path(answer_key_path)
+    answer_key_path.parent.mkdir(parents=True, exist_ok=True)
+    answer_key_path.write_text(json.dumps(key, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    return key
+
+
+def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
+    build_masters(world)
+    pos = build_purchase_orders(world)
+    clean, extra = define_work_orders(world, [po.po_id for po in pos])
+    floor = run_shop_floor(world, clean)
+    work_orders = clean + extra
+    plan_timelines(world, work_orders)
+    first_wo: dict[str, str] = {}
+    for wo in sorted(work_orders, key=lambda w: w.wo_id):
+        if wo.erp:
+            first_wo.setdefault(wo.customer_order_id, wo.wo_id)
+    plan = shift_plan(world)
+    status_counts = Counter(rec["CurrentStatus"] for _, rec in floor.status)
+    expected = _expected(world, pos, work_orders, floor, plan)
+    entities = [
+        material_drops(world),
+        po_drops(world, pos),
+        erp_work_order_drops(world, work_orders),
+        milestone_drops(world, pos, first_wo),
+        machine_drops(world),
+        machine_status_drops(world, floor),
+        mes_work_order_drops(world, work_orders),
+        production_count_drops(world, floor),
+        inspection_drops(world, floor),
+        downtime_event_drops(world, floor),
+        employee_drops(world),
+        schedule_drops(world, plan),
+        attendance_drops(world, plan),
+        stock_drops(world),
+    ]
+    by_key = {f"{e.system}/{e.entity}": e for e in entities}
+    expected["production_milestones"] = by_key["factory/production_milestones"].rows_read()
+    expected["attendance_events"] = by_key["hr/attendance"].rows_read()
+    stock = by_key["wms/stock_levels"]
+    expected["stock_levels"] = stock.rows_read()
+    expected["stock_batches"] = sum(
+        len(json.loads(text)["batch_details"]) for drop in stock.drops for text in drop.items
+    )
+    registry = [m.machine_id for m in world.machines]
+    tags = defects.inject_defects(world.rng("defects"), by_key, registry)
+    for ent in entities:
+        shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
+    write_drops(landing_dir, entities, on_file=lambda _path: None)
+
+    quarantine, duplicates = defects.key_entries(tags)
+    key["quarantine"].extend(quarantine)
+    key["duplicates"].extend(duplicates)
+    _entity_counts(entities, quarantine, duplicates, key["entities"])
+    key["out_of_order_revisions"].extend(_out_of_order(world, pos, by_key["erp/purchase_orders"]))
+    key["status_mappings"][world.name] = {s: status_counts.get(s, 0) for s in MES_STATUS_MAPPINGS}
+    key["reconciliation"].extend(
+        {"tenant_id": world.name, "erp_work_order_id": wo.wo_id, "discrepancy_type": wo.fate}
+        for wo in work_orders
+        if wo.fate in ("missing_in_mes", "missing_in_erp", "status_conflict", "quantity_mismatch")
+    )
+    key["expected"][world.name] = expected
+
+
+def _entity_counts(
+    entities: list[EntityDrops], quarantine: list[dict], duplicates: list[dict], out: dict
+) -> None:
+    q = Counter(f"{e['tenant_id']}/{e['system']}/{e['entity']}" for e in quarantine)
+    d = Counter(f"{e['tenant_id']}/{e['system']}/{e['entity']}" for e in duplicates)
+    for ent in entities:
+        read = ent.rows_read()
+        out[ent.key] = {
+            "rows_read": read,
+            "rows_landed": read - q[ent.key] - d[ent.key],
+            "rows_quarantined": q[ent.key],
+            "rows_duplicate": d[ent.key],
+        }
+
+
+def _out_of_order(world: TenantWorld, pos: list[PurchaseOrder], ent: EntityDrops) -> list[dict]:
+    """POs whose revisions land in an order other than their revision numbers (from the files)."""
+    landed: dict[str, list[tuple[tuple[str, int], int]]] = {}
+    for drop in ent.drops:
+        for item in drop.items:
+            if isinstance(item, tuple) and item[1].get("kind") == "po":
+                tag = item[1]
+                landed.setdefault(tag["po_id"], []).append(
+                    ((tag["source_file"], tag["source_row"]), tag["revision"])
+                )
+    out = []
+    for po in pos:
+        revisions = [rev for _, rev in sorted(landed[po.po_id])]
+        if revisions != sorted(revisions):
+            latest = po.latest
+            out.append(
+                {
+                    "tenant_id": world.name,
+                    "po_id": po.po_id,
+                    "latest_revision": latest["revision"],
+                    "latest_status": latest["poStatus"],
+                    "latest_quantity": latest["quantity"],
+                }
+            )
+    return out
+
+
+def _expected(
+    world: TenantWorld, pos: list[PurchaseOrder], wos: list[WorkOrder], floor: ShopFloor, plan: list
+) -> dict:
+    """Counts the warehouse should hold for the tenant once every drop is landed and staged."""
+    from traceloom_pipelines.demo.work_orders import erp_payloads, mes_payloads
+
+    erp_latest = Counter()
+    mes_latest = Counter()
+    erp_events = mes_records = 0
+    for wo in wos:
+        events = erp_payloads(wo)
+        records = mes_payloads(wo)
+        erp_events += len(events)
+        mes_records += len(records)
+        if events:
+            erp_latest[max(events, key=lambda e: e[0])[1]["work_order"]["status"]] += 1
+        if records:
+            mes_latest[max(records, key=lambda r: r[0])[1]["Status"]] += 1
+    scrapped = sum(w.scrapped for w in wos)
+    return {
+        "suppliers": len({po.latest["supplier"] for po in pos}),
+        "factories": len({po.latest["factory"] for po in pos}),
+        "purchase_orders": len(pos),
+        "purchase_order_revisions": sum(len(po.payloads) for po in pos),
+        "purchase_order_lines": sum(len(po.latest["lineItems"]) for po in pos),
+        "purchase_orders_by_status": dict(
+            sorted(Counter(po.latest["poStatus"] for po in pos).items())
+        ),
+        "work_orders_erp": sum(1 for w in wos if w.erp),
+        "work_order_events": erp_events,
+        "work_orders_erp_by_status": dict(sorted(erp_latest.items())),
+        "work_orders_mes": sum(1 for w in wos if w.mes),
+        "mes_work_order_records": mes_records,
+        "work_orders_mes_by_status": dict(sorted(mes_latest.items())),
+        "machines": len(world.machines),
+        "machines_active": sum(1 for m in world.machines if m.is_active),
+        "machine_status_samples": len(floor.status),
+        "materials": len(world.materials),
+        "employees": len(world.employees),
+        "employee_skills": sum(len(e.skills) for e in world.employees),
+        "shift_schedules": len(plan),
+        "production_count_events": floor.events,
+        "production_count_units": floor.units,
+        "production_count_scrapped_units": scrapped,
+        "quality_inspections": len(floor.inspections),
+        "downtime_events": len(floor.downtime),
+    }
