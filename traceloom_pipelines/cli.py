@@ -114,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("summary", help="print rows per mart, quarantine reasons, discrepancies")
     contracts = sub.add_parser("contracts", help="print every source entity's contract (Markdown)")
-    contracts.add_argument("--write-readme", action="store_true",
-                           help="replace the generated contract section of README.md")
+    contracts.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="replace the generated contract section of README.md",
+    )
 
     args = parser.parse_args(argv)
     data_dir = _data_dir(args)
