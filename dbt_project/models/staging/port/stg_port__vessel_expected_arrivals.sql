@@ -9,9 +9,7 @@ with source as (
 parsed as (
     select
         *,
-        try_strptime(
-            "ETA", ['%Y/%m/%d %H:%M', '%Y/%m/%d %H:%M:%S', '%d-%b-%Y %H:%M', '%d-%b-%Y %H:%M:%S']
-        ) as eta_hk_local
+        {{ mardep_hk_local_time('"ETA"') }} as eta_hk_local
     from source
 ),
 
@@ -28,12 +26,12 @@ renamed as (
     select
         tenant_id,
         "CALL_SIGN" as call_sign,
-        upper(regexp_replace(trim("VESSEL_NAME"), '\s+', ' ', 'g')) as vessel_name,
+        {{ normalized_vessel_name('"VESSEL_NAME"') }} as vessel_name,
         "VESSEL_NAME" as vessel_name_as_published,
         "SHIP_TYPE" as ship_type,
         "LAST_PORT" as last_port,
         "AGENT_NAME" as agent_name,
-        timezone('UTC', timezone('Asia/Hong_Kong', eta_hk_local)) as expected_arrival_at,
+        {{ hk_local_to_utc('eta_hk_local') }} as expected_arrival_at,
         "PASI" as pasi_status,
         "STATUS" as status,
         _feed as mardep_feed,

@@ -9,10 +9,7 @@ with source as (
 parsed as (
     select
         *,
-        try_strptime(
-            "ARRIVAL_TIME",
-            ['%Y/%m/%d %H:%M', '%Y/%m/%d %H:%M:%S', '%d-%b-%Y %H:%M', '%d-%b-%Y %H:%M:%S']
-        ) as arrival_hk_local
+        {{ mardep_hk_local_time('"ARRIVAL_TIME"') }} as arrival_hk_local
     from source
 ),
 
@@ -29,12 +26,12 @@ renamed as (
     select
         tenant_id,
         "CALL_SIGN" as call_sign,
-        upper(regexp_replace(trim("VESSEL_NAME"), '\s+', ' ', 'g')) as vessel_name,
+        {{ normalized_vessel_name('"VESSEL_NAME"') }} as vessel_name,
         "VESSEL_NAME" as vessel_name_as_published,
         "SHIP_TYPE" as ship_type,
         "AGENT_NAME" as agent_name,
         "CURRENT_LOCATION" as current_location,
-        timezone('UTC', timezone('Asia/Hong_Kong', arrival_hk_local)) as arrived_at,
+        {{ hk_local_to_utc('arrival_hk_local') }} as arrived_at,
         "REMARK" as remark,
         coalesce(lower("REMARK") = 'departed', false) as has_departed,
         _feed as mardep_feed,

@@ -8,10 +8,7 @@ with source as (
 parsed as (
     select
         *,
-        try_strptime(
-            "ATD_TIME",
-            ['%Y/%m/%d %H:%M', '%Y/%m/%d %H:%M:%S', '%d-%b-%Y %H:%M', '%d-%b-%Y %H:%M:%S']
-        ) as departure_hk_local
+        {{ mardep_hk_local_time('"ATD_TIME"') }} as departure_hk_local
     from source
 ),
 
@@ -28,11 +25,11 @@ renamed as (
     select
         tenant_id,
         "CALL_SIGN" as call_sign,
-        upper(regexp_replace(trim("VESSEL_NAME"), '\s+', ' ', 'g')) as vessel_name,
+        {{ normalized_vessel_name('"VESSEL_NAME"') }} as vessel_name,
         "VESSEL_NAME" as vessel_name_as_published,
         "SHIP_TYPE" as ship_type,
         "AGENT_NAME" as agent_name,
-        timezone('UTC', timezone('Asia/Hong_Kong', departure_hk_local)) as departed_at,
+        {{ hk_local_to_utc('departure_hk_local') }} as departed_at,
         "LAST_BERTH" as last_berth,
         _feed as mardep_feed,
         _record_hash as record_hash,

@@ -11,10 +11,7 @@ with source as (
 parsed as (
     select
         *,
-        try_strptime(
-            "ARRIVAL_TIME",
-            ['%Y/%m/%d %H:%M', '%Y/%m/%d %H:%M:%S', '%d-%b-%Y %H:%M', '%d-%b-%Y %H:%M:%S']
-        ) as arrival_hk_local,
+        {{ mardep_hk_local_time('"ARRIVAL_TIME"') }} as arrival_hk_local,
         coalesce(upper("IMO_NO") like 'TEMP%', false) as is_temporary_imo
     from source
 ),
@@ -32,7 +29,7 @@ renamed as (
     select
         tenant_id,
         "CALL_SIGN" as call_sign,
-        upper(regexp_replace(trim("VESSEL_NAME"), '\s+', ' ', 'g')) as vessel_name,
+        {{ normalized_vessel_name('"VESSEL_NAME"') }} as vessel_name,
         "VESSEL_NAME" as vessel_name_as_published,
         case when not is_temporary_imo then "IMO_NO" end as imo_number,
         is_temporary_imo,
@@ -41,7 +38,7 @@ renamed as (
         "FLAG" as flag,
         "AGENT_NAME" as agent_name,
         "CURRENT_LOCATION" as current_location,
-        timezone('UTC', timezone('Asia/Hong_Kong', arrival_hk_local)) as arrived_at,
+        {{ hk_local_to_utc('arrival_hk_local') }} as arrived_at,
         _feed as mardep_feed,
         _record_hash as record_hash,
         _source_file as source_file,
