@@ -4,8 +4,9 @@ For every file: records are read in chunks (memory does not grow with file size)
 duplicates are skipped by record hash, every record is validated against the entity's pandera
 contract (lazy: all failures collected), invalid records go to ``audit.quarantine`` with their
 failed checks, valid ones are cast and appended to ``raw.<system>__<entity>`` (children to their
-child tables). One file is one batch and one DuckDB transaction, recorded in ``audit.batches``;
-a file already recorded with the same sha256 is skipped, so replaying a drop changes nothing.
+child tables). One file is one batch with its own row in ``audit.batches``; consecutive small
+files of a tenant share one DuckDB transaction (all land or none do); a file already recorded
+with the same sha256 is skipped, so replaying a drop changes nothing.
 Invariant per batch: ``rows_read = rows_landed + rows_quarantined + rows_duplicate``.
 """
 
@@ -37,6 +38,8 @@ from traceloom_pipelines.landing.warehouse import (
 )
 
 DEFAULT_CHUNK_ROWS = 100_000
+# Small drop files are landed together up to this many bytes per transaction.
+DEFAULT_GROUP_BYTES = 64 * 2**20
 INVALID_JSON = "_record:valid_json"
 
 
@@ -90,7 +93,34 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _chunks(records: Iterable[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+@dataclass
+class _PendingFile:
+    """A drop file not landed before, with the counts it accumulates while landing."""
+
+    drop: DropFile
+    sha: str
+    batch_id: str
+    counts: LandingCounts = field(default_factory=LandingCounts)
+
+
+def _groups(pending: list[_PendingFile], group_bytes: int) -> Iterator[list[_PendingFile]]:
+    """Consecutive files of one tenant, at most ``group_bytes`` together (a bigger file alone)."""
+    group: list[_PendingFile] = []
+    size = 0
+    for item in pending:
+        item_bytes = item.drop.path.stat().st_size
+        if group and (
+            item.drop.tenant_id != group[0].drop.tenant_id or size + item_bytes > group_bytes
+        ):
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += item_bytes
+    if group:
+        yield group
+
+
+def _chunks(records: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
     iterator = iter(records)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
@@ -176,7 +206,8 @@ class EntityLoader:
         entity: the source entity.
         run_id: Dagster run id (or any label) recorded in ``audit.batches``.
         chunk_rows: records validated per chunk; bounds memory and pandera's lazy-report cost.
-        log: callable receiving one progress line per file.
+        group_bytes: small files of one tenant are landed together up to this size.
+        log: callable receiving one progress line per landed group of files.
     """
 
     def __init__(
@@ -186,11 +217,13 @@ class EntityLoader:
         run_id: str,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         log: Callable[[str], None] | None = None,
+        group_bytes: int = DEFAULT_GROUP_BYTES,
     ):
         self.con = con
         self.entity = entity
         self.run_id = run_id
         self.chunk_rows = chunk_rows
+        self.group_bytes = group_bytes
         self.log = log or (lambda _message: None)
         ensure_tables(con, entity)
         self._raw_columns = list(raw_table_columns(entity))
@@ -229,78 +262,119 @@ class EntityLoader:
 
     # -- one run over all files -----------------------------------------------------------
     def land(self, landing_root: Path) -> LandingResult:
-        """Land every new file of the entity found under ``landing_root``."""
+        """Land every new file of the entity found under ``landing_root``.
+
+        Files not landed before are grouped (consecutive files of one tenant, up to
+        ``group_bytes`` together) so that many small drops share chunks and one transaction;
+        each file still gets its own batch id, ``audit.batches`` row and counts.
+        """
         result = LandingResult(self.entity)
+        pending: list[_PendingFile] = []
         for drop in list_drop_files(landing_root, self.entity):
-            counts = self.land_file(drop)
-            if counts is None:
+            sha = _sha256(drop.path)
+            if self._already_landed(drop, sha):
                 result.files_skipped.append(drop.relative_path)
                 continue
-            result.files_ingested.append(drop.relative_path)
-            result.per_tenant.setdefault(drop.tenant_id, LandingCounts()).add(counts)
+            pending.append(_PendingFile(drop, sha, f"{self.entity.table}-{uuid.uuid4().hex[:16]}"))
+        for group in _groups(pending, self.group_bytes):
+            self._land_group(group)
+            for item in group:
+                result.files_ingested.append(item.drop.relative_path)
+                result.per_tenant.setdefault(item.drop.tenant_id, LandingCounts()).add(item.counts)
         return result
 
-    def land_file(self, drop: DropFile) -> LandingCounts | None:
-        """Land one file as one batch; ``None`` if this exact file content was landed before."""
-        sha = _sha256(drop.path)
-        seen = run(
-            self.con,
-            "select count(*) from audit.batches where tenant_id = ? and source_system = ? "
-            "and entity = ? and source_file = ? and file_sha256 = ?",
-            [drop.tenant_id, self.entity.system, self.entity.entity, drop.relative_path, sha],
-        )[0][0]
-        if seen:
-            return None
-        batch_id = f"{self.entity.table}-{uuid.uuid4().hex[:16]}"
-        started = datetime.now(UTC).replace(tzinfo=None)
-        counts = LandingCounts()
-        run(self.con, "begin transaction")
-        try:
-            for chunk in _chunks(iter_records(drop.path, self.entity), self.chunk_rows):
-                counts.add(self._land_chunk(drop, batch_id, started, chunk))
+    def _already_landed(self, drop: DropFile, sha: str) -> bool:
+        return bool(
             run(
                 self.con,
-                "insert into audit.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    batch_id,
-                    self.run_id,
-                    drop.tenant_id,
-                    self.entity.system,
-                    self.entity.entity,
-                    drop.relative_path,
-                    sha,
-                    drop.path.stat().st_size,
-                    counts.rows_read,
-                    counts.rows_landed,
-                    counts.rows_quarantined,
-                    counts.rows_duplicate,
-                    started,
-                    datetime.now(UTC).replace(tzinfo=None),
-                ],
-            )
+                "select count(*) from audit.batches where tenant_id = ? and source_system = ? "
+                "and entity = ? and source_file = ? and file_sha256 = ?",
+                [drop.tenant_id, self.entity.system, self.entity.entity, drop.relative_path, sha],
+            )[0][0]
+        )
+
+    def _land_group(self, group: list[_PendingFile]) -> None:
+        """Land files of one tenant in one transaction: all of them, or (on error) none."""
+        started = datetime.now(UTC).replace(tzinfo=None)
+        records = (
+            (index, row, text)
+            for index, item in enumerate(group)
+            for row, text in iter_records(item.drop.path, self.entity)
+        )
+        run(self.con, "begin transaction")
+        try:
+            for chunk in _chunks(records, self.chunk_rows):
+                self._land_chunk(group, started, chunk)
+            finished = datetime.now(UTC).replace(tzinfo=None)
+            for item in group:
+                counts = item.counts
+                run(
+                    self.con,
+                    "insert into audit.batches values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        item.batch_id,
+                        self.run_id,
+                        item.drop.tenant_id,
+                        self.entity.system,
+                        self.entity.entity,
+                        item.drop.relative_path,
+                        item.sha,
+                        item.drop.path.stat().st_size,
+                        counts.rows_read,
+                        counts.rows_landed,
+                        counts.rows_quarantined,
+                        counts.rows_duplicate,
+                        started,
+                        finished,
+                    ],
+                )
             run(self.con, "commit")
         except BaseException:
             run(self.con, "rollback")
             raise
+        total = LandingCounts()
+        for item in group:
+            total.add(item.counts)
+        where = group[0].drop.relative_path
+        if len(group) > 1:
+            where = (
+                f"{len(group)} files {where} … {group[-1].drop.relative_path.rsplit('/', 1)[-1]}"
+            )
         self.log(
-            f"{drop.relative_path}: read {counts.rows_read}, landed {counts.rows_landed}, "
-            f"quarantined {counts.rows_quarantined}, duplicates {counts.rows_duplicate}"
+            f"{where}: read {total.rows_read}, landed {total.rows_landed}, "
+            f"quarantined {total.rows_quarantined}, duplicates {total.rows_duplicate}"
         )
-        return counts
 
     # -- one chunk ------------------------------------------------------------------------
     def _land_chunk(
-        self, drop: DropFile, batch_id: str, ingested_at: datetime, chunk: list[tuple[int, str]]
-    ) -> LandingCounts:
-        counts = LandingCounts(rows_read=len(chunk))
-        frame = pl.DataFrame(
-            {"_source_row": [row for row, _ in chunk], "_record": [text for _, text in chunk]},
-            schema={"_source_row": pl.Int32, "_record": pl.String},
+        self, group: list[_PendingFile], ingested_at: datetime, chunk: list[tuple[int, int, str]]
+    ) -> None:
+        """Dedupe, validate, quarantine and insert one chunk (records of one or more files)."""
+        tenant_id = group[0].drop.tenant_id
+        files = pl.DataFrame(
+            {
+                "_file": list(range(len(group))),
+                "_source_file": [item.drop.relative_path for item in group],
+                "_batch_id": [item.batch_id for item in group],
+            },
+            schema={"_file": pl.Int32, "_source_file": pl.String, "_batch_id": pl.String},
         )
-        frame = self._hash_and_dedupe(frame, drop.tenant_id)
-        counts.rows_duplicate = len(chunk) - frame.height
+        frame = pl.DataFrame(
+            {
+                "_file": [index for index, _, _ in chunk],
+                "_source_row": [row for _, row, _ in chunk],
+                "_record": [text for _, _, text in chunk],
+            },
+            schema={"_file": pl.Int32, "_source_row": pl.Int32, "_record": pl.String},
+        )
+        read = Counter(frame["_file"].to_list())
+        frame = self._hash_and_dedupe(frame, tenant_id).join(files, on="_file", how="left")
+        kept = Counter(frame["_file"].to_list())
+        for index, n in read.items():
+            group[index].counts.rows_read += n
+            group[index].counts.rows_duplicate += n - kept.get(index, 0)
         if frame.height == 0:
-            return counts
+            return
 
         invalid_json = frame.filter(~pl.col("_json_ok"))
         frame = frame.filter(pl.col("_json_ok")).drop("_json_ok")
@@ -308,7 +382,7 @@ class EntityLoader:
         frame = extract_text_fields(
             self.con, frame, {name: path for name, (path, _) in self.entity.fields.items()}
         )
-        reasons.update(failed_checks(frame, self._schema_for(drop.tenant_id)))
+        reasons.update(failed_checks(frame, self._schema_for(tenant_id)))
         children: list[tuple[ChildTable, pl.DataFrame]] = []
         for child in self.entity.children:
             child_frame = _child_frames(frame, child)
@@ -328,44 +402,49 @@ class EntityLoader:
         quarantined = positioned.filter(pl.col("_pos").is_in(bad_positions)).with_columns(
             pl.Series("_failed", [reasons[i] for i in sorted(reasons)], dtype=pl.List(pl.String))
         )
+        lineage = ["_file", "_source_file", "_batch_id", "_source_row", "_record", "_record_hash"]
         quarantined = pl.concat(
             [
-                quarantined.select("_source_row", "_record", "_record_hash", "_failed"),
-                invalid_json.select("_source_row", "_record", "_record_hash").with_columns(
+                quarantined.select(*lineage, "_failed"),
+                invalid_json.select(*lineage).with_columns(
                     pl.lit([INVALID_JSON], dtype=pl.List(pl.String)).alias("_failed")
                 ),
             ]
         )
-        self._quarantine(drop, batch_id, ingested_at, quarantined)
-        counts.rows_quarantined = quarantined.height
-        for checks in quarantined["_failed"]:
-            counts.reasons.update(checks)
+        self._quarantine(tenant_id, ingested_at, quarantined)
+        for index, checks in quarantined.select("_file", "_failed").iter_rows():
+            group[index].counts.rows_quarantined += 1
+            group[index].counts.reasons.update(checks)
 
         valid = positioned.filter(~pl.col("_pos").is_in(bad_positions))
-        self._insert_valid(drop, batch_id, ingested_at, valid)
-        counts.rows_landed = valid.height
+        self._insert_valid(tenant_id, ingested_at, valid)
+        for index, n in Counter(valid["_file"].to_list()).items():
+            group[index].counts.rows_landed += n
         for child, child_frame in children:
-            counts.child_rows_landed += self._insert_children(
-                drop, batch_id, ingested_at, valid, child, child_frame
-            )
-        return counts
+            landed = self._insert_children(tenant_id, ingested_at, valid, child, child_frame)
+            for index, n in Counter(landed.to_list()).items():
+                group[index].counts.child_rows_landed += n
 
     def _hash_and_dedupe(self, frame: pl.DataFrame, tenant_id: str) -> pl.DataFrame:
-        """Add ``_record_hash``/``_json_ok``; drop exact duplicates within the chunk and of rows
-        already landed or quarantined for this tenant and entity."""
+        """Add ``_record_hash``/``_json_ok``; drop exact duplicates within the chunk (the first
+        occurrence in file order stays) and of rows already landed or quarantined for this
+        tenant and entity."""
         self.con.register("_chunk", frame)
         try:
             hashed = self.con.sql(
                 """
                 with hashed as (
-                    select _source_row, _record, json_valid(_record) as _json_ok,
+                    select _file, _source_row, _record, json_valid(_record) as _json_ok,
+                           -- minified JSON: the same record re-delivered with other white
+                           -- space (a webhook payload vs a JSONL line) is still a duplicate
                            md5(case when json_valid(_record) then json(_record)::varchar
                                     else _record end) as _record_hash
                     from _chunk
                 ),
                 first_seen as (
                     select * from hashed
-                    qualify row_number() over (partition by _record_hash order by _source_row) = 1
+                    qualify row_number() over (
+                        partition by _record_hash order by _file, _source_row) = 1
                 )
                 select f.* from first_seen f
                 where not exists (
@@ -375,7 +454,7 @@ class EntityLoader:
                     select 1 from audit.quarantine q
                     where q.tenant_id = $tenant and q.source_system = $system
                       and q.entity = $entity and q.record_hash = f._record_hash)
-                order by _source_row
+                order by _file, _source_row
                 """.replace("{table}", quote(self.entity.table)),
                 params={
                     "tenant": tenant_id,
@@ -387,16 +466,16 @@ class EntityLoader:
             self.con.unregister("_chunk")
         return hashed
 
-    def _quarantine(self, drop: DropFile, batch_id: str, at: datetime, rows: pl.DataFrame) -> None:
+    def _quarantine(self, tenant_id: str, at: datetime, rows: pl.DataFrame) -> None:
         if rows.height == 0:
             return
         out = rows.select(
-            pl.lit(drop.tenant_id).alias("tenant_id"),
+            pl.lit(tenant_id).alias("tenant_id"),
             pl.lit(self.entity.system).alias("source_system"),
             pl.lit(self.entity.entity).alias("entity"),
-            pl.lit(drop.relative_path).alias("source_file"),
+            pl.col("_source_file").alias("source_file"),
             pl.col("_source_row").alias("source_row"),
-            pl.lit(batch_id).alias("batch_id"),
+            pl.col("_batch_id").alias("batch_id"),
             pl.col("_record_hash").alias("record_hash"),
             pl.col("_record").alias("record"),
             pl.col("_failed").alias("failed_checks"),
@@ -409,18 +488,16 @@ class EntityLoader:
         finally:
             self.con.unregister("_quarantine_rows")
 
-    def _insert_valid(
-        self, drop: DropFile, batch_id: str, at: datetime, valid: pl.DataFrame
-    ) -> None:
+    def _insert_valid(self, tenant_id: str, at: datetime, valid: pl.DataFrame) -> None:
         if valid.height == 0:
             return
         out = valid.select(
-            pl.lit(drop.tenant_id).alias("tenant_id"),
+            pl.lit(tenant_id).alias("tenant_id"),
             *[cast_expr(name, kind) for name, (_, kind) in self.entity.fields.items()],
             pl.lit(self.entity.system).alias("_source_system"),
-            pl.lit(drop.relative_path).alias("_source_file"),
+            pl.col("_source_file"),
             pl.col("_source_row"),
-            pl.lit(batch_id).alias("_batch_id"),
+            pl.col("_batch_id"),
             pl.lit(at).alias("_ingested_at"),
             pl.col("_record_hash"),
         )
@@ -428,16 +505,16 @@ class EntityLoader:
 
     def _insert_children(
         self,
-        drop: DropFile,
-        batch_id: str,
+        tenant_id: str,
         at: datetime,
         valid_parents: pl.DataFrame,
         child: ChildTable,
         child_frame: pl.DataFrame,
-    ) -> int:
-        """Append the child rows of valid parents (``valid_parents._pos`` = chunk position)."""
+    ) -> pl.Series:
+        """Append the child rows of valid parents (``valid_parents._pos`` = chunk position);
+        return the file index of every child row appended."""
         if valid_parents.height == 0 or child_frame.height == 0:
-            return 0
+            return pl.Series("_file", [], dtype=pl.Int32)
         parent_cols = [
             cast_expr(name, self.entity.fields[name][1]) for name in child.parent_columns
         ]
@@ -445,23 +522,26 @@ class EntityLoader:
             pl.col("_pos").alias("_parent_pos"),
             *parent_cols,
             pl.col("_record_hash").alias("_parent_record_hash"),
-            pl.col("_source_row"),
+            "_file",
+            "_source_file",
+            "_source_row",
+            "_batch_id",
         )
         joined = child_frame.join(keys, on="_parent_pos", how="inner")
         out = joined.select(
-            pl.lit(drop.tenant_id).alias("tenant_id"),
+            pl.lit(tenant_id).alias("tenant_id"),
             *[pl.col(name) for name in child.parent_columns],
             *[cast_expr(name, col.metadata["type"]) for name, col in child.schema.columns.items()],
             pl.col("_child_index"),
             pl.col("_parent_record_hash"),
-            pl.lit(drop.relative_path).alias("_source_file"),
+            pl.col("_source_file"),
             pl.col("_source_row"),
-            pl.lit(batch_id).alias("_batch_id"),
+            pl.col("_batch_id"),
             pl.lit(at).alias("_ingested_at"),
         )
         table = f"{self.entity.system}__{child.name}"
         self._append(table, out, list(child_table_columns(self.entity, child)))
-        return out.height
+        return joined["_file"]
 
     def _append(self, table: str, frame: pl.DataFrame, columns: list[str]) -> None:
         self.con.register("_append_rows", frame)
