@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# The venv first on PATH: dagster-dbt's dev-mode `dbt parse` looks `dbt` up on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export TRACELOOM_DATA_DIR ?= $(CURDIR)/data
 SEED ?= 7
