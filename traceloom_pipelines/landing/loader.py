@@ -38,8 +38,10 @@ from traceloom_pipelines.landing.warehouse import (
 )
 
 DEFAULT_CHUNK_ROWS = 100_000
-# Small drop files are landed together up to this many bytes per transaction.
-DEFAULT_GROUP_BYTES = 64 * 2**20
+# Small drop files are landed together up to this many bytes per transaction. Uncommitted rows
+# stay in memory until commit, so this bounds peak memory (measured: 64 MiB groups peaked at
+# 773 MiB for 1M MES counts, 8 MiB groups at 437 MiB, no slower).
+DEFAULT_GROUP_BYTES = 8 * 2**20
 INVALID_JSON = "_record:valid_json"
 
 
