@@ -1,12 +1,17 @@
 """The one Definitions object: every source system's ingestion assets, the dbt models, the BI
-export, and the main job that materializes all of them."""
+export, jobs, schedules (cadences from the seeds) and sensors; freshness policies sit on the
+ingestion assets (traceloom_pipelines/cadence.py)."""
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.bi import marts_parquet
 from traceloom_pipelines.dbt import dbt_executable, dbt_project, traceloom_dbt_models
+from traceloom_pipelines.jobs import MAIN_JOB, cadence_jobs, main_job, system_jobs
 from traceloom_pipelines.resources import WarehouseResource, default_data_dir
+from traceloom_pipelines.schedules import schedules
+from traceloom_pipelines.sensors import run_failure_recorder, sensors
+from traceloom_pipelines.sources.dagster.assets import assets as dagster_assets
 from traceloom_pipelines.sources.erp.assets import assets as erp_assets
 from traceloom_pipelines.sources.factory.assets import assets as factory_assets
 from traceloom_pipelines.sources.hr.assets import assets as hr_assets
@@ -14,13 +19,7 @@ from traceloom_pipelines.sources.mes.assets import assets as mes_assets
 from traceloom_pipelines.sources.port.assets import assets as port_assets
 from traceloom_pipelines.sources.wms.assets import assets as wms_assets
 
-MAIN_JOB = "traceloom_main"
-
-main_job = dg.define_asset_job(
-    MAIN_JOB,
-    selection=dg.AssetSelection.all(),
-    description="Land every source drop, build every dbt model and test, export marts to Parquet.",
-)
+__all__ = ["MAIN_JOB", "defs"]
 
 defs = dg.Definitions(
     assets=[
@@ -30,10 +29,13 @@ defs = dg.Definitions(
         *hr_assets,
         *wms_assets,
         *port_assets,
+        *dagster_assets,
         traceloom_dbt_models,
         marts_parquet,
     ],
-    jobs=[main_job],
+    jobs=[main_job, *cadence_jobs.values(), *system_jobs.values()],
+    schedules=schedules,
+    sensors=[*sensors, run_failure_recorder],
     resources={
         "warehouse": WarehouseResource(data_dir=str(default_data_dir())),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

@@ -8,6 +8,7 @@ quarantine reasons and the files read; two asset checks report the pandera contr
 
 import dagster as dg
 
+from traceloom_pipelines.cadence import freshness_policy
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
 from traceloom_pipelines.landing.warehouse import quote, raw_table_columns, run
@@ -91,6 +92,7 @@ def build_ingestion_asset(entity: SourceEntity) -> dg.AssetsDefinition:
             kinds=kinds,
             deps=deps,
             metadata={"dagster/table_name": f"raw.{entity.table}"},
+            freshness_policy=freshness_policy(entity.system, entity.entity),
         )
     ]
     specs += [

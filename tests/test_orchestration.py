@@ -1,0 +1,129 @@
+"""Schedules, drop-folder sensors and the run-failure recorder, evaluated for real."""
+
+import json
+import os
+import time
+
+import dagster as dg
+import pytest
+from dagster._core.storage.dagster_run import DagsterRun
+
+from traceloom_pipelines.cadence import CADENCES, cadence_of
+from traceloom_pipelines.definitions import defs
+from traceloom_pipelines.landing.loader import land_entity
+from traceloom_pipelines.landing.warehouse import connect, run
+from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.sensors import SETTLE_SECONDS, run_failure_recorder
+from traceloom_pipelines.sources.catalog import all_entities
+from traceloom_pipelines.sources.dagster.contract import run_failures
+
+
+def _drop(data_dir, relative: str, text: str, age_seconds: float = 60) -> None:
+    path = data_dir / "landing" / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    then = time.time() - age_seconds
+    os.utime(path, (then, then))
+
+
+def _evaluate(sensor_name: str, data_dir, cursor: str | None):
+    sensor = defs.resolve_sensor_def(sensor_name)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance,
+            cursor=cursor,
+            resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+        )
+        result = sensor.evaluate_tick(context)
+    return result
+
+
+def test_every_entity_has_a_cadence_with_a_freshness_policy():
+    graph = defs.resolve_asset_graph()
+    for entity in all_entities():
+        cadence = cadence_of(entity.system, entity.entity)
+        policy = graph.get(dg.AssetKey(["raw", entity.system, entity.entity])).freshness_policy
+        assert policy.warn_window.to_timedelta() == cadence.stale_after
+    assert {c.name for c in CADENCES} == {s.name for s in defs.schedules}
+
+
+def test_drop_sensor_launches_once_per_new_set_of_settled_files(tmp_path):
+    _drop(tmp_path, "acme/erp/purchase_orders/a.json", '{"poId": "PO-1"}')
+    _drop(tmp_path, "acme/erp/purchase_orders/b.json.part", "{")  # still uploading
+    _drop(tmp_path, "acme/erp/purchase_orders/c.json", "{", age_seconds=SETTLE_SECONDS / 10)
+
+    first = _evaluate("erp_drop_sensor", tmp_path, None)
+    assert [r.tags["traceloom/new_files"] for r in first.run_requests] == ["1"]
+    assert first.run_requests[0].tags["traceloom/first_file"] == "acme/erp/purchase_orders/a.json"
+    assert json.loads(first.cursor).keys() == {"acme/erp/purchase_orders/a.json"}
+
+    again = _evaluate("erp_drop_sensor", tmp_path, first.cursor)
+    assert again.run_requests == [] and again.skip_message == "no new erp files"
+
+    # c.json has settled now, and a.json was rewritten: both are new, under a new run key
+    _drop(tmp_path, "acme/erp/purchase_orders/c.json", "{}")
+    _drop(tmp_path, "acme/erp/purchase_orders/a.json", '{"poId": "PO-1", "revision": 2}')
+    third = _evaluate("erp_drop_sensor", tmp_path, again.cursor)
+    assert [r.tags["traceloom/new_files"] for r in third.run_requests] == ["2"]
+    assert third.run_requests[0].run_key != first.run_requests[0].run_key
+
+    # other systems' sensors do not react to ERP files
+    assert _evaluate("mes_drop_sensor", tmp_path, None).run_requests == []
+
+
+def test_schedule_skips_while_its_job_is_still_active():
+    schedule = defs.resolve_schedule_def("wms_stock_every_5_minutes")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance)
+        assert len(schedule.evaluate_tick(context).run_requests) == 1
+        instance.add_run(
+            DagsterRun(
+                job_name=schedule.job_name, run_id="r-running", status=dg.DagsterRunStatus.STARTED
+            )
+        )
+        skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        assert skipped.run_requests == []
+        assert "still queued or in progress" in skipped.skip_message
+
+
+@dg.op
+def _explode():
+    raise RuntimeError("ERP endpoint returned 503")
+
+
+@dg.job
+def _failing_job():
+    _explode()
+
+
+def test_a_failed_run_is_recorded_and_lands_as_a_platform_source(tmp_path):
+    with dg.instance_for_test() as instance:
+        result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_recorder",
+            dagster_event=failure,
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))},
+        ).for_run_failure()
+        run_failure_recorder(context)
+
+    written = list((tmp_path / "landing" / "platform" / "dagster" / "run_failures").iterdir())
+    assert [p.name for p in written] == [f"{result.run_id}.json"]
+    con = connect(tmp_path / "warehouse.duckdb")
+    landed = land_entity(con, run_failures, tmp_path / "landing")
+    assert landed.total.rows_landed == 1
+    assert run(
+        con, "select tenant_id, job_name, failed_steps, launched_by from raw.dagster__run_failures"
+    ) == [("platform", "_failing_job", "_explode", "manual")]
+    con.close()
+
+
+@pytest.mark.parametrize("cadence", CADENCES, ids=lambda c: c.name)
+def test_cadence_jobs_refresh_their_entities_and_downstream(cadence):
+    job = defs.resolve_job_def(f"{cadence.name}_job")
+    keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    for entity in cadence.entities:
+        assert f"raw/{entity}" in keys

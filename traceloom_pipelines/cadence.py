@@ -1,0 +1,158 @@
+"""How often each source refreshes, from the seed documents: the one table that schedules,
+drop-folder sensors and freshness checks are built from.
+
+Times are cron expressions in the deployment's time zone, ``TRACELOOM_SCHEDULE_TIMEZONE``
+(IANA name, default ``UTC``).
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import dagster as dg
+
+TIMEZONE_ENV = "TRACELOOM_SCHEDULE_TIMEZONE"
+
+
+def schedule_timezone() -> str:
+    """The IANA time zone schedules run in (``$TRACELOOM_SCHEDULE_TIMEZONE``, default UTC)."""
+    return os.environ.get(TIMEZONE_ENV, "UTC")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """One refresh cadence.
+
+    Attributes:
+        name: schedule name (also the job name without ``_job``).
+        cron: when it runs.
+        entities: ``<system>/<entity>`` of the ingestion assets it refreshes.
+        stale_after: an entity not updated for this long is stale: its freshness policy warns,
+            and fails after twice as long.
+        seed_ref: the seed section the frequency comes from.
+    """
+
+    name: str
+    cron: str
+    entities: tuple[str, ...]
+    stale_after: timedelta
+    seed_ref: str
+
+
+CADENCES: tuple[Cadence, ...] = (
+    Cadence(
+        "erp_orders_every_15_minutes",
+        "*/15 * * * *",
+        ("erp/purchase_orders", "erp/work_orders"),
+        timedelta(minutes=45),
+        "000 §2.1 (poll every 15 minutes), 003 §3.2.1",
+    ),
+    Cadence(
+        "erp_materials_daily_0200",
+        "0 2 * * *",
+        ("erp/materials",),
+        timedelta(hours=26),
+        "003 §3.2.1 (material master daily at 2:00)",
+    ),
+    Cadence(
+        "factory_milestones_every_15_minutes",
+        "*/15 * * * *",
+        ("factory/production_milestones",),
+        timedelta(hours=1),
+        "000 §1 (time-sensitive feeds polled every 5-15 minutes), §2.2",
+    ),
+    # MES status every 30 s and counts in real time (003 §4.2.1): every minute is cron's finest.
+    Cadence(
+        "mes_streams_every_minute",
+        "* * * * *",
+        (
+            "mes/machine_status",
+            "mes/production_counts",
+            "mes/quality_inspections",
+            "mes/downtime_events",
+            "mes/work_orders",
+        ),
+        timedelta(minutes=10),
+        "003 §4.2.1, §8.3 (MES data lag > 10 minutes is critical)",
+    ),
+    Cadence(
+        "mes_machines_daily_0200",
+        "0 2 * * *",
+        ("mes/machines",),
+        timedelta(hours=26),
+        "machine registry: master data, daily like the material master (003 §3.2.1)",
+    ),
+    Cadence(
+        "hr_employees_daily_0100",
+        "0 1 * * *",
+        ("hr/employees",),
+        timedelta(hours=26),
+        "003 §5.2.1 (employee master daily at 1:00)",
+    ),
+    Cadence(
+        "hr_shift_schedules_daily_0500",
+        "0 5 * * *",
+        ("hr/shift_schedules",),
+        timedelta(hours=26),
+        "003 §5.2.1 (shift schedules daily at 5:00)",
+    ),
+    Cadence(
+        "hr_attendance_every_5_minutes",
+        "*/5 * * * *",
+        ("hr/attendance",),
+        timedelta(minutes=30),
+        "003 §5.2.1 (real-time attendance webhook; drops polled)",
+    ),
+    Cadence(
+        "wms_stock_every_5_minutes",
+        "*/5 * * * *",
+        ("wms/stock_levels",),
+        timedelta(minutes=15),
+        "003 §6.2.1 (every 5 minutes), §8.3 (sync delayed > 15 min)",
+    ),
+    Cadence(
+        "port_feeds_hourly",
+        "0 * * * *",
+        (
+            "port/vessel_expected_arrivals",
+            "port/vessels_arrived",
+            "port/vessels_departed",
+            "port/vessels_in_port",
+        ),
+        timedelta(hours=3),
+        "000 §3.3 (hourly ETL)",
+    ),
+    Cadence(
+        "platform_run_failures_every_15_minutes",
+        "*/15 * * * *",
+        ("dagster/run_failures",),
+        timedelta(hours=1),
+        "003 §8.1 (error rate per integration, 15-minute window)",
+    ),
+    # Published yearly / monthly: checked daily, stale after their publication cycle.
+    Cadence(
+        "port_statistics_daily_0300",
+        "0 3 * * *",
+        ("port/cargo_throughput", "port/container_throughput"),
+        timedelta(days=45),
+        "000 §3.3 (port throughput statistics, DATA.GOV.HK monthly)",
+    ),
+)
+
+
+def cadence_of(system: str, entity: str) -> Cadence:
+    """The cadence refreshing ``<system>/<entity>``.
+
+    Raises:
+        KeyError: if no cadence lists the entity (every entity must have one).
+    """
+    for cadence in CADENCES:
+        if f"{system}/{entity}" in cadence.entities:
+            return cadence
+    raise KeyError(f"no cadence refreshes {system}/{entity}: add it to CADENCES")
+
+
+def freshness_policy(system: str, entity: str) -> dg.FreshnessPolicy:
+    """Warn when not updated for the cadence's ``stale_after``; fail after twice that."""
+    stale_after = cadence_of(system, entity).stale_after
+    return dg.FreshnessPolicy.time_window(fail_window=2 * stale_after, warn_window=stale_after)

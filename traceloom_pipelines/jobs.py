@@ -1,0 +1,44 @@
+"""Jobs: the main job, one ingestion job per cadence and one per source system.
+
+A cadence or system job materializes its ingestion assets and everything downstream of them
+(staging, marts, the Parquet export), so the marts follow the sources they read.
+"""
+
+import dagster as dg
+
+from traceloom_pipelines.cadence import CADENCES
+from traceloom_pipelines.landing.assets import raw_asset_key
+from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
+
+MAIN_JOB = "traceloom_main"
+
+main_job = dg.define_asset_job(
+    MAIN_JOB,
+    selection=dg.AssetSelection.all(),
+    description="Land every source drop, build every dbt model and test, export marts to Parquet.",
+)
+
+
+def _refresh(keys: list[dg.AssetKey]) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*keys).downstream()
+
+
+cadence_jobs = {
+    cadence.name: dg.define_asset_job(
+        f"{cadence.name}_job",
+        selection=_refresh([raw_asset_key(*e.split("/")) for e in cadence.entities]),
+        description=f"Refresh {', '.join(cadence.entities)} and downstream ({cadence.seed_ref}).",
+    )
+    for cadence in CADENCES
+}
+
+system_jobs = {
+    system: dg.define_asset_job(
+        f"ingest_{system}_job",
+        selection=_refresh(
+            [raw_asset_key(e.system, e.entity) for e in all_entities() if e.system == system]
+        ),
+        description=f"Land new {system} drops and refresh everything downstream.",
+    )
+    for system in SYSTEMS
+}
