@@ -71,6 +71,7 @@ CADENCES: tuple[Cadence, ...] = (
             "mes/quality_inspections",
             "mes/downtime_events",
             "mes/work_orders",
+            "mes/labor_bookings",
         ),
         timedelta(minutes=10),
         "003 §4.2.1, §8.3 (MES data lag > 10 minutes is critical)",
@@ -106,7 +107,7 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence(
         "wms_stock_every_5_minutes",
         "*/5 * * * *",
-        ("wms/stock_levels",),
+        ("wms/stock_levels", "wms/stock_events"),
         timedelta(minutes=15),
         "003 §6.2.1 (every 5 minutes), §8.3 (sync delayed > 15 min)",
     ),

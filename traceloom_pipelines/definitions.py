@@ -7,7 +7,14 @@ from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.bi import marts_parquet
 from traceloom_pipelines.dbt import dbt_executable, dbt_project, traceloom_dbt_models
-from traceloom_pipelines.jobs import MAIN_JOB, cadence_jobs, main_job, system_jobs
+from traceloom_pipelines.jobs import (
+    MAIN_JOB,
+    cadence_jobs,
+    main_job,
+    nightly_reconciliation_job,
+    system_jobs,
+)
+from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource, default_data_dir
 from traceloom_pipelines.schedules import schedules
 from traceloom_pipelines.sensors import run_failure_recorder, sensors
@@ -32,8 +39,9 @@ defs = dg.Definitions(
         *dagster_assets,
         traceloom_dbt_models,
         marts_parquet,
+        nightly_reconciliation,
     ],
-    jobs=[main_job, *cadence_jobs.values(), *system_jobs.values()],
+    jobs=[main_job, nightly_reconciliation_job, *cadence_jobs.values(), *system_jobs.values()],
     schedules=schedules,
     sensors=[*sensors, run_failure_recorder],
     resources={

@@ -1,4 +1,5 @@
-"""Jobs: the main job, one ingestion job per cadence and one per source system.
+"""Jobs: the main job, one ingestion job per cadence, one per source system, and the nightly
+reconciliation.
 
 A cadence or system job materializes its ingestion assets and everything downstream of them
 (staging, marts, the Parquet export), so the marts follow the sources they read.
@@ -42,3 +43,13 @@ system_jobs = {
     )
     for system in SYSTEMS
 }
+
+# 003 §3.4: nightly at 23:00. Refreshes the reconciliation marts from what has landed (it does not
+# land anything itself) and renders the per-tenant, per-day reports.
+nightly_reconciliation_job = dg.define_asset_job(
+    "nightly_reconciliation",
+    selection=dg.AssetSelection.assets(["reports", "nightly_reconciliation"]).upstream()
+    - dg.AssetSelection.groups(*(f"raw_{system}" for system in SYSTEMS)),
+    description="Build the reconciliation marts (work orders, inventory, labour) and render "
+    "the Markdown/HTML report per tenant and day under $TRACELOOM_DATA_DIR/reports/.",
+)

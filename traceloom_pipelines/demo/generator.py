@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from traceloom_pipelines.demo import defects
+from traceloom_pipelines.demo import defects, labor, stock_events
 from traceloom_pipelines.demo.catalog import profile_for
 from traceloom_pipelines.demo.clock import normalize_as_of, to_ms
 from traceloom_pipelines.demo.drops import EntityDrops, write_drops
@@ -41,6 +41,7 @@ from traceloom_pipelines.demo.work_orders import (
 )
 from traceloom_pipelines.demo.workforce import (
     attendance_drops,
+    attendance_spans,
     employee_drops,
     schedule_drops,
     shift_plan,
@@ -80,7 +81,12 @@ def generate_world(
         The answer key: per-entity row counts (read/landed/quarantined/duplicate), every
         quarantined and duplicate record by file and 1-based row, out-of-order PO revisions,
         MES status values needing mapping, injected reconciliation discrepancies and expected
-        warehouse counts per tenant.
+        warehouse counts per tenant. ``inventory_reconciliation`` (tenant_id, material_id, UTC
+        day) and ``labor_reconciliation`` (tenant_id, employee_id, day of the clock-in) list the
+        injected inventory and labour variances with their expected ``classification`` —
+        ``low`` (auto-sync) or ``high`` (manual review) — and the within-tolerance differences
+        (``within_tolerance``) that reconciliation must not report; ``tolerances`` gives the
+        rule's thresholds.
     """
     moment = normalize_as_of(as_of)
     sizes = tenant_sizes(scale, len(tenants))
@@ -97,6 +103,17 @@ def generate_world(
             "out_of_order_revisions": OUT_OF_ORDER_RATE,
             "reconciliation_per_type": DISCREPANCY_RATE,
             "cancelled_work_orders": CANCELLED_SHARE,
+            "inventory_variances_per_classification": stock_events.VARIANCE_RATE,
+            "inventory_within_tolerance": stock_events.WITHIN_TOLERANCE_RATE,
+            "labor_variances_per_classification": labor.VARIANCE_RATE,
+            "labor_within_tolerance": labor.WITHIN_TOLERANCE_RATE,
+        },
+        "tolerances": {
+            "inventory_min_quantity": stock_events.TOLERANCE_MIN,
+            "inventory_pct_of_mes": stock_events.TOLERANCE_PCT,
+            "inventory_low_risk_pct_of_mes": stock_events.LOW_RISK_PCT,
+            "labor_hours": labor.TOLERANCE_HOURS,
+            "labor_low_risk_hours": labor.LOW_RISK_HOURS,
         },
         "entities": {},
         "quarantine": [],
@@ -104,6 +121,8 @@ def generate_world(
         "out_of_order_revisions": [],
         "status_mappings": {},
         "reconciliation": [],
+        "inventory_reconciliation": [],
+        "labor_reconciliation": [],
         "expected": {},
     }
     offset = 0
@@ -121,6 +140,8 @@ def generate_world(
     )
     key["out_of_order_revisions"].sort(key=lambda e: (e["tenant_id"], e["po_id"]))
     key["reconciliation"].sort(key=lambda e: (e["tenant_id"], e["erp_work_order_id"]))
+    key["inventory_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["material_id"], e["day"]))
+    key["labor_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["employee_id"], e["day"]))
     answer_key_path = Path(answer_key_path)
     answer_key_path.parent.mkdir(parents=True, exist_ok=True)
     answer_key_path.write_text(json.dumps(key, sort_keys=True, indent=1) + "\n", encoding="utf-8")
@@ -141,6 +162,10 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
     plan = shift_plan(world)
     status_counts = Counter(rec["CurrentStatus"] for _, rec in floor.status)
     expected = _expected(world, pos, work_orders, floor, plan)
+    stock_event_ent, inventory_key = stock_events.stock_event_drops(world, work_orders)
+    booking_ent, labor_key = labor.labor_booking_drops(
+        world, work_orders, attendance_spans(world, plan)
+    )
     entities = [
         material_drops(world),
         po_drops(world, pos),
@@ -156,6 +181,8 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
         schedule_drops(world, plan),
         attendance_drops(world, plan),
         stock_drops(world),
+        stock_event_ent,
+        booking_ent,
     ]
     by_key = {f"{e.system}/{e.entity}": e for e in entities}
     expected["production_milestones"] = by_key["factory/production_milestones"].rows_read()
@@ -182,6 +209,8 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
         for wo in work_orders
         if wo.fate in ("missing_in_mes", "missing_in_erp", "status_conflict", "quantity_mismatch")
     )
+    key["inventory_reconciliation"].extend(inventory_key)
+    key["labor_reconciliation"].extend(labor_key)
     key["expected"][world.name] = expected
 
 

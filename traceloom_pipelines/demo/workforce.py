@@ -3,10 +3,12 @@ clock-in/clock-out attendance webhook stream. Plant local time is UTC in the dem
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from traceloom_pipelines.demo.catalog import SHIFTS
 from traceloom_pipelines.demo.clock import DAY, MINUTE, SECOND, compact_date, day_str, iso_s
 from traceloom_pipelines.demo.drops import EntityDrops, dumps
-from traceloom_pipelines.demo.masters import TenantWorld
+from traceloom_pipelines.demo.masters import Employee, TenantWorld
 
 PAGE_SIZE = 100
 ABSENCE_RATE = 0.03
@@ -97,20 +99,43 @@ def schedule_drops(world: TenantWorld, plan: list) -> EntityDrops:
     return ent
 
 
-def attendance_drops(world: TenantWorld, plan: list) -> EntityDrops:
-    """``hr/attendance``: clock events as JSONL, one file per UTC day of the event."""
+@dataclass(frozen=True)
+class AttendanceSpan:
+    """One planned shift as attended: clock-in/out in epoch ms (None when absent)."""
+
+    day: int
+    employee: Employee
+    clock_in: int | None
+    clock_out: int | None
+    entrance: str = ""
+
+
+def attendance_spans(world: TenantWorld, plan: list) -> list[AttendanceSpan]:
+    """Every planned shift in plan order with its clock events (same draws as the HR feed)."""
     rng = world.rng("attendance")
-    ent = EntityDrops(world.name, "hr", "attendance")
-    by_day: dict[int, list[tuple[int, str, str]]] = {}
+    spans: list[AttendanceSpan] = []
     for day, e, _overtime in plan:
         if rng.random() < ABSENCE_RATE:
+            spans.append(AttendanceSpan(day, e, None, None))
             continue
         _name, start, _end, _bs, _be = SHIFTS[e.shift]
         begin = day * DAY + _seconds(start)
         clock_in = begin + rng.randint(-12 * 60, 8 * 60) * SECOND
         clock_out = begin + 8 * 60 * MINUTE + rng.randint(-3 * 60, 25 * 60) * SECOND
         entrance = "AB"[rng.randrange(2)]
-        for kind, ts in (("clock_in", clock_in), ("clock_out", clock_out)):
+        spans.append(AttendanceSpan(day, e, clock_in, clock_out, entrance))
+    return spans
+
+
+def attendance_drops(world: TenantWorld, plan: list) -> EntityDrops:
+    """``hr/attendance``: clock events as JSONL, one file per UTC day of the event."""
+    ent = EntityDrops(world.name, "hr", "attendance")
+    by_day: dict[int, list[tuple[int, str, str]]] = {}
+    for span in attendance_spans(world, plan):
+        if span.clock_in is None:
+            continue
+        e = span.employee
+        for kind, ts in (("clock_in", span.clock_in), ("clock_out", span.clock_out)):
             if ts >= world.as_of:
                 continue
             by_day.setdefault(ts // DAY, []).append(
@@ -122,8 +147,8 @@ def attendance_drops(world: TenantWorld, plan: list) -> EntityDrops:
                             "event_type": kind,
                             "timestamp": iso_s(ts),
                             "employee_id": e.employee_id,
-                            "location": f"Plant {e.plant_no} - Entrance {entrance}",
-                            "shift_id": f"SH-{compact_date(day * DAY)}-{e.shift}",
+                            "location": f"Plant {e.plant_no} - Entrance {span.entrance}",
+                            "shift_id": f"SH-{compact_date(span.day * DAY)}-{e.shift}",
                         }
                     ),
                 )

@@ -1,5 +1,6 @@
 """MES source contract: machine registry, machine status, MES work orders, production counts,
-quality inspections and downtime events (003 §4.2.1, field mapping §4.3, rejection rules §4.4).
+quality inspections, downtime events (003 §4.2.1, field mapping §4.3, rejection rules §4.4) and
+operator labour bookings (the ``resources_used`` operator entries of 003 §3.2.2).
 
 Drop folders: ``landing/<tenant>/mes/<entity>/``. Streams (status, counts, inspections, downtime)
 arrive as JSON Lines, one MQTT/OPC-UA message per line. Messages naming a ``machine_id`` that is
@@ -170,6 +171,29 @@ downtime_events = SourceEntity(
     ),
 )
 
+labor_bookings = SourceEntity(
+    system="mes",
+    entity="labor_bookings",
+    seed_ref="003 §3.2.2 (resources_used, resource_type operator)",
+    description=(
+        "Hours an operator booked on a work order at a machine, as the MES records them; "
+        "reconciled nightly against HR attendance (003 §5.2.2)."
+    ),
+    reference_checks=(_known_machine("machine_id"),),
+    schema=pa.DataFrameSchema(
+        {
+            "booking_id": field("$.booking_id", required=True),
+            "employee_id": field("$.employee_id", required=True),
+            "work_order_id": field("$.work_order_id", required=True),
+            "machine_id": field("$.machine_id"),
+            "start_time": field("$.start_time", TIMESTAMP, required=True, stale_after=STALE_AFTER),
+            "end_time": field("$.end_time", TIMESTAMP, required=True),
+            "hours_worked": field("$.hours_worked", NUMBER, required=True, non_negative_value=True),
+        },
+        name="mes.labor_bookings",
+    ),
+)
+
 ENTITIES = (
     machines,
     machine_status,
@@ -177,4 +201,5 @@ ENTITIES = (
     production_counts,
     quality_inspections,
     downtime_events,
+    labor_bookings,
 )

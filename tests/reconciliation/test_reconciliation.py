@@ -1,0 +1,295 @@
+"""Nightly reconciliation end to end: a small demo world landed, dbt built for real, the report
+asset materialized; the inventory and labour discrepancies found are exactly the answer key's
+(precision = recall = 1.0, same classification), within-tolerance differences are not reported,
+and the rendered Markdown/HTML of a tenant-day holds its totals and each of its discrepancies.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster_dbt import DbtCliResource
+
+from traceloom_pipelines.cli import install_public_samples
+from traceloom_pipelines.dbt import dbt_executable, dbt_project, traceloom_dbt_models
+from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.landing.assets import build_ingestion_assets
+from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
+from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.sources.catalog import all_entities
+
+SCALE = 0.002
+SEED = 11
+REPORT_KEY = dg.AssetKey(["reports", "nightly_reconciliation"])
+
+
+def _assets() -> list:
+    """Landing of every source entity, the dbt models and the report asset (no BI export)."""
+    return [*build_ingestion_assets(all_entities()), traceloom_dbt_models, nightly_reconciliation]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("data")
+    key = generate_world(
+        data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
+    )
+    install_public_samples(data_dir)
+    result = dg.materialize(
+        _assets(),
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        },
+        raise_on_error=False,
+    )
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    yield {"dir": data_dir, "key": key, "result": result, "con": con}
+    con.close()
+
+
+def _rows(con, sql: str) -> set[tuple]:
+    return set(con.execute(sql).fetchall())
+
+
+def _precision_recall(got: set, expected: set) -> tuple[float, float]:
+    hits = len(got & expected)
+    return (hits / len(got) if got else 1.0), (hits / len(expected) if expected else 1.0)
+
+
+def test_materialization_succeeds_with_every_new_dbt_test(world):
+    result = world["result"]
+    assert result.success, [
+        e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    ]
+    checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    new_models = (
+        "stg_wms__stock_events",
+        "stg_mes__labor_bookings",
+        "rpt_inventory_reconciliation",
+        "rpt_labor_reconciliation",
+        "rpt_reconciliation_daily_totals",
+        "rpt_work_order_reconciliation_daily",
+    )
+    ours = [c for c in checks if c.asset_key.path[-1] in new_models]
+    assert {c.asset_key.path[-1] for c in ours} == set(new_models)
+    assert all(c.passed for c in ours), [
+        (c.asset_key.to_user_string(), c.check_name) for c in ours if not c.passed
+    ]
+
+
+def test_answer_key_has_every_classification_for_every_tenant(world):
+    key = world["key"]
+    for tenant in key["tenants"]:
+        for kind in ("inventory_reconciliation", "labor_reconciliation"):
+            classes = {e["classification"] for e in key[kind] if e["tenant_id"] == tenant}
+            assert classes == {"low", "high", "within_tolerance"}, (tenant, kind)
+
+
+def test_inventory_discrepancies_are_exactly_the_answer_key(world):
+    got = _rows(
+        world["con"],
+        "select tenant_id, material_id, cast(consumption_date as varchar), severity "
+        "from marts.rpt_inventory_reconciliation",
+    )
+    expected = {
+        (e["tenant_id"], e["material_id"], e["day"], e["classification"])
+        for e in world["key"]["inventory_reconciliation"]
+        if e["classification"] != "within_tolerance"
+    }
+    assert _precision_recall(got, expected) == (1.0, 1.0), got ^ expected
+    values = {
+        (t, m, d): (mes, wms)
+        for t, m, d, mes, wms in world["con"]
+        .execute(
+            "select tenant_id, material_id, cast(consumption_date as varchar), "
+            "mes_implied_consumption, wms_recorded_consumption "
+            "from marts.rpt_inventory_reconciliation"
+        )
+        .fetchall()
+    }
+    for e in world["key"]["inventory_reconciliation"]:
+        if e["classification"] != "within_tolerance":
+            mes, wms = values[(e["tenant_id"], e["material_id"], e["day"])]
+            assert mes == pytest.approx(e["mes_consumption"], abs=0.01)
+            assert wms == pytest.approx(e["wms_consumption"], abs=0.01)
+
+
+def test_labor_discrepancies_are_exactly_the_answer_key(world):
+    got = _rows(
+        world["con"],
+        "select tenant_id, employee_id, cast(labor_date as varchar), severity "
+        "from marts.rpt_labor_reconciliation",
+    )
+    expected = {
+        (e["tenant_id"], e["employee_id"], e["day"], e["classification"])
+        for e in world["key"]["labor_reconciliation"]
+        if e["classification"] != "within_tolerance"
+    }
+    assert _precision_recall(got, expected) == (1.0, 1.0), got ^ expected
+
+
+def test_work_order_reconciliation_stays_exact(world):
+    got = _rows(
+        world["con"],
+        "select tenant_id, erp_work_order_id, discrepancy_type "
+        "from marts.rpt_work_order_reconciliation_daily",
+    )
+    expected = {
+        (d["tenant_id"], d["erp_work_order_id"], d["discrepancy_type"])
+        for d in world["key"]["reconciliation"]
+    }
+    assert got == expected
+
+
+def test_within_tolerance_differences_exist_but_are_not_reported(world):
+    con = world["con"]
+    key = world["key"]
+    inventory = [
+        e for e in key["inventory_reconciliation"] if e["classification"] == "within_tolerance"
+    ]
+    labor = [e for e in key["labor_reconciliation"] if e["classification"] == "within_tolerance"]
+    assert inventory and labor
+    for e in inventory:
+        (diff,) = con.execute(
+            "select wms_recorded_consumption - mes_implied_consumption "
+            "from intermediate.int_material_consumption_compared "
+            "where tenant_id = ? and material_id = ? and consumption_date = ?",
+            [e["tenant_id"], e["material_id"], e["day"]],
+        ).fetchone()
+        assert abs(diff) > 0.1  # a real difference, inside the tolerance
+        assert not con.execute(
+            "select 1 from marts.rpt_inventory_reconciliation "
+            "where tenant_id = ? and material_id = ? and consumption_date = ?",
+            [e["tenant_id"], e["material_id"], e["day"]],
+        ).fetchall()
+    for e in labor:
+        (diff,) = con.execute(
+            "select booked_hours - attended_hours "
+            "from intermediate.int_labor_hours_attended_vs_booked "
+            "where tenant_id = ? and employee_id = ? and labor_date = ?",
+            [e["tenant_id"], e["employee_id"], e["day"]],
+        ).fetchone()
+        assert 0.04 < abs(diff) <= 0.25
+        assert not con.execute(
+            "select 1 from marts.rpt_labor_reconciliation "
+            "where tenant_id = ? and employee_id = ? and labor_date = ?",
+            [e["tenant_id"], e["employee_id"], e["day"]],
+        ).fetchall()
+
+
+def test_classification_rule_and_action_are_consistent(world):
+    for mart in ("rpt_inventory_reconciliation", "rpt_labor_reconciliation"):
+        rows = world["con"].execute(f"select severity, proposed_action, rule from marts.{mart}")
+        for severity, action, rule in rows.fetchall():
+            assert rule
+            assert (severity == "low") == action.startswith("auto-sync")
+            assert (severity == "low") == ("-LOW" in rule)
+
+
+def _materialization(result) -> dg.AssetMaterialization:
+    (event,) = [
+        e
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == REPORT_KEY
+    ]
+    return event.event_specific_data.materialization
+
+
+def test_report_asset_metadata_counts_reports_and_discrepancies(world):
+    con = world["con"]
+    metadata = _materialization(world["result"]).metadata
+    (days,) = con.execute("select count(*) from marts.rpt_reconciliation_daily_totals").fetchone()
+    assert metadata["reports"].value == days
+    for kind, mart in (
+        ("work_order", "rpt_work_order_reconciliation_daily"),
+        ("inventory", "rpt_inventory_reconciliation"),
+        ("labor", "rpt_labor_reconciliation"),
+    ):
+        (count,) = con.execute(f"select count(*) from marts.{mart}").fetchone()
+        assert metadata[f"discrepancies_{kind}"].value == count
+    assert Path(metadata["reports_dir"].value) == world["dir"] / "reports"
+    reports = list((world["dir"] / "reports").rglob("reconciliation.*"))
+    assert len(reports) == 2 * days
+    assert not list((world["dir"] / "reports").rglob("*.tmp"))
+
+
+def test_rendered_report_holds_the_totals_and_each_discrepancy_of_the_day(world):
+    con = world["con"]
+    tenant, day = con.execute(
+        "select tenant_id, reconciliation_date from marts.rpt_reconciliation_daily_totals "
+        "order by inventory_discrepancy_count + labor_discrepancy_count desc, "
+        "discrepancy_count desc, tenant_id, reconciliation_date limit 1"
+    ).fetchone()
+    totals = dict(
+        zip(
+            [
+                "erp",
+                "mes",
+                "count",
+                "high",
+                "low",
+            ],
+            con.execute(
+                "select erp_work_order_count, mes_work_order_count, discrepancy_count, "
+                "manual_review_count, auto_sync_count from marts.rpt_reconciliation_daily_totals "
+                "where tenant_id = ? and reconciliation_date = ?",
+                [tenant, day],
+            ).fetchone(),
+            strict=True,
+        )
+    )
+    assert totals["count"] >= 2
+    expected = [
+        (f"Work Order {wo}", severity)
+        for wo, severity in con.execute(
+            "select erp_work_order_id, severity from marts.rpt_work_order_reconciliation_daily "
+            "where tenant_id = ? and reconciliation_date = ?",
+            [tenant, day],
+        ).fetchall()
+    ]
+    expected += [
+        (f"Material {m}", severity)
+        for m, severity in con.execute(
+            "select material_id, severity from marts.rpt_inventory_reconciliation "
+            "where tenant_id = ? and consumption_date = ?",
+            [tenant, day],
+        ).fetchall()
+    ]
+    expected += [
+        (f"Employee {e}", severity)
+        for e, severity in con.execute(
+            "select employee_id, severity from marts.rpt_labor_reconciliation "
+            "where tenant_id = ? and labor_date = ?",
+            [tenant, day],
+        ).fetchall()
+    ]
+    assert len(expected) == totals["count"]
+    folder = world["dir"] / "reports" / tenant / day.isoformat()
+    for name in ("reconciliation.md", "reconciliation.html"):
+        text = (folder / name).read_text(encoding="utf-8")
+        text = html.unescape(text) if name.endswith(".html") else text
+        assert f"Date: {day.isoformat()}" in text
+        assert f"Total Work Orders in ERP: {totals['erp']}" in text
+        assert f"Total Work Orders in MES: {totals['mes']}" in text
+        assert f"Discrepancies Found: {totals['count']}" in text
+        assert f"{totals['high']} manual review, {totals['low']} auto-sync" in text
+        positions = {}
+        for subject, severity in expected:
+            assert subject in text, (name, subject)
+            positions[subject] = (text.index(subject), severity)
+        # high risk (manual review) first
+        ordered = [sev for _, sev in sorted(positions.values())]
+        assert ordered == sorted(ordered, key=lambda s: s != "high"), ordered
+        assert text.count("Action: ") >= totals["count"]
+    markdown = (folder / "reconciliation.md").read_text(encoding="utf-8")
+    for number in range(1, totals["count"] + 1):
+        assert f"\n{number}. " in markdown

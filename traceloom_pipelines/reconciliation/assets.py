@@ -1,0 +1,64 @@
+"""The Dagster asset rendering the nightly reconciliation reports (003 §3.4) from the marts."""
+
+from collections import Counter
+
+import dagster as dg
+
+from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
+from traceloom_pipelines.reconciliation.render import KINDS, load_reports, write_report
+from traceloom_pipelines.resources import WarehouseResource
+
+REPORT_MARTS = (
+    "rpt_reconciliation_daily_totals",
+    "rpt_work_order_reconciliation_daily",
+    "rpt_inventory_reconciliation",
+    "rpt_labor_reconciliation",
+)
+
+
+@dg.asset(
+    key=["reports", "nightly_reconciliation"],
+    deps=[dg.AssetKey(["marts", mart]) for mart in REPORT_MARTS],
+    group_name="reports",
+    kinds={"markdown", "html"},
+    pool=WAREHOUSE_POOL,
+    description="The nightly reconciliation report (003 §3.4 layout) per tenant and UTC day: "
+    "totals per side for work orders, inventory and labour, then every discrepancy numbered, "
+    "high risk (manual review) first, with its fields, rule and action. Written atomically to "
+    "`reports/<tenant_id>/<YYYY-MM-DD>/reconciliation.md` and `.html`.",
+)
+def nightly_reconciliation(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        reports = load_reports(con)
+    reports_root = warehouse.root / "reports"
+    latest: dict[str, tuple] = {}
+    per_kind: Counter = Counter()
+    for report in reports:
+        md, html = write_report(reports_root, report)
+        per_kind.update(d.kind for d in report.discrepancies)
+        latest[report.tenant_id] = (report, md, html)
+    context.log.info(f"wrote {len(reports)} reconciliation reports under {reports_root}")
+    table = ["| tenant | latest day | discrepancies | Markdown | HTML |", "|---|---|---|---|---|"]
+    table += [
+        f"| {tenant} | {report.day.isoformat()} | {len(report.discrepancies)} "
+        f"| [{md.name}]({md.as_uri()}) | [{html.name}]({html.as_uri()}) |"
+        for tenant, (report, md, html) in sorted(latest.items())
+    ]
+    metadata: dict[str, object] = {
+        "reports": len(reports),
+        "tenants": len(latest),
+        **{f"discrepancies_{kind}": per_kind.get(kind, 0) for kind in KINDS},
+        "discrepancies_manual_review": sum(
+            1 for r in reports for d in r.discrepancies if d.severity == "high"
+        ),
+        "discrepancies_auto_sync": sum(
+            1 for r in reports for d in r.discrepancies if d.severity == "low"
+        ),
+        "reports_dir": dg.MetadataValue.path(str(reports_root)),
+        "latest_reports": dg.MetadataValue.md("\n".join(table) if latest else "_none_"),
+    }
+    for tenant, (_report, md, _html) in sorted(latest.items()):
+        metadata[f"latest_report_{tenant}"] = dg.MetadataValue.path(str(md))
+    return dg.MaterializeResult(metadata=metadata)
