@@ -11,7 +11,7 @@ SCALE ?= 1
 DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
-.PHONY: setup run ingest test dev bench lint docs clean
+.PHONY: setup run ingest test dev serve bench lint docs clean
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
 
@@ -35,6 +35,27 @@ test: setup  ## the test suite (small worlds; real DuckDB, dbt, HTTP, Postgres)
 
 dev: setup  ## Dagster UI + daemon on the same definitions (http://127.0.0.1:3000)
 	$(BIN)/dagster dev -w workspace.yaml
+
+# `make serve`: the production instance (deploy/dagster.yaml, PostgreSQL storage) with the UI
+# and the daemon. Production sets DAGSTER_PG_* from its secret store; the defaults below are this
+# machine's PostgreSQL (trust auth). The database is created if missing.
+PORT ?= 3000
+SERVE_HOME := $(CURDIR)/.dagster_home/serve
+serve: export DAGSTER_PG_HOST ?= 127.0.0.1
+serve: export DAGSTER_PG_PORT ?= 5432
+serve: export DAGSTER_PG_USER ?= postgres
+serve: export DAGSTER_PG_PASSWORD ?=
+serve: export DAGSTER_PG_DB ?= traceloom
+serve: setup  ## Dagster UI + daemon on the PostgreSQL instance in deploy/ (http://127.0.0.1:3000, PORT=...)
+	@mkdir -p "$(SERVE_HOME)" && ln -sf "$(CURDIR)/deploy/dagster.yaml" "$(SERVE_HOME)/dagster.yaml"
+	@export PGPASSWORD="$$DAGSTER_PG_PASSWORD" PGHOST="$$DAGSTER_PG_HOST" PGPORT="$$DAGSTER_PG_PORT" \
+	  PGUSER="$$DAGSTER_PG_USER"; psql -d "$$DAGSTER_PG_DB" -tAc "select 1" >/dev/null 2>&1 \
+	  || createdb "$$DAGSTER_PG_DB"
+	@echo "instance $(SERVE_HOME): postgresql://$$DAGSTER_PG_USER@$$DAGSTER_PG_HOST:$$DAGSTER_PG_PORT/$$DAGSTER_PG_DB"
+	export DAGSTER_HOME="$(SERVE_HOME)"; \
+	$(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
+	trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT; trap 'exit 130' INT TERM; \
+	$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 bench: setup  ## MES production-count ingestion vs DuckDB's native reader; writes bench/results/
 	$(BIN)/python -m bench.ingest_bench

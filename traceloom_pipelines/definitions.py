@@ -44,6 +44,10 @@ defs = dg.Definitions(
     jobs=[main_job, nightly_reconciliation_job, *cadence_jobs.values(), *system_jobs.values()],
     schedules=schedules,
     sensors=[*sensors, run_failure_recorder],
+    # Every step that writes the warehouse needs the one DuckDB writer slot, so a multiprocess
+    # executor gains nothing and lets two steps of one run race for the file lock: steps run
+    # one after the other in the run's process (and skip a re-import per step).
+    executor=dg.in_process_executor,
     resources={
         "warehouse": WarehouseResource(data_dir=str(default_data_dir())),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
