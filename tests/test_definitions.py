@@ -4,7 +4,7 @@ import json
 
 import dagster as dg
 
-from traceloom_pipelines.dbt import manifest_path
+from traceloom_pipelines.dbt import dbt_project
 from traceloom_pipelines.definitions import MAIN_JOB, defs
 from traceloom_pipelines.resources import PROJECT_ROOT
 from traceloom_pipelines.sources.catalog import (
@@ -22,7 +22,7 @@ def test_definitions_load_with_the_main_job():
 
 def test_every_dbt_source_is_an_ingestion_asset_and_every_entity_is_a_source():
     graph = defs.resolve_asset_graph()
-    manifest = json.loads(manifest_path().read_text())
+    manifest = json.loads(dbt_project.manifest_path.read_text())
     source_keys = {
         dg.AssetKey(["raw", s["source_name"], s["name"]]) for s in manifest["sources"].values()
     }

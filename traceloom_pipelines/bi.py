@@ -4,12 +4,12 @@ import json
 
 import dagster as dg
 
-from traceloom_pipelines.dbt import manifest_path
+from traceloom_pipelines.dbt import dbt_project
 from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
 from traceloom_pipelines.marts_export import export_mart, mart_asset_keys
 from traceloom_pipelines.resources import WarehouseResource
 
-MARTS = mart_asset_keys(json.loads(manifest_path().read_text()))
+MARTS = mart_asset_keys(json.loads(dbt_project.manifest_path.read_text()))
 
 
 @dg.asset(

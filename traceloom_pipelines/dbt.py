@@ -52,11 +52,6 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def manifest_path() -> Path:
-    """The parsed manifest (``make setup`` runs ``dbt parse``; dev mode re-parses on load)."""
-    return dbt_project.manifest_path
-
-
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     dagster_dbt_translator=TraceloomDbtTranslator(),

@@ -19,7 +19,7 @@ latest as (
     from source
     qualify row_number() over (
         partition by tenant_id, "poId"
-        order by "updatedAt" desc, revision desc, _ingested_at desc, _source_file desc, _source_row desc
+        order by "updatedAt" desc, revision desc, {{ landing_order_desc() }}
     ) = 1
 ),
 

@@ -19,7 +19,7 @@ ordered as (
         per_order as (partition by tenant_id, erp_work_order_id),
         latest_first as (
             partition by tenant_id, erp_work_order_id
-            order by "timestamp" desc, _ingested_at desc, _source_file desc, _source_row desc
+            order by "timestamp" desc, {{ landing_order_desc() }}
         )
 ),
 

@@ -10,7 +10,7 @@ deduplicated as (
     from source
     qualify row_number() over (
         partition by tenant_id, machine_id, work_order_id, "timestamp"
-        order by _ingested_at desc, _source_file desc, _source_row desc
+        order by {{ landing_order_desc() }}
     ) = 1
 ),
 

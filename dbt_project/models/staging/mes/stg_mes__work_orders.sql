@@ -10,7 +10,7 @@ latest as (
     from source
     qualify row_number() over (
         partition by tenant_id, "JobNumber"
-        order by "LastUpdated" desc, _ingested_at desc, _source_file desc, _source_row desc
+        order by "LastUpdated" desc, {{ landing_order_desc() }}
     ) = 1
 ),
 

@@ -11,7 +11,7 @@ deduplicated as (
     from source
     qualify row_number() over (
         partition by tenant_id, "Year", "Month"
-        order by _ingested_at desc, _source_file desc, _source_row desc
+        order by {{ landing_order_desc() }}
     ) = 1
 ),
 

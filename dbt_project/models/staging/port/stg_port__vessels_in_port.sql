@@ -21,7 +21,7 @@ deduplicated as (
     from parsed
     qualify row_number() over (
         partition by tenant_id, "CALL_SIGN", arrival_hk_local
-        order by _ingested_at desc, _source_file desc, _source_row desc
+        order by {{ landing_order_desc() }}
     ) = 1
 ),
 

@@ -9,7 +9,7 @@ deduplicated as (
     from source
     qualify row_number() over (
         partition by tenant_id, transaction_id
-        order by _ingested_at desc, _source_file desc, _source_row desc
+        order by {{ landing_order_desc() }}
     ) = 1
 ),
 

@@ -9,7 +9,7 @@ latest as (
     from source
     qualify row_number() over (
         partition by tenant_id, material_id, warehouse
-        order by last_updated desc, _ingested_at desc, _source_file desc, _source_row desc
+        order by last_updated desc, {{ landing_order_desc() }}
     ) = 1
 ),
 
