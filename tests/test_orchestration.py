@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -12,6 +13,7 @@ from traceloom_pipelines.cadence import CADENCES, cadence_of
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
+from traceloom_pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sensors import SETTLE_SECONDS, run_failure_recorder
 from traceloom_pipelines.sources.catalog import all_entities
@@ -76,14 +78,20 @@ def test_drop_sensor_launches_once_per_new_set_of_settled_files(tmp_path):
 def test_schedule_skips_while_its_job_is_still_active():
     schedule = defs.resolve_schedule_def("wms_stock_every_5_minutes")
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance)
-        assert len(schedule.evaluate_tick(context).run_requests) == 1
+        at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
+        (request,) = schedule.evaluate_tick(context).run_requests
+        # The run refreshes the daily marts of yesterday and today (UTC).
+        assert request.tags[RANGE_START_TAG] == "2026-11-19"
+        assert request.tags[RANGE_END_TAG] == "2026-11-20"
         instance.add_run(
             DagsterRun(
                 job_name=schedule.job_name, run_id="r-running", status=dg.DagsterRunStatus.STARTED
             )
         )
-        skipped = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        skipped = schedule.evaluate_tick(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
+        )
         assert skipped.run_requests == []
         assert "still queued or in progress" in skipped.skip_message
 

@@ -47,10 +47,12 @@ def generate(data_dir: Path, seed: int, scale: float, force: bool = False) -> No
 
 
 def run_main_job(data_dir: Path) -> bool:
-    """Materialize every asset in one run on the instance in ``$DAGSTER_HOME``; print summary."""
+    """Materialize every asset in one run on the instance in ``$DAGSTER_HOME`` (the daily marts
+    for the last ``$TRACELOOM_RUN_DAYS`` days); print the summary."""
     import dagster as dg
 
     from traceloom_pipelines.definitions import MAIN_JOB, defs
+    from traceloom_pipelines.partitions import main_run_tags
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
@@ -61,6 +63,7 @@ def run_main_job(data_dir: Path) -> bool:
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            tags=main_run_tags(),
         )
     elapsed = time.monotonic() - started
     print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
+from traceloom_pipelines.partitions import daily_partitions
 from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, WarehouseResource
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -52,16 +53,52 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+DAILY_TAG = "daily"
+
+
+def _build_args(warehouse: WarehouseResource) -> list[str]:
+    # profiles.yml reads the warehouse path from the environment; dbt runs in the project dir,
+    # so the path must be absolute.
+    os.environ[DATA_DIR_ENV] = str(warehouse.root)
+    return ["build"]
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     dagster_dbt_translator=TraceloomDbtTranslator(),
+    exclude=f"tag:{DAILY_TAG}",
     pool=WAREHOUSE_POOL,
 )
 def traceloom_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
     """``dbt build`` of the selected models: staging, intermediate, marts, seeds and their tests."""
-    # profiles.yml reads the warehouse path from the environment; dbt runs in the project dir,
-    # so the path must be absolute.
-    os.environ[DATA_DIR_ENV] = str(warehouse.root)
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt.cli(_build_args(warehouse), context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=TraceloomDbtTranslator(),
+    select=f"tag:{DAILY_TAG}",
+    partitions_def=daily_partitions,
+    # One run for a whole backfill window: dbt's microbatch splits it into days itself.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+)
+def traceloom_dbt_daily_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
+    """``dbt build`` of the daily-partitioned marts (tag ``daily``, microbatch on UTC days) for
+    the run's partition window only: ``--event-time-start``/``--event-time-end`` are the window's
+    bounds, so exactly those days are deleted and rebuilt, every other day is left as it is."""
+    window = context.partition_time_window
+    args = _build_args(warehouse) + [
+        "--event-time-start",
+        window.start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "--event-time-end",
+        window.end.strftime("%Y-%m-%dT%H:%M:%S"),
+    ]
+    context.log.info(
+        f"rebuilding UTC days {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (end excl.)"
+    )
+    yield from dbt.cli(args, context=context).stream()

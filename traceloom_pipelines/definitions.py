@@ -6,7 +6,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.bi import marts_parquet
-from traceloom_pipelines.dbt import dbt_executable, dbt_project, traceloom_dbt_models
+from traceloom_pipelines.dbt import (
+    dbt_executable,
+    dbt_project,
+    traceloom_dbt_daily_models,
+    traceloom_dbt_models,
+)
 from traceloom_pipelines.jobs import (
     MAIN_JOB,
     cadence_jobs,
@@ -38,6 +43,7 @@ defs = dg.Definitions(
         *port_assets,
         *dagster_assets,
         traceloom_dbt_models,
+        traceloom_dbt_daily_models,
         marts_parquet,
         nightly_reconciliation,
     ],

@@ -1,11 +1,13 @@
 """Schedules: one per cadence in :mod:`traceloom_pipelines.cadence` and the nightly
 reconciliation at 23:00, in the deployment's time zone. A tick is skipped while a run of the same
-job is still queued or in progress, so a slow run never piles up behind itself."""
+job is still queued or in progress, so a slow run never piles up behind itself. Each run covers
+the daily partitions of today and yesterday (UTC) of the marts downstream."""
 
 import dagster as dg
 
 from traceloom_pipelines.cadence import CADENCES, Cadence, schedule_timezone
 from traceloom_pipelines.jobs import cadence_jobs, nightly_reconciliation_job
+from traceloom_pipelines.partitions import recent_window_tags
 
 _ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -29,7 +31,13 @@ def _schedule_skipping_active_runs(
         active = context.instance.get_runs_count(dg.RunsFilter(job_name=job.name, statuses=_ACTIVE))
         if active:
             return dg.SkipReason(f"{active} run(s) of {job.name} still queued or in progress")
-        return dg.RunRequest(tags={"traceloom/schedule": name})
+        # The daily marts downstream are partitioned: refresh today's and yesterday's UTC days.
+        return dg.RunRequest(
+            tags={
+                "traceloom/schedule": name,
+                **recent_window_tags(context.scheduled_execution_time),
+            }
+        )
 
     return _schedule
 

@@ -22,6 +22,7 @@ import dagster as dg
 
 from traceloom_pipelines.jobs import system_jobs
 from traceloom_pipelines.landing.readers import list_drop_files
+from traceloom_pipelines.partitions import recent_window_tags
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
 from traceloom_pipelines.sources.dagster.contract import PLATFORM_TENANT, run_failures
@@ -74,7 +75,11 @@ def build_drop_folder_sensor(system: str) -> dg.SensorDefinition:
         ).hexdigest()[:16]
         return dg.RunRequest(
             run_key=f"{system}-{digest}",
-            tags={"traceloom/new_files": str(len(new)), "traceloom/first_file": sorted(new)[0]},
+            tags={
+                "traceloom/new_files": str(len(new)),
+                "traceloom/first_file": sorted(new)[0],
+                **recent_window_tags(),
+            },
         )
 
     return _sensor

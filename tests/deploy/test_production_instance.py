@@ -37,6 +37,7 @@ from dagster_graphql import DagsterGraphQLClient
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.definitions import MAIN_JOB
 from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.partitions import main_run_tags
 from traceloom_pipelines.resources import PROJECT_ROOT
 
 pytestmark = [
@@ -351,8 +352,12 @@ def _run_errors(instance: DagsterInstance, run_id: str) -> str:
 
 def test_main_job_runs_on_the_postgres_instance(deployment: Deployment, instance):
     client = DagsterGraphQLClient("127.0.0.1", port_number=deployment.port)
+    # The main job holds the daily-partitioned marts: one run covers the recent days' window.
     run_id = client.submit_job_execution(
-        MAIN_JOB, repository_location_name=LOCATION, repository_name=REPOSITORY
+        MAIN_JOB,
+        repository_location_name=LOCATION,
+        repository_name=REPOSITORY,
+        tags=main_run_tags(),
     )
 
     started = time.monotonic()

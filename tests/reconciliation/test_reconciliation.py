@@ -7,6 +7,7 @@ and the rendered Markdown/HTML of a tenant-day holds its totals and each of its 
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -15,9 +16,15 @@ import pytest
 from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.cli import install_public_samples
-from traceloom_pipelines.dbt import dbt_executable, dbt_project, traceloom_dbt_models
+from traceloom_pipelines.dbt import (
+    dbt_executable,
+    dbt_project,
+    traceloom_dbt_daily_models,
+    traceloom_dbt_models,
+)
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.landing.assets import build_ingestion_assets
+from traceloom_pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, main_run_tags
 from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.catalog import all_entities
@@ -29,7 +36,12 @@ REPORT_KEY = dg.AssetKey(["reports", "nightly_reconciliation"])
 
 def _assets() -> list:
     """Landing of every source entity, the dbt models and the report asset (no BI export)."""
-    return [*build_ingestion_assets(all_entities()), traceloom_dbt_models, nightly_reconciliation]
+    return [
+        *build_ingestion_assets(all_entities()),
+        traceloom_dbt_models,
+        traceloom_dbt_daily_models,
+        nightly_reconciliation,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +58,7 @@ def world(tmp_path_factory):
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         },
         raise_on_error=False,
+        tags=main_run_tags(),
     )
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     yield {"dir": data_dir, "key": key, "result": result, "con": con}
@@ -196,12 +209,19 @@ def test_classification_rule_and_action_are_consistent(world):
 
 
 def _materialization(result) -> dg.AssetMaterialization:
-    (event,) = [
-        e
+    """The report asset's materialization: one per daily partition of the run's window, all
+    carrying the metadata of the whole window."""
+    events = [
+        e.event_specific_data.materialization
         for e in result.all_events
         if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == REPORT_KEY
     ]
-    return event.event_specific_data.materialization
+    window = main_run_tags()
+    first, last = window[RANGE_START_TAG], window[RANGE_END_TAG]
+    assert sorted(m.partition for m in events)[0] == first
+    assert sorted(m.partition for m in events)[-1] == last
+    assert len({m.partition for m in events}) == len(events)
+    return events[0]
 
 
 def test_report_asset_metadata_counts_reports_and_discrepancies(world):
@@ -293,3 +313,65 @@ def test_rendered_report_holds_the_totals_and_each_discrepancy_of_the_day(world)
     markdown = (folder / "reconciliation.md").read_text(encoding="utf-8")
     for number in range(1, totals["count"] + 1):
         assert f"\n{number}. " in markdown
+
+
+# Runs last in this module: it rewrites the warehouse (and puts it back).
+def test_backfill_of_three_days_rebuilds_those_days_only(world):
+    """A range run of three daily partitions replaces exactly those UTC days in the daily marts
+    (dbt microbatch) and leaves every other day as it was — shown by marking every row stale
+    first: the three days come back right, the others stay marked."""
+    world["con"].close()
+    path = str(world["dir"] / "warehouse.duckdb")
+    marts = {
+        "fct_production_daily": ("production_date", "units_produced"),
+        "fct_labor_hours": ("shift_date", "worked_hours"),
+    }
+    con = duckdb.connect(path)
+    before = {
+        mart: con.execute(f"select * from marts.{mart} order by all").fetchall() for mart in marts
+    }
+    days = [
+        d
+        for (d,) in con.execute(
+            "select distinct production_date from marts.fct_production_daily order by 1"
+        ).fetchall()
+    ]
+    first = days[len(days) // 2]
+    last = first + timedelta(days=2)
+    for mart, (_day_column, measure) in marts.items():
+        con.execute(f"update marts.{mart} set {measure} = -1")
+    con.close()
+
+    result = dg.materialize(
+        [traceloom_dbt_daily_models],
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(world["dir"])),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        },
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        selection=[dg.AssetKey(["marts", mart]) for mart in marts],
+    )
+    assert result.success
+    materialized = {
+        (e.asset_key.path[-1], e.event_specific_data.materialization.partition)
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
+    window = [(first + timedelta(days=i)).isoformat() for i in range(3)]
+    assert materialized == {(mart, day) for mart in marts for day in window}
+
+    con = duckdb.connect(path)
+    try:
+        for mart, (day_column, measure) in marts.items():
+            rows = con.execute(f"select * from marts.{mart} order by all").fetchall()
+            columns = [c[0] for c in con.execute(f"select * from marts.{mart} limit 0").description]
+            day_at = columns.index(day_column)
+            assert len(rows) == len(before[mart])
+            inside = [r for r in before[mart] if first <= r[day_at] <= last]
+            assert inside, f"{mart} has no rows in {first}..{last}"
+            assert [r for r in rows if first <= r[day_at] <= last] == inside
+            outside = [r for r in rows if not first <= r[day_at] <= last]
+            assert outside and all(r[columns.index(measure)] == -1 for r in outside)
+    finally:
+        con.close()
+    world["con"] = duckdb.connect(path, read_only=True)

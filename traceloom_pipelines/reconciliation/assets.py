@@ -1,10 +1,12 @@
 """The Dagster asset rendering the nightly reconciliation reports (003 §3.4) from the marts."""
 
 from collections import Counter
+from datetime import timedelta
 
 import dagster as dg
 
 from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
+from traceloom_pipelines.partitions import daily_partitions
 from traceloom_pipelines.reconciliation.render import KINDS, load_reports, write_report
 from traceloom_pipelines.resources import WarehouseResource
 
@@ -20,9 +22,12 @@ REPORT_MARTS = (
     key=["reports", "nightly_reconciliation"],
     deps=[dg.AssetKey(["marts", mart]) for mart in REPORT_MARTS],
     group_name="reports",
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"markdown", "html"},
     pool=WAREHOUSE_POOL,
-    description="The nightly reconciliation report (003 §3.4 layout) per tenant and UTC day: "
+    description="The nightly reconciliation report (003 §3.4 layout) per tenant and UTC day "
+    "(one partition per day): "
     "totals per side for work orders, inventory and labour, then every discrepancy numbered, "
     "high risk (manual review) first, with its fields, rule and action. Written atomically to "
     "`reports/<tenant_id>/<YYYY-MM-DD>/reconciliation.md` and `.html`.",
@@ -30,8 +35,9 @@ REPORT_MARTS = (
 def nightly_reconciliation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    window = context.partition_time_window
     with warehouse.connect(read_only=True) as con:
-        reports = load_reports(con)
+        reports = load_reports(con, days=(window.start.date(), window.end.date()))
     reports_root = warehouse.root / "reports"
     latest: dict[str, tuple] = {}
     per_kind: Counter = Counter()
@@ -47,6 +53,7 @@ def nightly_reconciliation(
         for tenant, (report, md, html) in sorted(latest.items())
     ]
     metadata: dict[str, object] = {
+        "days": f"{window.start:%Y-%m-%d} .. {window.end - timedelta(days=1):%Y-%m-%d}",
         "reports": len(reports),
         "tenants": len(latest),
         **{f"discrepancies_{kind}": per_kind.get(kind, 0) for kind in KINDS},

@@ -194,10 +194,15 @@ def _labor_entries(con, tenant: str, day: date) -> list[Discrepancy]:
 
 
 def load_reports(
-    con: duckdb.DuckDBPyConnection, tenant_id: str | None = None, day: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    tenant_id: str | None = None,
+    day: date | None = None,
+    *,
+    days: tuple[date, date] | None = None,
 ) -> list[DailyReport]:
-    """Every tenant-day of ``rpt_reconciliation_daily_totals`` (optionally one tenant / day)
-    with its discrepancies, high risk first."""
+    """Every tenant-day of ``rpt_reconciliation_daily_totals`` with its discrepancies, high risk
+    first; optionally only one tenant, one ``day``, or the UTC ``days`` ``(first, end)`` with
+    ``end`` excluded (a partition window)."""
     where, params = [], []
     if tenant_id is not None:
         where.append("tenant_id = ?")
@@ -205,6 +210,9 @@ def load_reports(
     if day is not None:
         where.append("reconciliation_date = ?")
         params.append(day)
+    if days is not None:
+        where.append("reconciliation_date >= ? and reconciliation_date < ?")
+        params.extend(days)
     sql = "select * from marts.rpt_reconciliation_daily_totals"
     if where:
         sql += " where " + " and ".join(where)
