@@ -240,3 +240,40 @@ def test_a_second_run_changes_no_row_count(world):
 def test_answer_key_on_disk_is_the_one_returned(world):
     on_disk = json.loads((world["dir"] / "demo" / "answer_key.json").read_text())
     assert on_disk == json.loads(json.dumps(world["key"]))
+
+
+# Runs last in this module: it breaks a staging rule on purpose.
+def test_a_failing_error_severity_dbt_test_blocks_downstream(world):
+    """A MES status outside the contract slipped into raw (e.g. a manual fix): the dbt test on
+    `stg_mes__machine_status.mes_status` (severity error) fails as an ERROR asset check, dbt
+    skips the models downstream of it, and neither they nor the Parquet export materialize."""
+    world["con"].close()
+    path = str(world["dir"] / "warehouse.duckdb")
+    con = duckdb.connect(path)
+    con.execute(
+        "update raw.mes__machine_status set \"CurrentStatus\" = 'Exploded' where rowid = "
+        "(select min(rowid) from raw.mes__machine_status)"
+    )
+    con.close()
+    try:
+        result = _materialize(world["dir"])
+        assert not result.success
+        failed_checks = [
+            e.event_specific_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+        ]
+        (check,) = [c for c in failed_checks if c.asset_key.path[-1] == "stg_mes__machine_status"]
+        assert check.severity == dg.AssetCheckSeverity.ERROR
+        assert "accepted_values" in check.check_name
+        materialized = {
+            e.asset_key.path[-1]
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        }
+        assert "stg_mes__machine_status" in materialized  # the view itself was built
+        assert not {"int_machine_status_latest", "dim_machines"} & materialized
+        assert "marts_parquet" not in materialized
+        assert "fct_purchase_orders" in materialized  # unrelated branches still build
+    finally:
+        world["con"] = duckdb.connect(path, read_only=True)
