@@ -43,7 +43,7 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence(
         "erp_orders_every_15_minutes",
         "*/15 * * * *",
-        ("erp/purchase_orders", "erp/work_orders"),
+        ("erp/purchase_orders", "erp/work_orders", "erp/purchase_orders_odata"),
         timedelta(minutes=45),
         "000 §2.1 (poll every 15 minutes), 003 §3.2.1",
     ),
@@ -60,6 +60,15 @@ CADENCES: tuple[Cadence, ...] = (
         ("factory/production_milestones",),
         timedelta(hours=1),
         "000 §1 (time-sensitive feeds polled every 5-15 minutes), §2.2",
+    ),
+    # Scans are pushed in real time through the gateway (000 §2.3); landing them every 5 minutes is
+    # the near-real-time bound of 000 §1. Plants scan only while a shift runs: stale after 1 hour.
+    Cadence(
+        "factory_qr_scans_every_5_minutes",
+        "*/5 * * * *",
+        ("factory/qr_scans",),
+        timedelta(hours=1),
+        "000 §1 (near real-time, 5-15 minutes), §2.3 (worker QR scans)",
     ),
     # MES status every 30 s and counts in real time (003 §4.2.1): every minute is cron's finest.
     Cadence(
@@ -137,6 +146,41 @@ CADENCES: tuple[Cadence, ...] = (
         ("port/cargo_throughput", "port/container_throughput"),
         timedelta(days=45),
         "000 §3.3 (port throughput statistics, DATA.GOV.HK monthly)",
+    ),
+    Cadence(
+        "logistics_every_30_minutes",
+        "*/30 * * * *",
+        ("logistics/shipment_milestones", "logistics/dcsa_events"),
+        timedelta(hours=2),
+        "000 §2.4 (webhook if available, else polling every 30-60 minutes)",
+    ),
+    Cadence(
+        "certifications_daily_0400",
+        "0 4 * * *",
+        ("certifications/certificates", "certifications/audits", "certifications/requirements"),
+        timedelta(hours=26),
+        "000 §4.1 (periodic CSV/feed from compliance teams; validity windows are days)",
+    ),
+    Cadence(
+        "weather_warnings_every_15_minutes",
+        "*/15 * * * *",
+        ("weather/hko_warning_summary", "weather/hko_warning_details"),
+        timedelta(minutes=45),
+        "000 §3.2 (scheduled pulls, e.g. every 15 minutes, of weather alerts)",
+    ),
+    Cadence(
+        "weather_forecasts_hourly",
+        "5 * * * *",
+        ("weather/hko_forecasts", "weather/open_meteo_forecasts"),
+        timedelta(hours=3),
+        "000 §3.2 (short- and medium-range forecasts; HKO 9-day and Open-Meteo hourly models)",
+    ),
+    Cadence(
+        "ais_messages_hourly",
+        "10 * * * *",
+        ("ais/messages",),
+        timedelta(hours=3),
+        "000 §3.3 (hourly ETL of vessel positions and lists)",
     ),
 )
 

@@ -1,10 +1,12 @@
 """The ``traceloom`` console script.
 
 ``traceloom demo generate``  write the deterministic demo world into the landing folders
+``traceloom demo serve``     serve the demo world as the HR and WMS APIs on loopback (faults)
 ``traceloom run``            (generate the demo world if absent, then) run the main job
 ``traceloom run --no-demo``  run the main job on whatever is in the landing folders
 ``traceloom summary``        print the warehouse summary
 ``traceloom contracts``      print every source entity's contract as Markdown
+``traceloom gateway``        run the push gateway (traceloom_pipelines/gateway) in the foreground
 """
 
 import argparse
@@ -44,6 +46,45 @@ def generate(data_dir: Path, seed: int, scale: float, force: bool = False) -> No
         f"demo world: seed {seed}, scale {scale}, tenants {', '.join(key['tenants'])} "
         f"written to {landing} in {time.monotonic() - started:.1f}s"
     )
+
+
+def serve_demo(data_dir: Path, args: argparse.Namespace) -> int:
+    """Serve ``<data_dir>/landing`` as the HR and WMS APIs until interrupted."""
+    from dataclasses import fields
+
+    from traceloom_pipelines.demo.odata_service import demo_routes as erp_odata_routes
+    from traceloom_pipelines.demo.serve import Faults, serve
+
+    faults = Faults()
+    faults.update(
+        {
+            f.name: getattr(args, f.name)
+            for f in fields(Faults)
+            if getattr(args, f.name, None) is not None
+        }
+    )
+    server = serve(
+        data_dir / "landing",
+        args.host,
+        args.port,
+        require_token=args.require_token,
+        client_id=os.environ.get("TRACELOOM_DEMO_CLIENT_ID", ""),
+        client_secret=os.environ.get("TRACELOOM_DEMO_CLIENT_SECRET", ""),
+        faults=faults,
+        extra_routes=erp_odata_routes(data_dir / "landing", require_token=args.require_token),
+    )
+    tenants = ", ".join(sorted(server.world)) or "none (generate a demo world first)"
+    print(f"serving {data_dir / 'landing'} at {server.url} for tenants {tenants}")
+    print(f"  HR:  {server.url}/{{tenant}}/hr/api/v1   WMS: {server.url}/{{tenant}}/wms/api/v1")
+    print(f"  ERP OData: {server.url}/{{tenant}}/erp (service sap/opu/odata/sap/…_PROCESS_SRV)")
+    print(f"  faults: {server.url}/_faults   token: POST {server.url}/oauth/token")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
 
 
 def run_main_job(data_dir: Path) -> bool:
@@ -105,6 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--scale", type=float, default=1.0)
     gen.add_argument("--force", action="store_true", help="replace an existing landing folder")
+    srv = demo.add_parser(
+        "serve",
+        help="serve the demo world in <data-dir>/landing as the HR and WMS APIs (loopback)",
+        description="Routes, fault switches and the /_faults admin endpoint: "
+        "traceloom_pipelines/demo/serve.py.",
+    )
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8765)
+    srv.add_argument(
+        "--require-token",
+        action="store_true",
+        help="API routes need a bearer token from POST /oauth/token; the accepted client id "
+        "and secret are read from $TRACELOOM_DEMO_CLIENT_ID / $TRACELOOM_DEMO_CLIENT_SECRET",
+    )
+    for name, kind, text in (
+        ("after", int, "answer this many API requests normally before any fault"),
+        ("fail-500", int, "answer the next N API requests with 500"),
+        ("rate-limit", int, "answer the next N API requests with 429"),
+        ("retry-after", int, "Retry-After seconds sent with the 429s"),
+        ("slow", int, "delay the next N API answers by --slow-s seconds"),
+        ("slow-s", float, "delay of a slow answer, seconds"),
+        ("malformed", int, "answer the next N API requests with a truncated JSON body"),
+        ("client-error", int, "answer the next N API requests with --client-error-status"),
+        ("client-error-status", int, "status of the injected client errors (400, 404)"),
+        ("expire-token-after", int, "revoke every issued token after N API answers"),
+    ):
+        srv.add_argument(f"--{name}", type=kind, help=text)
 
     run_cmd = sub.add_parser("run", help="run the main job")
     run_cmd.add_argument(
@@ -123,8 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         help="replace the generated contract section of README.md",
     )
 
+    gateway = sub.add_parser(
+        "gateway",
+        help="run the push gateway (clients from $TRACELOOM_GATEWAY_CLIENTS)",
+    )
+    gateway.add_argument("--host", default="127.0.0.1")
+    gateway.add_argument("--port", type=int, default=8787)
+
     args = parser.parse_args(argv)
     data_dir = _data_dir(args)
+    if args.command == "demo" and args.demo_command == "serve":
+        return serve_demo(data_dir, args)
     if args.command == "demo":
         landing = data_dir / "landing"
         if landing.exists() and any(landing.iterdir()) and not args.force:
@@ -141,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if run_main_job(data_dir) else 1
     if args.command == "contracts":
         return write_contracts(args.write_readme)
+    if args.command == "gateway":
+        from traceloom_pipelines.gateway.app import serve
+
+        try:
+            serve(data_dir, host=args.host, port=args.port)
+        except ValueError as error:
+            print(f"traceloom gateway: {error}", file=sys.stderr)
+            return 2
+        return 0
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))

@@ -12,6 +12,7 @@ from traceloom_pipelines.dbt import (
     traceloom_dbt_daily_models,
     traceloom_dbt_models,
 )
+from traceloom_pipelines.integration.assets import integration_audit
 from traceloom_pipelines.jobs import (
     MAIN_JOB,
     cadence_jobs,
@@ -23,12 +24,16 @@ from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource, default_data_dir
 from traceloom_pipelines.schedules import schedules
 from traceloom_pipelines.sensors import run_failure_recorder, sensors
+from traceloom_pipelines.sources.ais.assets import assets as ais_assets
+from traceloom_pipelines.sources.certifications.assets import assets as certifications_assets
 from traceloom_pipelines.sources.dagster.assets import assets as dagster_assets
 from traceloom_pipelines.sources.erp.assets import assets as erp_assets
 from traceloom_pipelines.sources.factory.assets import assets as factory_assets
 from traceloom_pipelines.sources.hr.assets import assets as hr_assets
+from traceloom_pipelines.sources.logistics.assets import assets as logistics_assets
 from traceloom_pipelines.sources.mes.assets import assets as mes_assets
 from traceloom_pipelines.sources.port.assets import assets as port_assets
+from traceloom_pipelines.sources.weather.assets import assets as weather_assets
 from traceloom_pipelines.sources.wms.assets import assets as wms_assets
 
 __all__ = ["MAIN_JOB", "defs"]
@@ -42,6 +47,11 @@ defs = dg.Definitions(
         *wms_assets,
         *port_assets,
         *dagster_assets,
+        integration_audit,
+        *logistics_assets,
+        *certifications_assets,
+        *weather_assets,
+        *ais_assets,
         traceloom_dbt_models,
         traceloom_dbt_daily_models,
         marts_parquet,

@@ -19,3 +19,23 @@
 {% macro normalized_vessel_name(column) -%}
     upper(regexp_replace(trim({{ column }}), '\s+', ' ', 'g'))
 {%- endmacro %}
+
+{#- Vessel name as a match key across feeds that spell it differently (carrier bookings, AIS,
+    MarDep): upper case, a leading vessel prefix (M/V, MV, M.V., MS, M/S, MT, M/T, SS) dropped,
+    then everything but letters and digits removed — 'M/V Ever-Given', 'EVER  GIVEN' and
+    'EVERGIVEN' all become 'EVERGIVEN'. Null when nothing is left. -#}
+{% macro vessel_name_match_key(column) -%}
+    nullif(
+        regexp_replace(
+            regexp_replace(
+                upper(trim({{ column }})),
+                '^(M\s*/\s*V|M\.\s*V\.?|MV|M\s*/\s*S|MS|M\s*/\s*T|MT|SS)[\s.:_-]+',
+                ''
+            ),
+            '[^A-Z0-9]',
+            '',
+            'g'
+        ),
+        ''
+    )
+{%- endmacro %}

@@ -20,16 +20,20 @@ import polars as pl
 import pytest
 
 from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.sources.certifications import contract as certifications
 from traceloom_pipelines.sources.erp import contract as erp
 from traceloom_pipelines.sources.factory import contract as factory
 from traceloom_pipelines.sources.hr import contract as hr
+from traceloom_pipelines.sources.logistics import contract as logistics
 from traceloom_pipelines.sources.mes import contract as mes
 from traceloom_pipelines.sources.wms import contract as wms
 
 SCALE = 0.002
 TENANTS = ("acme-apparel", "borealis-appliances")
 ENTITIES = {
-    f"{e.system}/{e.entity}": e for module in (mes, erp, factory, hr, wms) for e in module.ENTITIES
+    f"{e.system}/{e.entity}": e
+    for module in (mes, erp, factory, hr, wms, logistics, certifications)
+    for e in module.ENTITIES
 }
 DEFECT_CLASSES = {
     "missing_id",

@@ -8,9 +8,16 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from traceloom_pipelines.demo import defects, labor, stock_events
+from traceloom_pipelines.demo import (
+    certifications,
+    defects,
+    labor,
+    logistics,
+    po_risk,
+    stock_events,
+)
 from traceloom_pipelines.demo.catalog import profile_for
-from traceloom_pipelines.demo.clock import normalize_as_of, to_ms
+from traceloom_pipelines.demo.clock import DAY, normalize_as_of, to_ms
 from traceloom_pipelines.demo.drops import EntityDrops, write_drops
 from traceloom_pipelines.demo.feeds import downtime_drops as downtime_event_drops
 from traceloom_pipelines.demo.feeds import (
@@ -23,6 +30,7 @@ from traceloom_pipelines.demo.feeds import (
 )
 from traceloom_pipelines.demo.inventory import material_drops, stock_drops
 from traceloom_pipelines.demo.masters import TenantWorld, build_masters, tenant_sizes
+from traceloom_pipelines.demo.public_feeds import write_public_feeds
 from traceloom_pipelines.demo.purchase_orders import (
     OUT_OF_ORDER_RATE,
     REVISED_SHARE,
@@ -32,6 +40,7 @@ from traceloom_pipelines.demo.purchase_orders import (
     po_drops,
 )
 from traceloom_pipelines.demo.shopfloor import ShopFloor, run_shop_floor
+from traceloom_pipelines.demo.weather import write_files
 from traceloom_pipelines.demo.work_orders import (
     CANCELLED_SHARE,
     DISCREPANCY_RATE,
@@ -86,7 +95,9 @@ def generate_world(
         injected inventory and labour variances with their expected ``classification`` —
         ``low`` (auto-sync) or ``high`` (manual review) — and the within-tolerance differences
         (``within_tolerance``) that reconciliation must not report; ``tolerances`` gives the
-        rule's thresholds.
+        rule's thresholds. ``port_congestion`` lists the Hong Kong days the demo's MarDep feeds
+        make congested and ``po_delay_risk`` every open PO at risk with its signals
+        (``demo/po_risk.py``; ``fct_po_delay_risk`` must flag exactly these).
     """
     moment = normalize_as_of(as_of)
     sizes = tenant_sizes(scale, len(tenants))
@@ -126,12 +137,13 @@ def generate_world(
         "expected": {},
     }
     offset = 0
+    twins: list[po_risk.Twin] = []
     for index, tenant in enumerate(tenants):
         world = TenantWorld(
             tenant, index, seed, profile_for(tenant, index), sizes, to_ms(moment), offset
         )
         offset += sizes["machines"]
-        _generate_tenant(world, landing_dir, key)
+        twins.extend(_generate_tenant(world, landing_dir, key))
     key["quarantine"].sort(
         key=lambda e: (e["tenant_id"], e["system"], e["entity"], e["source_file"], e["source_row"])
     )
@@ -142,13 +154,31 @@ def generate_world(
     key["reconciliation"].sort(key=lambda e: (e["tenant_id"], e["erp_work_order_id"]))
     key["inventory_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["material_id"], e["day"]))
     key["labor_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["employee_id"], e["day"]))
+    # Public weather and AIS feeds, placed on the port calls of the vessels in key["vessels"].
+    # The typhoon and the congested port are placed on Hong Kong calls of open POs.
+    storm_at, congested_at = po_risk.hk_call_targets(twins, to_ms(moment))
+    key["weather"], key["ais"] = write_public_feeds(
+        landing_dir, seed, to_ms(moment), key.get("vessels", []), storm_at
+    )
+    port_files, congested_days = po_risk.mardep_files(
+        seed, to_ms(moment), congested_at if congested_at is not None else to_ms(moment) - 6 * DAY
+    )
+    write_files(landing_dir, port_files, po_risk.PORT_FOLDERS)
+    key["port_congestion"] = {"port_locode": "HKHKG", "congested_days": congested_days}
+    key["po_delay_risk"] = po_risk.delay_risk_key(
+        twins,
+        to_ms(moment),
+        key["weather"]["warning_intervals"],
+        congested_days,
+        key["ais"]["static_report_list"],
+    )
     answer_key_path = Path(answer_key_path)
     answer_key_path.parent.mkdir(parents=True, exist_ok=True)
     answer_key_path.write_text(json.dumps(key, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return key
 
 
-def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
+def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> list[po_risk.Twin]:
     build_masters(world)
     pos = build_purchase_orders(world)
     clean, extra = define_work_orders(world, [po.po_id for po in pos])
@@ -184,6 +214,10 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
         stock_event_ent,
         booking_ent,
     ]
+    shipments = logistics.build_shipments(world, pos)
+    logistics_entities, logistics_tags = logistics.logistics_drops(world, shipments)
+    certification_entities, certification_state = certifications.certification_drops(world)
+    entities += logistics_entities + certification_entities
     by_key = {f"{e.system}/{e.entity}": e for e in entities}
     expected["production_milestones"] = by_key["factory/production_milestones"].rows_read()
     expected["attendance_events"] = by_key["hr/attendance"].rows_read()
@@ -194,6 +228,7 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
     )
     registry = [m.machine_id for m in world.machines]
     tags = defects.inject_defects(world.rng("defects"), by_key, registry)
+    tags.extend(logistics_tags)
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
     write_drops(landing_dir, entities, on_file=lambda _path: None)
@@ -212,6 +247,16 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> None:
     key["inventory_reconciliation"].extend(inventory_key)
     key["labor_reconciliation"].extend(labor_key)
     key["expected"][world.name] = expected
+    shipment_entries, vessel_entries = logistics.shipment_key(world, shipments)
+    key.setdefault("shipments", []).extend(shipment_entries)
+    key.setdefault("vessels", []).extend(vessel_entries)
+    key.setdefault("supplier_performance", []).extend(
+        logistics.supplier_performance_key(shipment_entries)
+    )
+    key.setdefault("certification_coverage", []).extend(
+        certifications.coverage_key(world, pos, certification_state)
+    )
+    return po_risk.build_twins(world.name, pos, shipments, by_key["factory/production_milestones"])
 
 
 def _entity_counts(

@@ -6,11 +6,27 @@ quarantine reasons and the files read; two asset checks report the pandera contr
 (warning) and whether every row read is accounted for (error, blocking).
 """
 
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from traceloom_pipelines.cadence import freshness_policy
+from traceloom_pipelines.integration.breaker import CircuitOpenError
+from traceloom_pipelines.integration.http import SourceRequestError
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
+from traceloom_pipelines.landing.pull import (
+    ConnectorRun,
+    PullBatch,
+    PullResource,
+    advance_cursor,
+    read_cursor,
+    record_connector_run,
+    record_dead_letters,
+    record_snapshot,
+)
 from traceloom_pipelines.landing.warehouse import quote, raw_table_columns, run
 from traceloom_pipelines.resources import WarehouseResource
 
@@ -75,8 +91,116 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
     }
 
 
-def build_ingestion_asset(entity: SourceEntity) -> dg.AssetsDefinition:
-    """The multi-asset landing ``entity`` from its drop folder into ``raw``."""
+@dataclass
+class _TenantPull:
+    """One tenant's pull in this run: the batch (None when the pull failed) and its record."""
+
+    tenant_id: str
+    batch: PullBatch | None
+    record: ConnectorRun
+    dead_letters: list
+
+
+def _pull_tenants(
+    context: dg.AssetExecutionContext, entity: SourceEntity, puller: PullResource, warehouse
+) -> list[_TenantPull]:
+    """Pull every configured tenant (cursor from ``audit.connector_state``); a tenant whose
+    request failed for good is recorded as ``pull_failed`` and the others still run."""
+    tenants = puller.tenant_ids()
+    with warehouse.connect() as con:
+        cursors = {t: read_cursor(con, puller.source, entity.entity, t) for t in tenants}
+    pulls = []
+    for tenant_id in tenants:
+        record = ConnectorRun(
+            source=puller.source,
+            entity=entity.entity,
+            tenant_id=tenant_id,
+            run_id=context.run.run_id,
+            started_at=datetime.now(UTC).replace(tzinfo=None),
+            status="pulled",
+            cursor_before=cursors[tenant_id],
+        )
+        batch = None
+        try:
+            batch = puller.pull(
+                entity=entity,
+                landing_root=warehouse.landing_root,
+                tenant_id=tenant_id,
+                cursor=cursors[tenant_id],
+                log=context.log.info,
+            )
+            record.files_written = len(batch.files)
+        except (SourceRequestError, CircuitOpenError) as exc:
+            record.status = "pull_failed"
+            record.error = str(exc)[:2000]
+            context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {exc}")
+        stats = puller.http_stats(tenant_id)
+        record.requests = stats["requests"]
+        record.retries = stats["retries"]
+        record.breaker_state = stats["breaker_state"]
+        record.breaker_consecutive_failures = stats["breaker_consecutive_failures"]
+        letters = puller.take_dead_letters()
+        record.dead_letters = len(letters)
+        pulls.append(_TenantPull(tenant_id, batch, record, letters))
+    return pulls
+
+
+def _pull_metadata(pulls: list[_TenantPull]) -> dict[str, object]:
+    rows = [
+        (
+            p.tenant_id,
+            p.record.status,
+            p.record.cursor_before or "",
+            p.record.cursor_after or "",
+            p.record.files_written,
+            p.record.requests,
+            p.record.retries,
+            p.record.dead_letters,
+            p.record.breaker_state,
+        )
+        for p in pulls
+    ]
+    header = (
+        "tenant",
+        "status",
+        "cursor before",
+        "cursor after",
+        "files",
+        "requests",
+        "retries",
+        "dead letters",
+        "breaker",
+    )
+    states = {p.record.breaker_state for p in pulls}
+    return {
+        "pull_requests": sum(p.record.requests for p in pulls),
+        "pull_retries": sum(p.record.retries for p in pulls),
+        "pull_dead_letters": sum(p.record.dead_letters for p in pulls),
+        "pull_files_written": sum(p.record.files_written for p in pulls),
+        "pull_breaker_state": "open" if "open" in states else ",".join(sorted(states)),
+        "pull_per_tenant": _md_table(header, rows),
+    }
+
+
+def build_ingestion_asset(
+    entity: SourceEntity,
+    *,
+    puller: str | None = None,
+    puller_default: PullResource | None = None,
+) -> dg.AssetsDefinition:
+    """The multi-asset landing ``entity`` from its drop folder into ``raw``.
+
+    Args:
+        entity: the source entity.
+        puller: resource key of a :class:`~traceloom_pipelines.landing.pull.PullResource`.
+            When that resource is enabled (its base URL is set), each run first pulls every
+            configured tenant into the drop folder (cursor from ``audit.connector_state``),
+            then lands as usual, then advances the cursors of the tenants whose pull succeeded
+            and records dead letters and the pull in ``audit``. A failed pull fails the run
+            after landing what did arrive. When disabled, the asset lands drop files only.
+        puller_default: the resource bound to ``puller`` on the asset itself (built from the
+            environment), so runs need not provide it; without it the run must provide it.
+    """
     parent_key = raw_asset_key(entity.system, entity.entity)
     deps = [
         raw_asset_key(ref.ref_table.split("__")[0], ref.ref_table.split("__")[1])
@@ -120,26 +244,64 @@ def build_ingestion_asset(entity: SourceEntity) -> dg.AssetsDefinition:
         ),
     ]
 
-    @dg.multi_asset(
-        name=f"land_{entity.table}",
-        specs=specs,
-        check_specs=check_specs,
-        pool=WAREHOUSE_POOL,
-    )
-    def _land(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    def _land(context: dg.AssetExecutionContext):
+        warehouse: WarehouseResource = context.resources.warehouse
+        pull_resource = getattr(context.resources, puller) if puller else None
+        pulls: list[_TenantPull] = []
+        if pull_resource is not None and pull_resource.enabled:
+            pulls = _pull_tenants(context, entity, pull_resource, warehouse)
+        run_id = context.run.run_id
         with warehouse.connect() as con:
-            result = land_entity(
-                con, entity, warehouse.landing_root, run_id=context.run.run_id, log=context.log.info
-            )
+            for p in pulls:
+                record_dead_letters(
+                    con, p.dead_letters, entity=entity.entity, tenant_id=p.tenant_id, run_id=run_id
+                )
+            try:
+                result = land_entity(
+                    con, entity, warehouse.landing_root, run_id=run_id, log=context.log.info
+                )
+            except Exception as exc:
+                for p in pulls:
+                    if p.batch is not None:
+                        p.record.status = "landing_failed"
+                        p.record.error = f"landing failed: {type(exc).__name__}"
+                    record_connector_run(con, p.record)
+                raise
+            # Only now that the pulled files have landed do the cursors move.
+            for p in pulls:
+                if p.batch is not None:
+                    advance_cursor(
+                        con,
+                        p.record.source,
+                        entity.entity,
+                        p.tenant_id,
+                        p.batch.next_cursor,
+                        run_id,
+                    )
+                    p.record.status = "landed"
+                    p.record.cursor_after = p.batch.next_cursor or p.record.cursor_before
+                    if p.batch.snapshot_keys is not None:
+                        record_snapshot(
+                            con,
+                            source=p.record.source,
+                            entity=entity.entity,
+                            tenant_id=p.tenant_id,
+                            keys=p.batch.snapshot_keys,
+                            run_id=run_id,
+                        )
+                else:
+                    p.record.cursor_after = p.record.cursor_before
+                record_connector_run(con, p.record)
             counts = {
                 table: run(con, f"select count(*) from raw.{quote(table)}")[0][0]
                 for table in [entity.table]
                 + [f"{entity.system}__{c.name}" for c in entity.children]
             }
         total = result.total
-        yield dg.MaterializeResult(
-            asset_key=parent_key, metadata=landing_metadata(result, counts[entity.table])
-        )
+        metadata = landing_metadata(result, counts[entity.table])
+        if pulls:
+            metadata.update(_pull_metadata(pulls))
+        yield dg.MaterializeResult(asset_key=parent_key, metadata=metadata)
         for child in entity.children:
             yield dg.MaterializeResult(
                 asset_key=raw_asset_key(entity.system, child.name),
@@ -172,12 +334,55 @@ def build_ingestion_asset(entity: SourceEntity) -> dg.AssetsDefinition:
             },
         )
 
-    return _land
+        failed = [p for p in pulls if p.batch is None]
+        if failed:
+            # What did arrive has landed and is reported above; the run still fails so the
+            # failure is recorded (run_failure_recorder) and the next run pulls again.
+            raise dg.Failure(
+                description=f"{entity.system}/{entity.entity}: pull failed for "
+                + ", ".join(f"{p.tenant_id} ({p.record.error})" for p in failed),
+                metadata={"tenants_failed": len(failed)},
+            )
+
+    with warnings.catch_warnings():
+        # `resource_defs` (the pull resource bound from the environment) is marked beta.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.multi_asset(
+            name=f"land_{entity.table}",
+            specs=specs,
+            check_specs=check_specs,
+            pool=WAREHOUSE_POOL,
+            # The pull resource's key is chosen per entity, so resources are named here
+            # rather than as typed parameters.
+            required_resource_keys={"warehouse", *([puller] if puller else [])},
+            resource_defs={puller: puller_default} if puller and puller_default else None,
+        )(_land)
 
 
-def build_ingestion_assets(entities: tuple[SourceEntity, ...]) -> list[dg.AssetsDefinition]:
-    """One ingestion multi-asset per entity."""
-    return [build_ingestion_asset(entity) for entity in entities]
+def build_ingestion_assets(
+    entities: tuple[SourceEntity, ...],
+    pullers: dict[str, str] | None = None,
+    puller_defaults: dict[str, PullResource] | None = None,
+) -> list[dg.AssetsDefinition]:
+    """One ingestion multi-asset per entity.
+
+    Args:
+        entities: the source entities.
+        pullers: entity name → resource key of its pull resource (entities not listed are
+            landed from drop files only).
+        puller_defaults: resource key → the resource bound on the assets (see
+            :func:`build_ingestion_asset`).
+    """
+    pullers = pullers or {}
+    puller_defaults = puller_defaults or {}
+    return [
+        build_ingestion_asset(
+            entity,
+            puller=pullers.get(entity.entity),
+            puller_default=puller_defaults.get(pullers.get(entity.entity, "")),
+        )
+        for entity in entities
+    ]
 
 
 __all__ = ["WAREHOUSE_POOL", "build_ingestion_assets", "raw_asset_key"]

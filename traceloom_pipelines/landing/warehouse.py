@@ -62,6 +62,59 @@ create table if not exists audit.batches (
     started_at timestamp not null,
     finished_at timestamp not null
 );
+-- Pull connectors (landing/pull.py): one cursor per source, entity and tenant, advanced only
+-- after the pulled files landed; failed requests (003 §7.2); one row per pull (003 §8.1);
+-- the keys of each complete full pull (HR employees absent from the latest become inactive).
+create table if not exists audit.connector_state (
+    source varchar not null,
+    entity varchar not null,
+    tenant_id varchar not null,
+    cursor varchar,
+    updated_at timestamp not null,
+    run_id varchar,
+    primary key (source, entity, tenant_id)
+);
+create table if not exists audit.dead_letters (
+    source varchar not null,
+    entity varchar not null,
+    tenant_id varchar not null,
+    url varchar not null,
+    params varchar,
+    status integer,
+    error_class varchar not null,
+    error varchar not null,
+    body_excerpt varchar,
+    attempts integer not null,
+    failed_at timestamp not null,
+    run_id varchar
+);
+create table if not exists audit.connector_runs (
+    source varchar not null,
+    entity varchar not null,
+    tenant_id varchar not null,
+    run_id varchar,
+    started_at timestamp not null,
+    finished_at timestamp not null,
+    status varchar not null,
+    cursor_before varchar,
+    cursor_after varchar,
+    files_written integer not null,
+    requests integer not null,
+    retries integer not null,
+    dead_letters integer not null,
+    breaker_state varchar not null,
+    breaker_consecutive_failures integer not null,
+    error varchar
+);
+create table if not exists audit.pull_snapshots (
+    snapshot_id varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    tenant_id varchar not null,
+    record_key varchar not null,
+    snapshot_at timestamp not null,
+    run_id varchar
+);
 """
 
 

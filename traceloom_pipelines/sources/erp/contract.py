@@ -1,7 +1,8 @@
 """ERP source contract: purchase orders (000 §2.1), work-order events with BOM and material master
-(003 §3.2.1).
+(003 §3.2.1), and the same purchase orders as SAP's OData service sends them (002 §1).
 
-Drop folders: ``landing/<tenant>/erp/{purchase_orders,work_orders,materials}/``.
+Drop folders: ``landing/<tenant>/erp/{purchase_orders,work_orders,materials}/``; the OData pull
+(``sources/erp/connector.py``) writes ``landing/<tenant>/erp/purchase_orders_odata/``.
 """
 
 import pandera.polars as pa
@@ -151,4 +152,82 @@ materials = SourceEntity(
     ),
 )
 
-ENTITIES = (purchase_orders, work_orders, materials)
+# SAP S/4HANA purchase orders pulled over OData v2 (API_PURCHASEORDER_PROCESS_SRV, A_PurchaseOrder
+# with to_PurchaseOrderItem/to_ScheduleLine expanded), as `sources/erp/odata.py` normalises them:
+# /Date()/ literals already ISO-8601 UTC or YYYY-MM-DD, Edm.Decimal values as the strings SAP
+# sends, __metadata dropped. Fields named YY1_*_PDH / YY1_*_PDI are the TraceLoom custom fields
+# (SAP key-user extensibility on the purchasing document header / item) carrying 000 §2.1 data
+# that standard SAP has no field for: customer, ship window, route template, colour and size.
+SAP_DELETION_CODES = ("L", "S")  # L: deleted, S: blocked (SAP purchasing deletion indicator)
+
+purchase_order_items_odata = ChildTable(
+    name="purchase_order_items_odata",
+    array_key="to_PurchaseOrderItem",
+    parent_columns=("PurchaseOrder", "LastChangeDateTime"),
+    schema=pa.DataFrameSchema(
+        {
+            "PurchaseOrderItem": field("$.PurchaseOrderItem", required=True),
+            "PurchaseOrderItemText": field("$.PurchaseOrderItemText"),
+            "Material": field("$.Material", required=True),
+            "Plant": field("$.Plant"),
+            "OrderQuantity": field(
+                "$.OrderQuantity", NUMBER, required=True, non_negative_value=True
+            ),
+            "PurchaseOrderQuantityUnit": field("$.PurchaseOrderQuantityUnit"),
+            "NetPriceAmount": field("$.NetPriceAmount", NUMBER, non_negative_value=True),
+            "NetPriceQuantity": field("$.NetPriceQuantity", NUMBER, non_negative_value=True),
+            "DocumentCurrency": field("$.DocumentCurrency"),
+            "IsCompletelyDelivered": field("$.IsCompletelyDelivered", BOOLEAN),
+            "PurchasingDocumentDeletionCode": field(
+                "$.PurchasingDocumentDeletionCode", accepted=SAP_DELETION_CODES
+            ),
+            "ScheduleLineDeliveryDate": field(
+                "$.to_ScheduleLine[0].ScheduleLineDeliveryDate", DATE
+            ),
+            "YY1_Color_PDI": field("$.YY1_Color_PDI"),
+            "YY1_Size_PDI": field("$.YY1_Size_PDI"),
+        },
+        name="erp.purchase_order_items_odata",
+    ),
+)
+
+purchase_orders_odata = SourceEntity(
+    system="erp",
+    entity="purchase_orders_odata",
+    seed_ref="000 §2.1 (PO fields), 002 §1 (SAP OData extraction)",
+    description=(
+        "SAP S/4HANA purchase orders pulled from the OData v2 service "
+        "API_PURCHASEORDER_PROCESS_SRV "
+        "(A_PurchaseOrder, items and schedule lines expanded) by `ErpODataResource`, "
+        "incrementally on LastChangeDateTime; every change is a new record, latest "
+        "LastChangeDateTime wins. YY1_* are TraceLoom custom fields."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "PurchaseOrder": field("$.PurchaseOrder", required=True),
+            "PurchaseOrderType": field("$.PurchaseOrderType"),
+            "CompanyCode": field("$.CompanyCode"),
+            "PurchasingOrganization": field("$.PurchasingOrganization"),
+            "PurchasingGroup": field("$.PurchasingGroup"),
+            "Supplier": field("$.Supplier", required=True),
+            "DocumentCurrency": field("$.DocumentCurrency"),
+            "PurchasingDocumentDeletionCode": field(
+                "$.PurchasingDocumentDeletionCode", accepted=SAP_DELETION_CODES
+            ),
+            "CreationDate": field("$.CreationDate", DATE),
+            "PurchaseOrderDate": field("$.PurchaseOrderDate", DATE),
+            "LastChangeDateTime": field("$.LastChangeDateTime", TIMESTAMP, required=True),
+            "YY1_Customer_PDH": field("$.YY1_Customer_PDH"),
+            "YY1_ShipWindowStart_PDH": field("$.YY1_ShipWindowStart_PDH", DATE),
+            "YY1_ShipWindowEnd_PDH": field("$.YY1_ShipWindowEnd_PDH", DATE),
+            "YY1_RouteOrigin_PDH": field("$.YY1_RouteOrigin_PDH"),
+            "YY1_RoutePorts_PDH": field("$.YY1_RoutePorts_PDH"),
+            "YY1_RouteDestination_PDH": field("$.YY1_RouteDestination_PDH"),
+        },
+        name="erp.purchase_orders_odata",
+    ),
+    children=(purchase_order_items_odata,),
+    file_suffixes=(".jsonl",),
+)
+
+ENTITIES = (purchase_orders, work_orders, materials, purchase_orders_odata)

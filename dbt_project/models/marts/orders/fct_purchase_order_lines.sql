@@ -1,6 +1,6 @@
--- One row per tenant, purchase order and line item of the PO's latest revision.
+-- One row per tenant, purchase order and line item of the PO's latest revision (either route).
 with purchase_order_lines as (
-    select * from {{ ref('stg_erp__purchase_order_lines') }}
+    select * from {{ ref('int_purchase_order_lines_unioned') }}
 ),
 
 final as (
@@ -13,7 +13,8 @@ final as (
         sku,
         color,
         size,
-        line_quantity
+        line_quantity,
+        source_route
     from purchase_order_lines
 )
 

@@ -1,10 +1,11 @@
--- One row per tenant and purchase order, as of its latest revision (000 §2.1).
+-- One row per tenant and purchase order, as of its latest revision (000 §2.1), whichever route
+-- (drop files or SAP OData) brought it: int_purchase_orders_unioned.
 with purchase_orders as (
-    select * from {{ ref('stg_erp__purchase_orders') }}
+    select * from {{ ref('int_purchase_orders_unioned') }}
 ),
 
 purchase_order_lines as (
-    select * from {{ ref('stg_erp__purchase_order_lines') }}
+    select * from {{ ref('int_purchase_order_lines_unioned') }}
 ),
 
 lines_per_order as (
@@ -42,7 +43,8 @@ final as (
         cast(coalesce(lines_per_order.line_count, 0) as bigint) as line_count,
         cast(coalesce(lines_per_order.line_quantity_total, 0) as double) as line_quantity_total,
         purchase_orders.first_seen_at,
-        purchase_orders.updated_at
+        purchase_orders.updated_at,
+        purchase_orders.source_route
     from purchase_orders
     left join lines_per_order
         on purchase_orders.tenant_id = lines_per_order.tenant_id

@@ -1,7 +1,7 @@
 -- One row per tenant and employee, PII masked: names, e-mail and phone are left out on purpose
 -- (they stay in the restricted raw/staging schemas); skills are summarized.
 with employees as (
-    select * from {{ ref('stg_hr__employees') }}
+    select * from {{ ref('int_employees_active_by_latest_full_pull') }}
 ),
 
 skills as (

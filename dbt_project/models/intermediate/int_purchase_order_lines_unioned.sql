@@ -1,0 +1,43 @@
+-- Line items of the winning record of each PO in int_purchase_orders_unioned, from whichever
+-- route won (drop: stg_erp__purchase_order_lines, OData: stg_erp__purchase_order_items_odata).
+with purchase_orders as (
+    select * from {{ ref('int_purchase_orders_unioned') }}
+),
+
+drop_lines as (
+    select * from {{ ref('stg_erp__purchase_order_lines') }}
+),
+
+odata_items as (
+    select * from {{ ref('stg_erp__purchase_order_items_odata') }}
+),
+
+unioned as (
+    {%- for route, relation in [('drop', 'drop_lines'), ('odata', 'odata_items')] %}
+    select
+        tenant_id,
+        po_id,
+        '{{ route }}' as source_route,
+        line_item_id,
+        revision,
+        line_number,
+        sku,
+        color,
+        size,
+        line_quantity,
+        purchase_order_record_hash
+    from {{ relation }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+lines_of_winner as (
+    select unioned.*
+    from unioned
+    inner join purchase_orders
+        on unioned.tenant_id = purchase_orders.tenant_id
+        and unioned.source_route = purchase_orders.source_route
+        and unioned.purchase_order_record_hash = purchase_orders.record_hash
+)
+
+select * from lines_of_winner

@@ -1,0 +1,179 @@
+-- Integration health per tenant, source system and entity (003 §8.1): last successful landing
+-- and its lag, rows landed and quarantined, dead letters, pull and record error rates over the
+-- last 24 hours, the circuit breaker state after the last pull, and failed Dagster runs of the
+-- entity's ingestion step. Run failures are platform-wide (tenant `platform`), so each failure
+-- counts for every tenant of the entity it names.
+with batches as (
+    select * from {{ ref('stg_audit__batches') }}
+),
+
+connector_runs as (
+    select * from {{ ref('stg_audit__connector_runs') }}
+),
+
+dead_letters as (
+    select * from {{ ref('stg_audit__dead_letters') }}
+),
+
+run_failures as (
+    select * from {{ ref('stg_dagster__run_failures') }}
+),
+
+clock as (
+    select cast(current_timestamp at time zone 'UTC' as timestamp) as measured_at
+),
+
+entities as (
+    select tenant_id, source_system, entity from batches
+    union
+    select tenant_id, source_system, entity from connector_runs
+    union
+    select tenant_id, source_system, entity from dead_letters
+),
+
+landings as (
+    select
+        batches.tenant_id,
+        batches.source_system,
+        batches.entity,
+        max(batches.landed_at) as last_landed_at,
+        sum(case when batches.landed_at >= clock.measured_at - interval 24 hour
+            then batches.rows_read else 0 end) as rows_read_24h,
+        sum(case when batches.landed_at >= clock.measured_at - interval 24 hour
+            then batches.rows_landed else 0 end) as rows_landed_24h,
+        sum(case when batches.landed_at >= clock.measured_at - interval 24 hour
+            then batches.rows_quarantined else 0 end) as rows_quarantined_24h
+    from batches
+    cross join clock
+    group by batches.tenant_id, batches.source_system, batches.entity
+),
+
+pulls as (
+    select
+        connector_runs.tenant_id,
+        connector_runs.source_system,
+        connector_runs.entity,
+        max(case when connector_runs.is_successful then connector_runs.finished_at end)
+            as last_successful_pull_at,
+        count(*) filter (
+            where connector_runs.finished_at >= clock.measured_at - interval 24 hour
+        ) as pulls_24h,
+        count(*) filter (
+            where connector_runs.finished_at >= clock.measured_at - interval 24 hour
+            and not connector_runs.is_successful
+        ) as failed_pulls_24h,
+        sum(case when connector_runs.finished_at >= clock.measured_at - interval 24 hour
+            then connector_runs.requests else 0 end) as requests_24h,
+        sum(case when connector_runs.finished_at >= clock.measured_at - interval 24 hour
+            then connector_runs.retries else 0 end) as retries_24h
+    from connector_runs
+    cross join clock
+    group by connector_runs.tenant_id, connector_runs.source_system, connector_runs.entity
+),
+
+last_pull as (
+    select
+        tenant_id,
+        source_system,
+        entity,
+        pull_status as last_pull_status,
+        breaker_state,
+        breaker_consecutive_failures
+    from connector_runs
+    qualify row_number() over (
+        partition by tenant_id, source_system, entity order by finished_at desc, started_at desc
+    ) = 1
+),
+
+letters as (
+    select
+        dead_letters.tenant_id,
+        dead_letters.source_system,
+        dead_letters.entity,
+        count(*) as dead_letters_24h
+    from dead_letters
+    cross join clock
+    where dead_letters.failed_at >= clock.measured_at - interval 24 hour
+    group by dead_letters.tenant_id, dead_letters.source_system, dead_letters.entity
+),
+
+failures as (
+    select
+        entities.tenant_id,
+        entities.source_system,
+        entities.entity,
+        count(run_failures.run_id) as run_failures_24h
+    from entities
+    cross join clock
+    inner join run_failures
+        on run_failures.failed_at >= clock.measured_at - interval 24 hour
+        and contains(
+            coalesce(run_failures.failed_steps, ''),
+            'land_' || entities.source_system || '__' || entities.entity
+        )
+    group by entities.tenant_id, entities.source_system, entities.entity
+),
+
+final as (
+    select
+        entities.tenant_id,
+        entities.source_system,
+        entities.entity,
+        landings.last_landed_at,
+        cast(date_diff('second', landings.last_landed_at, clock.measured_at) as bigint)
+            as landing_lag_seconds,
+        pulls.last_successful_pull_at,
+        last_pull.last_pull_status,
+        cast(coalesce(landings.rows_read_24h, 0) as bigint) as rows_read_24h,
+        cast(coalesce(landings.rows_landed_24h, 0) as bigint) as rows_landed_24h,
+        cast(coalesce(landings.rows_quarantined_24h, 0) as bigint) as rows_quarantined_24h,
+        cast(coalesce(pulls.pulls_24h, 0) as bigint) as pulls_24h,
+        cast(coalesce(pulls.failed_pulls_24h, 0) as bigint) as failed_pulls_24h,
+        cast(coalesce(pulls.requests_24h, 0) as bigint) as requests_24h,
+        cast(coalesce(pulls.retries_24h, 0) as bigint) as retries_24h,
+        cast(coalesce(letters.dead_letters_24h, 0) as bigint) as dead_letters_24h,
+        cast(coalesce(failures.run_failures_24h, 0) as bigint) as run_failures_24h,
+        cast(pulls.failed_pulls_24h as double) / nullif(pulls.pulls_24h, 0)
+            as pull_error_rate_24h,
+        cast(landings.rows_quarantined_24h as double) / nullif(landings.rows_read_24h, 0)
+            as record_error_rate_24h,
+        last_pull.breaker_state,
+        cast(last_pull.breaker_consecutive_failures as bigint) as breaker_consecutive_failures,
+        case
+            when last_pull.breaker_state = 'open' or last_pull.last_pull_status <> 'landed'
+                then 'red'
+            when coalesce(letters.dead_letters_24h, 0) > 0
+                or coalesce(failures.run_failures_24h, 0) > 0
+                or coalesce(
+                    cast(landings.rows_quarantined_24h as double)
+                    / nullif(landings.rows_read_24h, 0), 0
+                ) > 0.05
+                then 'yellow'
+            else 'green'
+        end as health_status,
+        clock.measured_at
+    from entities
+    cross join clock
+    left join landings
+        on entities.tenant_id = landings.tenant_id
+        and entities.source_system = landings.source_system
+        and entities.entity = landings.entity
+    left join pulls
+        on entities.tenant_id = pulls.tenant_id
+        and entities.source_system = pulls.source_system
+        and entities.entity = pulls.entity
+    left join last_pull
+        on entities.tenant_id = last_pull.tenant_id
+        and entities.source_system = last_pull.source_system
+        and entities.entity = last_pull.entity
+    left join letters
+        on entities.tenant_id = letters.tenant_id
+        and entities.source_system = letters.source_system
+        and entities.entity = letters.entity
+    left join failures
+        on entities.tenant_id = failures.tenant_id
+        and entities.source_system = failures.source_system
+        and entities.entity = failures.entity
+)
+
+select * from final

@@ -1,0 +1,93 @@
+"""Shared fixtures of the source tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.landing.loader import land_entity
+from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.sources.catalog import all_entities
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_DIR = PROJECT_ROOT / "dbt_project"
+# What the logistics, certification and supplier marts read.
+# factory, weather, ais and port: the PO digital twin (fct_po_timeline, fct_po_delay_risk).
+LOGISTICS_WORLD_SYSTEMS = (
+    "erp",
+    "mes",
+    "logistics",
+    "certifications",
+    "factory",
+    "weather",
+    "ais",
+    "port",
+)
+LOGISTICS_MARTS = (
+    "fct_shipment_milestones",
+    "fct_certification_coverage",
+    "fct_supplier_performance",
+    "fct_po_timeline",
+    "fct_po_delay_risk",
+)
+
+
+@pytest.fixture(scope="session")
+def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A small demo world (two tenants, scale 0.01, as of 2026-03-01) whose ERP, MES, factory,
+    logistics, certification and public weather / AIS / port drops are landed into a real
+    DuckDB file, then ``dbt build`` of the logistics / certification / supplier / PO twin marts
+    and everything upstream, tests included (dbt var ``po_twin_as_of`` = the world's as_of).
+
+    Yields ``{"dir", "key", "con" (read-only), "dbt_stdout"}``.
+    """
+    data_dir = tmp_path_factory.mktemp("logistics_world")
+    key = generate_world(
+        data_dir / "landing",
+        data_dir / "demo" / "answer_key.json",
+        seed=7,
+        scale=0.01,
+        as_of=datetime(2026, 3, 1, tzinfo=UTC),
+    )
+    con = connect(data_dir / "warehouse.duckdb")
+    try:
+        for entity in all_entities():
+            if entity.system in LOGISTICS_WORLD_SYSTEMS:
+                land_entity(con, entity, data_dir / "landing")
+    finally:
+        con.close()
+    dbt = Path(sys.executable).parent / "dbt"
+    command = [
+        str(dbt) if dbt.exists() else "dbt",
+        "build",
+        "--select",
+        *(f"+{mart}" for mart in LOGISTICS_MARTS),
+        "--indirect-selection",
+        "cautious",
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--target-path",
+        str(data_dir / "target"),
+        "--log-path",
+        str(data_dir / "logs"),
+        # the PO twin is evaluated at the world's as_of, not at the wall clock
+        "--vars",
+        json.dumps({"po_twin_as_of": key["as_of"]}),
+    ]
+    env = {
+        **os.environ,
+        "TRACELOOM_DATA_DIR": str(data_dir),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    done = subprocess.run(command, cwd=DBT_DIR, env=env, capture_output=True, text=True)
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    yield {"dir": data_dir, "key": key, "con": con, "dbt": done}
+    con.close()

@@ -1,0 +1,450 @@
+"""The external feeds pulled over HTTP: DCSA Track & Trace (cursor paging, incremental by
+``eventCreatedDateTime:gte``), HKO and Open-Meteo snapshots (tenant ``public``) and the
+certifications REST feed. Real HTTP on loopback (pytest-httpserver), the real pull resources,
+the real ingestion assets (``dagster.materialize``) and a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.sources.certifications.connector import CertificationsApiResource
+from traceloom_pipelines.sources.certifications.contract import audits, certificates
+from traceloom_pipelines.sources.logistics.connector import (
+    CREATED_SINCE,
+    NEXT_PAGE_CURSOR,
+    DcsaEventsResource,
+)
+from traceloom_pipelines.sources.logistics.contract import dcsa_events
+from traceloom_pipelines.sources.weather.connector import HkoResource, OpenMeteoResource
+from traceloom_pipelines.sources.weather.contract import (
+    hko_forecasts,
+    hko_warning_summary,
+    open_meteo_forecasts,
+)
+
+TENANT = "acme-apparel"
+SOURCES = ("dcsa", "hko", "open_meteo", "certifications")
+FAST = dict(timeout_s=2.0, max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.02)
+
+
+@pytest.fixture(autouse=True)
+def _closed_breakers():
+    for source in SOURCES:
+        breaker_for(source).record_success()
+    yield
+    for source in SOURCES:
+        breaker_for(source).record_success()
+
+
+def _materialize(data_dir: Path, entity, key: str, resource) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [build_ingestion_asset(entity, puller=key)],
+        resources={"warehouse": WarehouseResource(data_dir=str(data_dir)), key: resource},
+        raise_on_error=False,
+    )
+
+
+def _query(data_dir: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _landed_metadata(result: dg.ExecuteInProcessResult, entity) -> dict:
+    (materialization,) = result.asset_materializations_for_node(f"land_{entity.table}")
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def _cursor(data_dir: Path, source: str, entity: str, tenant: str) -> str | None:
+    rows = _query(
+        data_dir,
+        f"select cursor from audit.connector_state where source = '{source}' "
+        f"and entity = '{entity}' and tenant_id = '{tenant}'",
+    )
+    return rows[0][0] if rows else None
+
+
+# -- DCSA Track & Trace ---------------------------------------------------------------------
+
+T0 = datetime(2026, 2, 3, 12, 0, tzinfo=UTC)
+HKT = timezone(timedelta(hours=8))
+
+
+def _dcsa_event(n: int) -> dict:
+    created = T0 + timedelta(minutes=10 * n)
+    return {
+        "eventID": f"evt-{n:04d}",
+        "eventType": "EQUIPMENT",
+        "eventClassifierCode": "ACT",
+        "eventDateTime": (created - timedelta(minutes=5)).isoformat(),
+        # carriers mix offsets: odd events carry +08:00, even ones Z
+        "eventCreatedDateTime": (
+            created.astimezone(HKT).isoformat() if n % 2 else created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        "equipmentEventTypeCode": "LOAD",
+        "equipmentReference": f"MSKU{9070000 + n}",
+        "emptyIndicatorCode": "LADEN",
+        "transportCall": {
+            "UNLocationCode": "CNYTN",
+            "exportVoyageNumber": "2106E",
+            "modeOfTransport": "VESSEL",
+            "vessel": {"vesselName": "Maersk Kowloon", "vesselOperatorCarrierCode": "MAEU"},
+        },
+        "documentReferences": [{"documentReferenceType": "BKG", "documentReferenceValue": "B1"}],
+    }
+
+
+def _created(event: dict) -> datetime:
+    return datetime.fromisoformat(event["eventCreatedDateTime"])
+
+
+class DcsaCarrier:
+    """A DCSA T&T v2 events endpoint: ``eventCreatedDateTime:gte`` filter, ``limit`` pages
+    chained by ``Next-Page-Cursor``; ``fail_first`` answers that many requests with 500."""
+
+    def __init__(self, events: list[dict], fail_first: int = 0):
+        self.events = events
+        self.fail_first = fail_first
+        self.requests: list[dict] = []
+        self.served: list[dict] = []
+        self._pending: dict[str, list[dict]] = {}
+
+    def __call__(self, request: Request) -> Response:
+        args = dict(request.args)
+        self.requests.append(args)
+        if self.fail_first:
+            self.fail_first -= 1
+            return Response("upstream busy", status=500)
+        limit = int(args["limit"])
+        if "cursor" in args:
+            remaining = self._pending.pop(args["cursor"])
+        else:
+            since = args.get(CREATED_SINCE)
+            remaining = sorted(
+                (
+                    e
+                    for e in self.events
+                    if since is None or _created(e) >= datetime.fromisoformat(since)
+                ),
+                key=_created,
+            )
+        page, rest = remaining[:limit], remaining[limit:]
+        self.served.extend(page)
+        headers = {}
+        if rest:
+            token = f"c{len(self.requests)}"
+            self._pending[token] = rest
+            headers[NEXT_PAGE_CURSOR] = token
+        return Response(json.dumps(page), headers=headers, content_type="application/json")
+
+
+def test_dcsa_pull_pages_by_cursor_lands_and_resumes_from_the_stored_cursor(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    carrier = DcsaCarrier([_dcsa_event(n) for n in range(7)], fail_first=1)
+    httpserver.expect_request("/acme-apparel/v2/events").respond_with_handler(carrier)
+    resource = DcsaEventsResource(
+        base_url=httpserver.url_for("/{tenant}"),
+        tenants=TENANT,
+        carrier="MAEU",
+        page_size=3,
+        **FAST,
+    )
+
+    first = _materialize(tmp_path, dcsa_events, "dcsa_api", resource)
+    assert first.success
+    # 7 events, limit 3: three pages; the first request failed with 500 and was retried
+    assert [sorted(r) for r in carrier.requests] == [
+        ["limit"],
+        ["limit"],
+        ["cursor", "limit"],
+        ["cursor", "limit"],
+    ]
+    landed = _query(
+        tmp_path, "select count(*), count(distinct eventID) from raw.logistics__dcsa_events"
+    )
+    assert landed == [(len(carrier.served), 7)]
+    newest = max(carrier.events, key=_created)
+    assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) == newest["eventCreatedDateTime"]
+    meta = _landed_metadata(first, dcsa_events)
+    assert (meta["rows_read"], meta["rows_landed"], meta["pull_retries"]) == (7, 7, 1)
+
+    # two new events arrive; the next pull asks only for events created since the cursor
+    carrier.events += [_dcsa_event(7), _dcsa_event(8)]
+    carrier.requests.clear()
+    carrier.served.clear()
+    second = _materialize(tmp_path, dcsa_events, "dcsa_api", resource)
+    assert second.success
+    assert carrier.requests[0] == {
+        "limit": "3",
+        CREATED_SINCE: newest["eventCreatedDateTime"],
+    }
+    # the boundary event comes again (gte) and is skipped as an exact duplicate
+    assert [e["eventID"] for e in carrier.served] == ["evt-0006", "evt-0007", "evt-0008"]
+    meta = _landed_metadata(second, dcsa_events)
+    assert (meta["rows_read"], meta["rows_landed"], meta["rows_duplicate"]) == (3, 2, 1)
+    assert _query(
+        tmp_path, "select count(*), count(distinct eventID) from raw.logistics__dcsa_events"
+    ) == [(9, 9)]
+    assert (
+        _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) == _dcsa_event(8)["eventCreatedDateTime"]
+    )
+
+
+def test_dcsa_pull_that_fails_for_good_keeps_the_cursor(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    carrier = DcsaCarrier([_dcsa_event(n) for n in range(2)], fail_first=99)
+    httpserver.expect_request("/v2/events").respond_with_handler(carrier)
+    resource = DcsaEventsResource(base_url=httpserver.url_for("/"), tenants=TENANT, **FAST)
+    result = _materialize(tmp_path, dcsa_events, "dcsa_api", resource)
+    assert not result.success
+    assert len(carrier.requests) == FAST["max_attempts"]
+    assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) is None
+    assert _query(
+        tmp_path, "select status, error_class from audit.dead_letters where source = 'dcsa'"
+    ) == [(500, "server_error")]
+    assert _query(tmp_path, "select status from audit.connector_runs") == [("pull_failed",)]
+
+
+# -- HKO and Open-Meteo snapshots (tenant public) ---------------------------------------------
+
+WARNSUM = {
+    "WTCSGNL": {
+        "name": "Tropical Cyclone Warning Signal",
+        "code": "TC8NE",
+        "actionCode": "ISSUE",
+        "issueTime": "2026-07-31T10:40:00+08:00",
+        "updateTime": "2026-07-31T10:40:00+08:00",
+    },
+    "WRAIN": {
+        "name": "Rainstorm Warning Signal",
+        "code": "WRAINA",
+        "type": "Amber",
+        "actionCode": "ISSUE",
+        "issueTime": "2026-07-31T11:00:00+08:00",
+        "updateTime": "2026-07-31T11:00:00+08:00",
+    },
+}
+FND = {
+    "generalSituation": "A typhoon is approaching.",
+    "updateTime": "2026-07-31T11:30:00+08:00",
+    "weatherForecast": [
+        {"forecastDate": f"202608{d:02d}", "week": "Saturday", "PSR": "High"} for d in (1, 2, 3)
+    ],
+}
+
+
+def _open_meteo_answer(request: Request) -> Response:
+    latitude = float(request.args["latitude"])
+    return Response(
+        json.dumps(
+            {
+                "latitude": round(latitude, 1),
+                "longitude": float(request.args["longitude"]),
+                "utc_offset_seconds": 0,
+                "timezone": "GMT",
+                "hourly_units": {"precipitation": "mm", "temperature_2m": "°C"},
+                "hourly": {
+                    "time": ["2026-07-31T09:00", "2026-07-31T10:00"],
+                    "precipitation": [3.2, 4.0],
+                    "temperature_2m": [28.1, 27.9],
+                },
+            }
+        ),
+        content_type="application/json",
+    )
+
+
+def test_hko_snapshot_lands_for_public_and_an_unchanged_answer_lands_nothing(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    answers = {"warnsum": WARNSUM, "fnd": FND}
+    calls: list[str] = []
+
+    def hko(request: Request) -> Response:
+        calls.append(request.args["dataType"])
+        if calls.count(request.args["dataType"]) == 1 and request.args["dataType"] == "fnd":
+            return Response("gateway", status=502)  # the first forecast request fails
+        return Response(
+            json.dumps(answers[request.args["dataType"]]), content_type="application/json"
+        )
+
+    httpserver.expect_request("/weatherAPI/opendata/weather.php").respond_with_handler(hko)
+    resource = HkoResource(base_url=httpserver.url_for("/weatherAPI/opendata/weather.php"), **FAST)
+
+    for entity, served in ((hko_warning_summary, 2), (hko_forecasts, 3)):
+        result = _materialize(tmp_path, entity, "hko_api", resource)
+        assert result.success
+        assert _landed_metadata(result, entity)["rows_landed"] == served
+        assert _query(
+            tmp_path, f"select tenant_id, count(*) from raw.{entity.table} group by 1"
+        ) == [("public", served)]
+    assert calls == ["warnsum", "fnd", "fnd"]
+
+    # the same answer again: same file name and bytes, skipped by the ledger
+    again = _materialize(tmp_path, hko_warning_summary, "hko_api", resource)
+    assert again.success
+    meta = _landed_metadata(again, hko_warning_summary)
+    assert (meta["rows_landed"], meta["files_skipped_already_landed"]) == (0, 1)
+    folder = tmp_path / "landing" / "public" / "weather" / "hko_warning_summary"
+    assert len(list(folder.glob("hko_warnsum_*.json"))) == 1
+
+    # the signal is cancelled: a new snapshot, landed as a new file
+    answers["warnsum"] = {
+        "WTCSGNL": {
+            **WARNSUM["WTCSGNL"],
+            "actionCode": "CANCEL",
+            "updateTime": "2026-07-31T16:20:00+08:00",
+        }
+    }
+    changed = _materialize(tmp_path, hko_warning_summary, "hko_api", resource)
+    assert _landed_metadata(changed, hko_warning_summary)["rows_landed"] == 1
+    assert _query(
+        tmp_path,
+        "select actionCode, count(*) from raw.weather__hko_warning_summary group by 1 order by 1",
+    ) == [("CANCEL", 1), ("ISSUE", 2)]
+
+
+def test_open_meteo_snapshot_of_configured_ports_lands_once(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/v1/forecast").respond_with_handler(_open_meteo_answer)
+    resource = OpenMeteoResource(
+        base_url=httpserver.url_for("/v1/forecast"), ports="HKHKG, SGSIN", **FAST
+    )
+    first = _materialize(tmp_path, open_meteo_forecasts, "open_meteo_api", resource)
+    assert first.success
+    assert _query(
+        tmp_path,
+        "select tenant_id, location_id, count(*) from raw.weather__open_meteo_forecasts "
+        "group by all order by 2",
+    ) == [("public", "HKHKG", 2), ("public", "SGSIN", 2)]
+    # the request carried the seed's coordinates of each port and the hourly variables
+    asked = [dict(request.args) for request, _ in httpserver.log]
+    assert [a["hourly"] for a in asked] == [
+        "temperature_2m,precipitation,wind_speed_10m,wind_gusts_10m"
+    ] * 2
+    assert 22 < float(asked[0]["latitude"]) < 23 and 1 < float(asked[1]["latitude"]) < 2
+
+    again = _materialize(tmp_path, open_meteo_forecasts, "open_meteo_api", resource)
+    assert _landed_metadata(again, open_meteo_forecasts)["rows_landed"] == 0
+    assert _query(tmp_path, "select count(*) from raw.weather__open_meteo_forecasts") == [(4,)]
+
+
+def test_public_feed_refuses_a_tenant_other_than_public(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    resource = OpenMeteoResource(
+        base_url=httpserver.url_for("/v1/forecast"), tenants=TENANT, ports="HKHKG"
+    )
+    result = _materialize(tmp_path, open_meteo_forecasts, "open_meteo_api", resource)
+    assert not result.success
+    assert "public feed" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+# -- certifications REST feed -----------------------------------------------------------------
+
+
+def _certificate(n: int, updated: str) -> dict:
+    return {
+        "certificateId": f"CERT-{n:03d}",
+        "certificateType": "BSCI",
+        "holderSite": f"F{n % 3:02d}",
+        "holderName": f"Factory {n % 3}",
+        "scope": "Cut and sew",
+        "issuer": "amfori",
+        "validFrom": "2025-01-01",
+        "validTo": "2026-12-31",
+        "status": "active",
+        "updatedAt": updated,
+    }
+
+
+class CertificationsApi:
+    """``GET /<tenant>/certificates?page=&pageSize=[&updatedSince=]`` →
+    ``{"items", "page", "nextPage"}``, ``updatedSince`` inclusive."""
+
+    def __init__(self, records: list[dict], fail_first: int = 0):
+        self.records = records
+        self.fail_first = fail_first
+        self.requests: list[dict] = []
+        self.served: list[dict] = []
+
+    def __call__(self, request: Request) -> Response:
+        args = dict(request.args)
+        self.requests.append(args)
+        if self.fail_first:
+            self.fail_first -= 1
+            return Response("maintenance", status=503)
+        since = args.get("updatedSince")
+        matching = [
+            r
+            for r in sorted(self.records, key=lambda r: r["updatedAt"])
+            if since is None
+            or datetime.fromisoformat(r["updatedAt"]) >= datetime.fromisoformat(since)
+        ]
+        page, size = int(args["page"]), int(args["pageSize"])
+        items = matching[(page - 1) * size : page * size]
+        self.served.extend(items)
+        more = page * size < len(matching)
+        return Response(
+            json.dumps({"items": items, "page": page, "nextPage": page + 1 if more else None}),
+            content_type="application/json",
+        )
+
+
+def test_certifications_feed_paged_landed_and_pulled_incrementally(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    records = [_certificate(n, f"2026-01-{10 + n:02d}T08:00:00Z") for n in range(1, 6)]
+    api = CertificationsApi(records, fail_first=1)
+    httpserver.expect_request("/acme-apparel/certificates").respond_with_handler(api)
+    resource = CertificationsApiResource(
+        base_url=httpserver.url_for("/{tenant}"), tenants=TENANT, page_size=2, **FAST
+    )
+    first = _materialize(tmp_path, certificates, "certifications_api", resource)
+    assert first.success
+    assert [r.get("page") for r in api.requests] == ["1", "1", "2", "3"]
+    assert all("updatedSince" not in r for r in api.requests)
+    assert _query(
+        tmp_path, "select tenant_id, count(*) from raw.certifications__certificates group by 1"
+    ) == [(TENANT, len(api.served))]
+    assert len(api.served) == 5
+    assert _cursor(tmp_path, "certifications", "certificates", TENANT) == "2026-01-15T08:00:00Z"
+
+    # one certificate is re-issued later; the next pull asks from the cursor on
+    records.append({**_certificate(2, "2026-02-01T09:30:00Z"), "status": "suspended"})
+    api.requests.clear()
+    api.served.clear()
+    second = _materialize(tmp_path, certificates, "certifications_api", resource)
+    assert second.success
+    assert api.requests == [{"page": "1", "pageSize": "2", "updatedSince": "2026-01-15T08:00:00Z"}]
+    meta = _landed_metadata(second, certificates)
+    assert (meta["rows_read"], meta["rows_landed"], meta["rows_duplicate"]) == (2, 1, 1)
+    assert _query(tmp_path, "select count(*) from raw.certifications__certificates") == [(6,)]
+    assert _cursor(tmp_path, "certifications", "certificates", TENANT) == "2026-02-01T09:30:00Z"
+
+
+def test_certifications_page_without_items_fails_and_lands_nothing(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/audits").respond_with_json({"results": []})
+    resource = CertificationsApiResource(base_url=httpserver.url_for("/"), tenants=TENANT, **FAST)
+    result = _materialize(tmp_path, audits, "certifications_api", resource)
+    assert not result.success
+    assert "no 'items' list" in str(result.get_step_failure_events()[0].event_specific_data.error)

@@ -1,0 +1,276 @@
+"""HR REST pull through the demo server on loopback: the real pull resource, the real ingestion
+asset (dagster.materialize) and a real DuckDB file. Every fault class is survived with the
+landed rows equal to the source rows; a re-pull lands nothing twice; a 404 is dead-lettered
+without secrets; a failed landing keeps the cursor; a terminated employee becomes inactive."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
+from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.sources.hr.connector import HrApiResource
+from traceloom_pipelines.sources.hr.contract import employees, shift_schedules
+
+TENANTS = ("acme-apparel", "borealis-appliances")
+TODAY = "2025-11-18"
+SECRET = "hr-client-secret-value"
+
+
+def _employee(tenant: str, n: int) -> dict:
+    return {
+        "employee_id": f"EMP-{tenant[:4].upper()}-{n:04d}",
+        "first_name": f"First{n}",
+        "last_name": f"Last{n}",
+        "email": f"e{n}@{tenant}.example",
+        "phone": "+1-555-0123",
+        "department": "Manufacturing",
+        "job_title": "Production Operator",
+        "hire_date": "2020-03-15",
+        "is_active": True,
+        "location": "Plant 1 - Zone A",
+        "skills": [
+            {
+                "skill_code": f"WELD-L{1 + n % 3}",
+                "skill_name": "Welding",
+                "proficiency_level": 1 + n % 3,
+                "certification_date": "2023-06-15",
+                "certification_expiry": "2026-06-30",
+            }
+        ][: n % 2 + 1],
+    }
+
+
+def _world(employees_per_tenant: int = 11) -> dict[str, TenantWorld]:
+    world = {}
+    for tenant in TENANTS:
+        people = [_employee(tenant, n) for n in range(1, employees_per_tenant + 1)]
+        schedules = [
+            {
+                "employee_id": p["employee_id"],
+                "shift_date": day,
+                "shift_name": "Shift A",
+                "start_time": "06:00:00",
+                "end_time": "14:00:00",
+                "break_start": "09:30:00",
+                "break_end": "10:00:00",
+                "is_overtime": False,
+            }
+            for day in ("2025-11-16", "2025-11-17", "2025-11-18", "2025-11-20")
+            for p in people[:5]
+        ]
+        world[tenant] = TenantWorld(employees=people, schedules=schedules)
+    return world
+
+
+@pytest.fixture(autouse=True)
+def _closed_breaker():
+    breaker_for("hr").record_success()
+    yield
+    breaker_for("hr").record_success()
+
+
+@pytest.fixture
+def server():
+    with DemoServer(
+        _world(), require_token=True, client_id="traceloom", client_secret=SECRET
+    ) as running:
+        yield running
+
+
+def _resource(server: DemoServer, **overrides) -> HrApiResource:
+    options = dict(
+        base_url=f"{server.url}/{{tenant}}/hr/api/v1",
+        tenants=",".join(TENANTS),
+        token_url=f"{server.url}/oauth/token",
+        client_id="traceloom",
+        client_secret=SECRET,
+        page_size=4,
+        timeout_s=0.5,
+        max_attempts=4,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        retry_after_max_s=1,
+        today=TODAY,
+        schedule_backfill_days=3,
+        schedule_days_ahead=2,
+    )
+    options.update(overrides)
+    return HrApiResource(**options)
+
+
+def _materialize(data_dir: Path, entity, resource: HrApiResource) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [build_ingestion_asset(entity, puller="hr_api")],
+        resources={"warehouse": WarehouseResource(data_dir=str(data_dir)), "hr_api": resource},
+        raise_on_error=False,
+    )
+
+
+def _query(data_dir: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _landed_per_tenant(data_dir: Path, table: str) -> dict[str, int]:
+    return dict(_query(data_dir, f"select tenant_id, count(*) from raw.{table} group by 1"))
+
+
+FAULTS = {
+    "server_errors": Faults(after=1, fail_500=2),
+    "rate_limited": Faults(after=2, rate_limit=2, retry_after=0),
+    "slow_past_timeout": Faults(after=1, slow=1, slow_s=0.8),
+    "malformed_page": Faults(after=2, malformed=1),
+    "token_expires_mid_pull": Faults(expire_token_after=2),
+}
+
+FAULT_STATUS = {
+    "server_errors": 500,
+    "rate_limited": 429,
+    "slow_past_timeout": 200,
+    "malformed_page": 200,
+    "token_expires_mid_pull": 401,
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_full_employee_pull_survives_each_fault(tmp_path: Path, server: DemoServer, fault: str):
+    server.faults = FAULTS[fault]
+    result = _materialize(tmp_path, employees, _resource(server))
+    assert result.success
+    expected = {t: len(server.world[t].employees) for t in TENANTS}
+    assert _landed_per_tenant(tmp_path, "hr__employees") == expected
+    skills = {t: sum(len(e["skills"]) for e in server.world[t].employees) for t in TENANTS}
+    assert _landed_per_tenant(tmp_path, "hr__employee_skills") == skills
+    statuses = _query(tmp_path, "select status, count(*) from audit.connector_runs group by 1")
+    assert statuses == [("landed", 2)]
+    # 11 employees in pages of 4: 3 files per tenant, written atomically with stable names.
+    names = sorted(p.name for p in (tmp_path / "landing" / TENANTS[0] / "hr/employees").iterdir())
+    assert names == [f"employees_full_20251118_page_00{i}.jsonl" for i in (1, 2, 3)]
+    seen = {status for _, _, status in server.request_log}
+    assert FAULT_STATUS[fault] in seen
+    metadata = result.asset_materializations_for_node("land_hr__employees")[0].metadata
+    if fault != "token_expires_mid_pull":
+        assert metadata["pull_retries"].value >= 1
+    assert metadata["pull_breaker_state"].value == "closed"
+    assert metadata["rows_landed"].value == sum(expected.values())
+
+
+def test_re_pull_lands_nothing_twice(tmp_path: Path, server: DemoServer):
+    assert _materialize(tmp_path, employees, _resource(server)).success
+    before = _query(tmp_path, "select count(*) from raw.hr__employees")
+    again = _materialize(tmp_path, employees, _resource(server))
+    assert again.success
+    assert _query(tmp_path, "select count(*) from raw.hr__employees") == before
+    metadata = again.asset_materializations_for_node("land_hr__employees")[0].metadata
+    assert metadata["rows_landed"].value == 0
+    assert metadata["files_skipped_already_landed"].value == 6
+
+
+def test_404_is_dead_lettered_without_secrets_and_the_run_fails(tmp_path: Path, server: DemoServer):
+    server.faults = Faults(after=1, client_error=1, client_error_status=404)
+    result = _materialize(tmp_path, shift_schedules, _resource(server))
+    assert not result.success
+    letters = _query(
+        tmp_path,
+        "select tenant_id, source, entity, status, error_class, url, params, body_excerpt "
+        "from audit.dead_letters",
+    )
+    assert len(letters) == 1
+    tenant, source, entity, status, error_class, url, params, body = letters[0]
+    assert (tenant, source, entity, status, error_class) == (
+        TENANTS[0],
+        "hr",
+        "shift_schedules",
+        404,
+        "client_error",
+    )
+    assert url.endswith(f"/{TENANTS[0]}/hr/api/v1/schedules")
+    assert json.loads(params)["date"] == "2025-11-16"
+    assert "injected client error" in body
+    everything = json.dumps(_query(tmp_path, "select * from audit.dead_letters"), default=str)
+    everything += json.dumps(_query(tmp_path, "select * from audit.connector_runs"), default=str)
+    assert SECRET not in everything
+    for token in server.tokens:
+        assert token not in everything
+    # The failed tenant keeps no cursor; the other tenant was pulled and landed.
+    state = _query(tmp_path, "select tenant_id, cursor from audit.connector_state")
+    assert state == [(TENANTS[1], TODAY)]
+    runs = dict(_query(tmp_path, "select tenant_id, status from audit.connector_runs"))
+    assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
+
+
+def test_cursor_not_advanced_when_landing_fails_and_the_re_pull_lands_once(
+    tmp_path: Path, server: DemoServer
+):
+    # An operator broke the raw table: landing fails after the pull.
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema raw; create table raw.hr__shift_schedules (tenant_id varchar)")
+    con.close()
+    failed = _materialize(tmp_path, shift_schedules, _resource(server))
+    assert not failed.success
+    assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
+    statuses = _query(tmp_path, "select distinct status from audit.connector_runs")
+    assert statuses == [("landing_failed",)]
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("drop table raw.hr__shift_schedules")
+    con.close()
+    assert _materialize(tmp_path, shift_schedules, _resource(server)).success
+    # Window 2025-11-15 … 2025-11-20: days 16, 17, 18 and 20 have 5 shifts each.
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {t: 20 for t in TENANTS}
+    assert _query(tmp_path, "select distinct cursor from audit.connector_state") == [(TODAY,)]
+    # Next day's pull starts at the stored cursor and lands no shift twice.
+    assert _materialize(tmp_path, shift_schedules, _resource(server, today="2025-11-19")).success
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {t: 20 for t in TENANTS}
+
+
+def test_terminated_employee_becomes_inactive(tmp_path: Path, server: DemoServer):
+    assert _materialize(tmp_path, employees, _resource(server)).success
+    gone = server.world[TENANTS[0]].employees.pop(4)["employee_id"]
+    assert _materialize(tmp_path, employees, _resource(server, today="2025-11-19")).success
+
+    env = {**os.environ, "TRACELOOM_DATA_DIR": str(tmp_path)}
+    dbt = str(Path(os.sys.executable).parent / "dbt")
+    completed = subprocess.run(
+        [
+            dbt,
+            "run",
+            "--profiles-dir",
+            ".",
+            "--select",
+            "stg_hr__employees",
+            "stg_audit__pull_snapshots",
+            "int_employees_active_by_latest_full_pull",
+        ],
+        cwd=PROJECT_ROOT / "dbt_project",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    rows = _query(
+        tmp_path,
+        "select tenant_id, employee_id, is_active from intermediate"
+        ".int_employees_active_by_latest_full_pull where not is_active",
+    )
+    assert rows == [(TENANTS[0], gone, False)]
+    # Not deleted: still there, with every other employee active.
+    counts = _query(
+        tmp_path,
+        "select tenant_id, count(*), count(*) filter (where is_active) from "
+        "intermediate.int_employees_active_by_latest_full_pull group by 1 order by 1",
+    )
+    assert counts == [(TENANTS[0], 11, 10), (TENANTS[1], 11, 11)]

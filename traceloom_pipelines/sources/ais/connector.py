@@ -1,0 +1,249 @@
+"""How AIS data arrives: NMEA 0183 ``!AIVDM``/``!AIVDO`` sentences in drop files (``*.nmea``,
+``*.txt``), one sentence a line, optionally behind an IEC 62320 tag block (``\\c:…,s:…*hh\\``),
+decoded with pyais into one record per AIS message (000 §3.3).
+
+Fragments of a multi-sentence message (type 5 static and voyage data takes two) are put
+together by sequence id and channel in any order within the file — pyais's own stream reader
+drops out-of-order fragments, this reader does not. A message that cannot be read is still a
+record: it carries ``error`` (a code, see :data:`ERROR_CODES`), ``error_detail`` and the raw
+sentences, and the contract quarantines it with that code as the failed check.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+
+from pyais.exceptions import AISBaseException
+from pyais.messages import AISSentence, NMEAMessage, NMEASentenceFactory
+
+# Why a record is an error (each is a check in the contract, so quarantine reasons name it).
+ERROR_CODES = {
+    "checksum": "the sentence's checksum is missing or does not match",
+    "not_ais": "the line is not an AIVDM/AIVDO sentence",
+    "missing_fragment": "a fragment of a multi-sentence message never arrived",
+    "undecodable": "pyais could not decode the payload",
+}
+POSITION_TYPES = (1, 2, 3, 18, 19)
+STATIC_TYPES = (5, 24)
+# Unix seconds later than this are read as milliseconds (some receivers stamp ms).
+_MAX_UNIX_SECONDS = 10_000_000_000
+
+
+def _dumps(record: object) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: object) -> object:
+    """A pyais field as JSON: enums as their number, bytes as text, floats as is."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.decode("ascii", errors="replace")
+    return value
+
+
+def _text(value: object) -> str | None:
+    """AIS 6-bit text without the ``@`` padding and trailing blanks; ``None`` when empty."""
+    if not isinstance(value, str):
+        return None
+    cleaned = value.replace("@", " ").strip()
+    return cleaned or None
+
+
+def _received_at(unix: object) -> str | None:
+    """Tag-block ``c:`` (Unix seconds, or ms) as ISO-8601 UTC; ``None`` if absent or absurd."""
+    try:
+        seconds = int(str(unix))
+    except (TypeError, ValueError):
+        return None
+    if seconds > _MAX_UNIX_SECONDS:
+        seconds //= 1000
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    if not 1990 <= moment.year <= 2100:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def message_fields(decoded: dict) -> dict[str, object]:
+    """The landed fields of one decoded AIS message (pyais ``asdict()``).
+
+    Position reports (types 1/2/3, 18, 19): ``mmsi``, ``latitude``/``longitude`` (degrees;
+    91/181 mean not available and are kept as sent), ``sog_knots`` (speed over ground),
+    ``cog_degrees`` (course over ground), ``heading_degrees`` (511 = not available),
+    ``nav_status`` (types 1-3), ``utc_second``. Static and voyage data (type 5): ``imo_number``,
+    ``call_sign``, ``ship_name``, ``ship_type``, ``destination``, ``eta_month``/``eta_day``/
+    ``eta_hour``/``eta_minute`` (UTC, 0/24/60 = not available), ``draught_m``. Static data
+    report (type 24): ``part_number`` 0 (A: ``ship_name``) or 1 (B: ``call_sign``,
+    ``ship_type``). Text fields lose AIS padding (``@``) and trailing blanks.
+    """
+    msg_type = decoded.get("msg_type")
+    out: dict[str, object] = {"msg_type": msg_type, "mmsi": decoded.get("mmsi")}
+    if msg_type in POSITION_TYPES:
+        out |= {
+            "latitude": decoded.get("lat"),
+            "longitude": decoded.get("lon"),
+            "sog_knots": decoded.get("speed"),
+            "cog_degrees": decoded.get("course"),
+            "heading_degrees": decoded.get("heading"),
+            "nav_status": _plain(decoded.get("status")),
+            "utc_second": decoded.get("second"),
+        }
+    if msg_type == 5:
+        out |= {
+            "imo_number": decoded.get("imo") or None,
+            "call_sign": _text(decoded.get("callsign")),
+            "ship_name": _text(decoded.get("shipname")),
+            "ship_type": _plain(decoded.get("ship_type")),
+            "destination": _text(decoded.get("destination")),
+            "eta_month": decoded.get("month"),
+            "eta_day": decoded.get("day"),
+            "eta_hour": decoded.get("hour"),
+            "eta_minute": decoded.get("minute"),
+            "draught_m": decoded.get("draught"),
+        }
+    if msg_type == 19:
+        out |= {
+            "ship_name": _text(decoded.get("shipname")),
+            "ship_type": _plain(decoded.get("ship_type")),
+        }
+    if msg_type == 24:
+        out |= {
+            "part_number": decoded.get("partno"),
+            "ship_name": _text(decoded.get("shipname")),
+            "call_sign": _text(decoded.get("callsign")),
+            "ship_type": _plain(decoded.get("ship_type")),
+        }
+    return out
+
+
+@dataclass
+class _Pending:
+    """Fragments of one multi-sentence message seen so far."""
+
+    first_line: int
+    count: int
+    fragments: dict[int, tuple[AISSentence, str]] = field(default_factory=dict)
+
+
+def _split_tag_block(line: str) -> tuple[str | None, str]:
+    """``(tag block text or None, sentence)`` of one line."""
+    if line.startswith("\\"):
+        end = line.find("\\", 1)
+        if end > 0:
+            return line[1:end], line[end + 1 :]
+    return None, line
+
+
+def _tag_fields(sentence: AISSentence) -> dict[str, object]:
+    tag = sentence.tag_block
+    if tag is None:
+        return {}
+    try:
+        tag.init()
+    except (AISBaseException, ValueError, IndexError):
+        return {}
+    return {
+        "received_at": _received_at(tag.receiver_timestamp),
+        "source_station": tag.source_station,
+    }
+
+
+def _error(line_no: int, code: str, detail: str, raw: list[str]) -> tuple[int, str]:
+    return line_no, _dumps(
+        {"error": code, "error_detail": detail, "sentences": "\n".join(raw), "msg_type": None}
+    )
+
+
+def _decode(line_no: int, parts: list[tuple[AISSentence, str]]) -> tuple[int, str]:
+    raw = [text for _, text in parts]
+    try:
+        decoded = NMEAMessage.assemble_from_iterable([s for s, _ in parts]).decode().asdict()
+    except (AISBaseException, ValueError, IndexError, KeyError, TypeError) as error:
+        return _error(line_no, "undecodable", f"{type(error).__name__}: {error}", raw)
+    record = {
+        "error": None,
+        **message_fields(decoded),
+        **_tag_fields(parts[0][0]),
+        "fragment_count": len(parts),
+        "sentences": "\n".join(raw),
+    }
+    return line_no, _dumps(record)
+
+
+def iter_ais_records(path: Path) -> Iterator[tuple[int, str]]:
+    """Records of one NMEA drop file: one per AIS message, keyed by its first line number.
+
+    Each line is one sentence (``!AIVDM,…*hh``), optionally behind a tag block whose ``c:``
+    (receiver time, Unix seconds or ms) becomes ``received_at`` (ISO-8601 UTC) and ``s:``
+    ``source_station``. A valid record: ``error`` null, the fields of :func:`message_fields`,
+    ``fragment_count`` and the raw ``sentences`` (newline-joined). Fragments of a multi-part
+    message are grouped by (sequence id, channel) and decoded once all have arrived, whatever
+    their order in the file; the record's ordinal is the line of its first fragment seen.
+
+    Nothing is dropped: a blank line is skipped, any other line becomes a record or part of
+    one. Records with ``error`` (:data:`ERROR_CODES`) keep the raw text: ``checksum`` (missing
+    or wrong checksum, which pyais would otherwise decode), ``not_ais`` (not an AIVDM/AIVDO
+    sentence), ``missing_fragment`` (fragments left without their siblings at the end of the
+    file, or superseded by a new message on the same sequence id), ``undecodable``.
+    """
+    pending: dict[tuple[object, object], _Pending] = {}
+    with path.open("r", encoding="ascii", errors="replace", newline=None) as handle:
+        for line_no, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            _, sentence_text = _split_tag_block(text)
+            if not sentence_text.startswith(("!AIVDM", "!AIVDO")):
+                yield _error(line_no, "not_ais", "not an AIVDM/AIVDO sentence", [text])
+                continue
+            try:
+                sentence = NMEASentenceFactory.produce(text.encode("ascii", errors="replace"))
+            except (AISBaseException, ValueError, IndexError) as error:
+                yield _error(line_no, "undecodable", f"{type(error).__name__}: {error}", [text])
+                continue
+            if not isinstance(sentence, AISSentence):
+                yield _error(line_no, "not_ais", type(sentence).__name__, [text])
+                continue
+            if not sentence.is_valid:
+                detail = "no checksum" if sentence.checksum == -1 else "checksum mismatch"
+                yield _error(line_no, "checksum", detail, [text])
+                continue
+            if sentence.frag_cnt <= 1:
+                yield _decode(line_no, [(sentence, text)])
+                continue
+            key = (sentence.seq_id, sentence.channel)
+            group = pending.get(key)
+            if group is not None and (
+                group.count != sentence.frag_cnt or sentence.frag_num in group.fragments
+            ):
+                # A new message reuses the sequence id before the old one was complete.
+                yield _error(
+                    group.first_line,
+                    "missing_fragment",
+                    f"{len(group.fragments)} of {group.count} fragments",
+                    [t for _, (_, t) in sorted(group.fragments.items())],
+                )
+                group = None
+            if group is None:
+                group = pending[key] = _Pending(line_no, sentence.frag_cnt)
+            group.fragments[sentence.frag_num] = (sentence, text)
+            if len(group.fragments) == group.count:
+                del pending[key]
+                yield _decode(
+                    group.first_line, [group.fragments[n] for n in sorted(group.fragments)]
+                )
+    for group in pending.values():
+        yield _error(
+            group.first_line,
+            "missing_fragment",
+            f"{len(group.fragments)} of {group.count} fragments",
+            [t for _, (_, t) in sorted(group.fragments.items())],
+        )

@@ -1,0 +1,1 @@
+"""Sustainability and certification data: certificates, audits and required certificate types."""

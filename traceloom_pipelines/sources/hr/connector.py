@@ -1,0 +1,189 @@
+"""HR REST pull (003 §5.2.1): the employee master as a paged full pull and shift schedules by date.
+
+Endpoints (relative to the tenant's base URL, ``$TRACELOOM_HR_API_URL``):
+
+- ``GET employees?page=<n>&page_size=<k>[&department=…]`` →
+  ``{"employees": [...], "total_count": N, "page": n, "page_size": k}``; pages are fetched
+  until ``total_count`` records have arrived (or a page comes back empty).
+- ``GET schedules?date=YYYY-MM-DD[&department=…]`` → ``{"schedules": [...]}``.
+
+Records are written unchanged (the same JSON objects the HR drop files hold), one JSONL file per
+page (``employees_full_<UTC date>_page_<nnn>.jsonl``) or per schedule date
+(``schedules_<date>.jsonl``), so they land in the same raw tables as the drops and a re-pull of
+the same day writes the same names. A complete employee pull (``total_count`` records, no
+duplicate ids) is a snapshot: its employee ids go to ``audit.pull_snapshots``, and
+``int_employees_active_by_latest_full_pull`` marks employees absent from the latest snapshot
+inactive (003 §5.2.1 step 4: terminated employees are deactivated, not deleted).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from traceloom_pipelines.landing.entity import SourceEntity
+from traceloom_pipelines.landing.pull import (
+    PullBatch,
+    PullResource,
+    pull_env_config,
+    write_pull_file,
+)
+
+ENV_PREFIX = "TRACELOOM_HR_API"
+RESOURCE_KEY = "hr_api"
+MAX_PAGES = 10_000  # a server that never reaches total_count must not loop forever
+
+
+class HrPullError(RuntimeError):
+    """The HR API answered with a shape the connector cannot page through (no retry helps)."""
+
+
+class HrApiResource(PullResource):
+    """Pulls HR employees (full, paged) and shift schedules (by date) for each tenant.
+
+    Attributes (besides :class:`~traceloom_pipelines.landing.pull.PullResource`'s):
+        department: ``department`` query filter (seed: ``Manufacturing``); empty: all.
+        schedule_backfill_days: days before ``today`` pulled when no cursor is stored yet.
+        schedule_days_ahead: days after ``today`` pulled (schedules are published ahead).
+        today: ISO date taken as today (UTC); empty: the current UTC date. Tests and replays
+            pin it.
+    """
+
+    department: str = ""
+    schedule_backfill_days: int = 30
+    schedule_days_ahead: int = 7
+    today: str = ""
+
+    @property
+    def source(self) -> str:
+        return "hr"
+
+    def pull(
+        self,
+        *,
+        entity: SourceEntity,
+        landing_root: Path,
+        tenant_id: str,
+        cursor: str | None,
+        log: Callable[[str], None],
+    ) -> PullBatch:
+        """Pull ``employees`` or ``shift_schedules`` of one tenant (see module docstring).
+
+        Raises:
+            SourceRequestError, CircuitOpenError: a request failed for good.
+            HrPullError: an employees page without an ``employees`` list.
+            ValueError: any other entity.
+        """
+        if entity.entity == "employees":
+            return self._pull_employees(entity, landing_root, tenant_id, log)
+        if entity.entity == "shift_schedules":
+            return self._pull_schedules(entity, landing_root, tenant_id, cursor, log)
+        raise ValueError(f"the HR API does not serve {entity.entity}")
+
+    def _today(self) -> date:
+        return date.fromisoformat(self.today) if self.today else datetime.now(UTC).date()
+
+    def _filters(self) -> dict[str, str]:
+        return {"department": self.department} if self.department else {}
+
+    def _pull_employees(
+        self, entity: SourceEntity, landing_root: Path, tenant_id: str, log: Callable[[str], None]
+    ) -> PullBatch:
+        client = self.client(tenant_id)
+        stamp = self._today().strftime("%Y%m%d")
+        files: list[Path] = []
+        ids: list[str] = []
+        total: int | None = None
+        page = 1
+        while True:
+            body = client.get_json(
+                "employees", {"page": page, "page_size": self.page_size, **self._filters()}
+            )
+            records = body.get("employees") if isinstance(body, dict) else None
+            if not isinstance(records, list):
+                raise HrPullError(f"hr employees page {page}: no 'employees' list in the answer")
+            total = int(body.get("total_count", total or 0))
+            if not records:
+                break
+            files.append(
+                write_pull_file(
+                    landing_root,
+                    tenant_id,
+                    entity,
+                    f"employees_full_{stamp}_page_{page:03d}.jsonl",
+                    records,
+                )
+            )
+            ids.extend(str(r.get("employee_id")) for r in records if isinstance(r, dict))
+            if len(ids) >= total:
+                break
+            if page >= MAX_PAGES:
+                raise HrPullError(f"hr employees: more than {MAX_PAGES} pages, giving up")
+            page += 1
+        complete = total is not None and len(ids) == total and len(set(ids)) == len(ids)
+        log(
+            f"hr/employees [{tenant_id}]: {len(ids)} of {total} employees in {len(files)} page(s)"
+            + ("" if complete else " — incomplete, not used as a snapshot")
+        )
+        return PullBatch(
+            files=files,
+            next_cursor=None,  # a full pull has no cursor
+            metadata={"pages": len(files), "records": len(ids), "total_count": total},
+            snapshot_keys=tuple(ids) if complete else None,
+        )
+
+    def _pull_schedules(
+        self,
+        entity: SourceEntity,
+        landing_root: Path,
+        tenant_id: str,
+        cursor: str | None,
+        log: Callable[[str], None],
+    ) -> PullBatch:
+        client = self.client(tenant_id)
+        today = self._today()
+        # The stored cursor is the last day pulled as "today"; pull again from there because
+        # the schedules of that day and the days ahead may have changed since.
+        start = (
+            date.fromisoformat(cursor)
+            if cursor
+            else today - timedelta(days=self.schedule_backfill_days)
+        )
+        end = today + timedelta(days=self.schedule_days_ahead)
+        files: list[Path] = []
+        records_total = 0
+        day = start
+        while day <= end:
+            body = client.get_json("schedules", {"date": day.isoformat(), **self._filters()})
+            records = body.get("schedules") if isinstance(body, dict) else None
+            if not isinstance(records, list):
+                raise HrPullError(f"hr schedules {day}: no 'schedules' list in the answer")
+            if records:
+                files.append(
+                    write_pull_file(
+                        landing_root,
+                        tenant_id,
+                        entity,
+                        f"schedules_{day.isoformat()}.jsonl",
+                        records,
+                    )
+                )
+                records_total += len(records)
+            day += timedelta(days=1)
+        log(f"hr/shift_schedules [{tenant_id}]: {records_total} shifts, {start} … {end}")
+        return PullBatch(
+            files=files,
+            next_cursor=today.isoformat(),
+            metadata={"from": start.isoformat(), "to": end.isoformat(), "records": records_total},
+        )
+
+
+def hr_api_from_env() -> HrApiResource:
+    """The HR pull resource configured from ``TRACELOOM_HR_API_*`` (disabled when the URL is
+    unset; ``TRACELOOM_HR_API_DEPARTMENT`` filters by department)."""
+    overrides = {}
+    if os.environ.get(f"{ENV_PREFIX}_DEPARTMENT"):
+        overrides["department"] = os.environ[f"{ENV_PREFIX}_DEPARTMENT"]
+    return HrApiResource(**pull_env_config(ENV_PREFIX, **overrides))

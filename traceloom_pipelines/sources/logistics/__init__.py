@@ -1,0 +1,1 @@
+"""Logistics milestones: the canonical milestone feed and carriers' DCSA Track & Trace events."""
