@@ -11,7 +11,7 @@ SCALE ?= 1
 DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
-.PHONY: setup run ingest test dev serve bench lint docs clean
+.PHONY: setup run ingest test dev serve bench lint docs clean browser
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
 
@@ -30,8 +30,18 @@ run: setup  ## generate the demo world if absent, run the main job, print the su
 ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing (no demo data)
 	$(BIN)/traceloom run --no-demo
 
-test: setup  ## the test suite (small worlds; real DuckDB, dbt, HTTP, Postgres)
+test: setup browser  ## the test suite (small worlds; real DuckDB, dbt, HTTP, Postgres, Chromium)
 	$(BIN)/pytest -q
+
+# The browser test (tests/deploy/test_ui_backfill.py) drives Debian's Chromium through Playwright;
+# `playwright install` (a download) is never used. Installed here if missing, as root or via sudo;
+# if neither is possible the browser test fails and says so (it does not skip).
+browser:  ## Debian's chromium for the browser test (apt-get install if missing)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "chromium is missing and cannot be installed (not root, no sudo)" >&2; exit 0; fi; \
+	  $$sudo apt-get update && $$sudo apt-get install -y chromium; }
 
 dev: setup  ## Dagster UI + daemon on the same definitions (http://127.0.0.1:3000)
 	$(BIN)/dagster dev -w workspace.yaml
