@@ -250,3 +250,35 @@ def test_breaker_opens_rejects_half_opens_and_closes(httpserver: HTTPServer):
     assert client.get_json("down") == {"up": True}
     assert breaker.state == CLOSED and breaker.consecutive_failures == 0
     assert breaker.total_failures == 4
+
+
+def test_get_bytes_returns_the_raw_body_with_the_same_retries(httpserver: HTTPServer):
+    published = "\ufeffShipment_type,2014\r\nOverall,1\r\n".encode()
+    _sequence(
+        httpserver,
+        "/api/v1/table1.csv",
+        [Response("busy", 503), Response(published, 200, content_type="text/csv")],
+    )
+    client = _client(httpserver)
+    # Not JSON, yet not malformed: the body comes back byte for byte (BOM and CRLF kept).
+    assert client.get_bytes("table1.csv", accept="text/csv") == published
+    stats = client.stats()
+    assert (stats["requests"], stats["retries"], stats["failures"]) == (2, 1, {"server_error": 1})
+    assert [request.headers["Accept"] for request, _ in httpserver.log] == ["text/csv"] * 2
+    assert client.dead_letters == []
+    # get_json on the same client still asks for JSON and still treats non-JSON as malformed.
+    httpserver.expect_request("/api/v1/not-json").respond_with_data("<xml/>")
+    with pytest.raises(SourceRequestError):
+        client.get_json("not-json")
+    assert client.dead_letters[-1].error_class == "malformed"
+    assert httpserver.log[-1][0].headers["Accept"] == "application/json"
+
+
+def test_get_bytes_4xx_is_dead_lettered_without_retry(httpserver: HTTPServer):
+    httpserver.expect_request("/api/v1/RP04005i.XML").respond_with_data("gone", status=404)
+    client = _client(httpserver, auth=BasicAuth("svc", PASSWORD))
+    with pytest.raises(SourceRequestError) as error:
+        client.get_bytes("RP04005i.XML")
+    (letter,) = client.dead_letters
+    assert (letter.status, letter.error_class, letter.attempts) == (404, "client_error", 1)
+    assert PASSWORD not in json.dumps(letter.as_dict(), default=str) + str(error.value)

@@ -282,11 +282,23 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 @dataclass
 class _Call:
-    """Per-call state shared by the attempts of one ``get_json``."""
+    """Per-call state shared by the attempts of one ``get_json`` / ``get_bytes``."""
 
+    decode: Callable[[requests.Response], Any]
+    accept: str | None = None
     attempts: int = 0
     malformed: int = 0
     refreshed: bool = False
+
+
+def _json_body(response: requests.Response) -> Any:
+    """The parsed JSON body (``ValueError`` when it is not JSON)."""
+    return response.json()
+
+
+def _raw_body(response: requests.Response) -> bytes:
+    """The body bytes as sent (never malformed: parsing is the reader's job)."""
+    return response.content
 
 
 class SourceHttpClient:
@@ -366,13 +378,41 @@ class SourceHttpClient:
     def get_json(self, path_or_url: str, params: dict | None = None) -> dict | list:
         """GET ``path_or_url`` with query ``params`` and return the parsed JSON body.
 
+        A body that is not JSON is retried (at most ``malformed_max_attempts`` attempts).
+
         Raises:
             CircuitOpenError: the source's breaker is open (before or between attempts).
             SourceRequestError: the request failed for good; a dead letter was recorded.
         """
+        return self._get(path_or_url, params, _json_body, None)
+
+    def get_bytes(
+        self, path_or_url: str, params: dict | None = None, *, accept: str = "*/*"
+    ) -> bytes:
+        """GET ``path_or_url`` and return the raw body bytes as sent (XML, CSV, NMEA text …).
+
+        Same retries, ``Retry-After``, circuit breaker, auth and dead letters as
+        :meth:`get_json`; the body is not parsed (its format is the reader's business, so an
+        encoding or BOM stays as published). ``accept`` is the ``Accept`` header sent.
+
+        Raises:
+            CircuitOpenError: the source's breaker is open (before or between attempts).
+            SourceRequestError: the request failed for good; a dead letter was recorded.
+        """
+        return self._get(path_or_url, params, _raw_body, accept)
+
+    def _get(
+        self,
+        path_or_url: str,
+        params: dict | None,
+        decode: Callable[[requests.Response], Any],
+        accept: str | None,
+    ) -> Any:
+        """One GET call with the retry policy: ``decode`` turns a 2xx response into the result
+        (raising ``ValueError`` for a malformed body); ``accept`` overrides the Accept header."""
         url = self.url_for(path_or_url)
         params = dict(params or {})
-        call = _Call()
+        call = _Call(decode=decode, accept=accept)
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._wait,
@@ -424,16 +464,16 @@ class SourceHttpClient:
         return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
 
     # -- one attempt ----------------------------------------------------------------------------
-    def _attempt(self, url: str, params: dict, call: _Call) -> dict | list:
+    def _attempt(self, url: str, params: dict, call: _Call) -> Any:
         self.breaker.before_call()
         call.attempts += 1
         try:
-            response = self._send(url, params)
+            response = self._send(url, params, call.accept)
             if response.status_code == 401 and self.auth is not None and not call.refreshed:
                 call.refreshed = True
                 if self.auth.refresh(self.session, self.timeout_s):
                     self.token_refreshes += 1
-                    response = self._send(url, params)
+                    response = self._send(url, params, call.accept)
         except TokenRequestError as exc:
             raise self._fail(UNAUTHORIZED, str(exc), exc.status, exc.body_excerpt) from None
         except requests.Timeout as exc:
@@ -451,15 +491,17 @@ class SourceHttpClient:
         if status >= 400:
             raise self._fail(CLIENT_ERROR, f"{status} {response.reason}", status, response.text)
         try:
-            return response.json()
+            return call.decode(response)
         except ValueError:
             call.malformed += 1
             raise self._fail(
                 MALFORMED, f"{status} answer is not valid JSON", status, response.text
             ) from None
 
-    def _send(self, url: str, params: dict) -> requests.Response:
+    def _send(self, url: str, params: dict, accept: str | None = None) -> requests.Response:
         headers = dict(self._headers)
+        if accept is not None:
+            headers["Accept"] = accept
         if self.auth is not None:
             self.auth.apply(self.session, headers, self.timeout_s)
         self.requests_sent += 1

@@ -142,6 +142,37 @@ def write_pull_file(
     return write_drop_file(landing_root, tenant_id, entity.system, entity.entity, file_name, lines)
 
 
+def write_pull_document(
+    landing_root: Path,
+    tenant_id: str,
+    entity: SourceEntity,
+    prefix: str,
+    suffix: str,
+    body: bytes,
+) -> Path:
+    """Write one whole fetched document (XML, CSV, NMEA … as the bytes the source sent) as a
+    drop file of ``entity`` named ``<prefix>_<16 hex of the body's sha256><suffix>``.
+
+    Atomic (``<name>.part``, fsync, rename): the drop listing never sees half a file. The name
+    comes from the content, so an identical answer is written under the same name with the same
+    bytes and the landing ledger skips it; a changed answer lands as a new file. Returns the
+    final path. Raises ``ValueError`` for a prefix or suffix holding a path separator.
+    """
+    name = f"{prefix}_{hashlib.sha256(body).hexdigest()[:16]}{suffix}"
+    if "/" in name or os.sep in name or name.startswith("."):
+        raise ValueError(f"pull document name must be a plain file name, got {name!r}")
+    folder = Path(landing_root) / tenant_id / entity.system / entity.entity
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / name
+    partial = folder / f"{name}.part"
+    with open(partial, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, final)
+    return final
+
+
 class PullResource(dg.ConfigurableResource):
     """Base class of the pull resources (one per source API).
 
@@ -441,5 +472,6 @@ __all__ = [
     "record_connector_run",
     "record_dead_letters",
     "record_snapshot",
+    "write_pull_document",
     "write_pull_file",
 ]

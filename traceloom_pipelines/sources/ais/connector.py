@@ -12,7 +12,8 @@ sentences, and the contract quarantines it with that code as the failed check.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -20,6 +21,15 @@ from pathlib import Path
 
 from pyais.exceptions import AISBaseException
 from pyais.messages import AISSentence, NMEAMessage, NMEASentenceFactory
+
+from traceloom_pipelines.landing.entity import SourceEntity
+from traceloom_pipelines.landing.pull import (
+    PullBatch,
+    PullResource,
+    latest_timestamp,
+    pull_env_config,
+    write_pull_document,
+)
 
 # Why a record is an error (each is a check in the contract, so quarantine reasons name it).
 ERROR_CODES = {
@@ -247,3 +257,107 @@ def iter_ais_records(path: Path) -> Iterator[tuple[int, str]]:
             f"{len(group.fragments)} of {group.count} fragments",
             [t for _, (_, t) in sorted(group.fragments.items())],
         )
+
+
+# -- pull resource: AIS lines fetched over HTTP by the ingestion asset ------------------------
+
+AIS_ENV_PREFIX = "TRACELOOM_AIS"
+AIS_RESOURCE_KEY = "ais_feed"
+PUBLIC_TENANT = "public"
+
+
+def latest_received_at(path: Path) -> str | None:
+    """The latest ``received_at`` (ISO-8601 UTC, from tag-block ``c:``) among the messages of
+    an NMEA file, or None when no message carries one."""
+    received = []
+    for _, text in iter_ais_records(path):
+        record = json.loads(text)
+        received.append(record.get("received_at"))
+    return latest_timestamp(received)
+
+
+class AisHttpResource(PullResource):
+    """Pulls AIS NMEA sentences from an HTTP endpoint (000 §3.3) for tenant ``public``.
+
+    One ``GET <base_url>/<path>`` per run (``TRACELOOM_AIS_URL``, ``TRACELOOM_AIS_PATH``); the
+    endpoint answers plain text, one ``!AIVDM``/``!AIVDO`` sentence a line, optionally behind an
+    IEC 62320 tag block whose ``c:`` is the receiver time. The answer is written unchanged as
+    ``ais_<content digest>.nmea`` into ``landing/public/ais/messages/`` and landed by
+    :func:`iter_ais_records` exactly like a dropped file (fragments joined, bad checksums
+    quarantined). An answer holding nothing but whitespace writes no file.
+
+    Cursor (optional): the latest ``received_at`` landed, ISO-8601 UTC (``2026-02-04T09:00:00Z``),
+    sent as query parameter ``<since_param>`` (default ``since``) on the next pull, so an
+    endpoint that supports it answers only lines received at or after that instant. Endpoints
+    that ignore it answer their whole window: the same answer gets the same file name (the
+    ledger skips it) and repeated sentences are deduplicated on landing. Lines without a tag-block
+    time never move the cursor. Empty ``since_param`` sends no cursor.
+
+    Attributes (besides :class:`~traceloom_pipelines.landing.pull.PullResource`'s):
+        tenants: defaults to ``public`` (any other tenant raises ``ValueError``).
+        path: path of the sentences under ``base_url`` (``TRACELOOM_AIS_PATH``; empty: the
+            base URL itself).
+        since_param: name of the cursor query parameter (``TRACELOOM_AIS_SINCE_PARAM``).
+    """
+
+    tenants: str = PUBLIC_TENANT
+    path: str = ""
+    since_param: str = "since"
+
+    @property
+    def source(self) -> str:
+        return "ais"
+
+    def pull(
+        self,
+        *,
+        entity: SourceEntity,
+        landing_root: Path,
+        tenant_id: str,
+        cursor: str | None,
+        log: Callable[[str], None],
+    ) -> PullBatch:
+        """Fetch the sentences received since ``cursor`` and write them as one ``.nmea`` file.
+
+        Returns the batch with the new cursor (latest ``received_at`` in the answer, or the old
+        cursor when none is later).
+
+        Raises:
+            ValueError: an entity other than ``messages``, or a tenant other than ``public``.
+            SourceRequestError, CircuitOpenError: the request failed for good (nothing written).
+        """
+        if entity.entity != "messages":
+            raise ValueError(f"the AIS feed does not serve {entity.entity}")
+        if tenant_id != PUBLIC_TENANT:
+            raise ValueError(
+                f"{AIS_ENV_PREFIX} is a public feed and lands under tenant {PUBLIC_TENANT!r}, "
+                f"not {tenant_id!r}: set {AIS_ENV_PREFIX}_TENANTS={PUBLIC_TENANT} or leave it unset"
+            )
+        params = {self.since_param: cursor} if cursor and self.since_param else {}
+        body = self.client(tenant_id).get_bytes(
+            self.path or self.base_url_for(tenant_id), params, accept="text/plain, */*;q=0.1"
+        )
+        if not body.strip():
+            log(f"ais/messages: no sentences since {cursor or 'the start'}")
+            return PullBatch(files=[], next_cursor=None, metadata={"bytes": 0})
+        written = write_pull_document(landing_root, tenant_id, entity, "ais", ".nmea", body)
+        next_cursor = latest_timestamp([latest_received_at(written)], cursor)
+        lines = sum(1 for line in body.splitlines() if line.strip())
+        log(f"ais/messages: {lines} line(s) since {cursor or 'the start'} -> {written.name}")
+        return PullBatch(
+            files=[written],
+            next_cursor=next_cursor if next_cursor != cursor else None,
+            metadata={"file": written.name, "lines": lines, "since": cursor or ""},
+        )
+
+
+def ais_from_env() -> AisHttpResource:
+    """The AIS pull resource from ``TRACELOOM_AIS_*`` (disabled when ``TRACELOOM_AIS_URL`` is
+    unset: the asset lands drop files only; ``TRACELOOM_AIS_PATH`` and
+    ``TRACELOOM_AIS_SINCE_PARAM`` are optional)."""
+    overrides = {}
+    for field_name in ("path", "since_param"):
+        variable = f"{AIS_ENV_PREFIX}_{field_name.upper()}"
+        if os.environ.get(variable):
+            overrides[field_name] = os.environ[variable]
+    return AisHttpResource(**pull_env_config(AIS_ENV_PREFIX, **overrides))

@@ -18,8 +18,16 @@ import json
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from traceloom_pipelines.landing.entity import SourceEntity
+from traceloom_pipelines.landing.pull import (
+    PullBatch,
+    PullResource,
+    pull_env_config,
+    write_pull_document,
+)
 
 # Marine Department feeds (000 §3.3): one <G_SQL1> element per vessel under a root named after
 # the feed (<RP04005IXML>, <RP05005IXML> ...).
@@ -242,3 +250,173 @@ def install_port_samples(samples_dir: Path, landing_root: Path) -> list[Path]:
             os.replace(partial, target)
         installed.append(target)
     return installed
+
+
+# -- pull resources: the feeds fetched over HTTP by the ingestion assets ----------------------
+
+MARDEP_ENV_PREFIX = "TRACELOOM_MARDEP"
+MARDEP_RESOURCE_KEY = "mardep_feeds"
+PORT_STATS_ENV_PREFIX = "TRACELOOM_PORT_STATS"
+PORT_STATS_RESOURCE_KEY = "port_statistics"
+# Entity -> the resource field holding its feed path (relative to the base URL, or absolute).
+MARDEP_PATH_FIELDS = {
+    "vessel_expected_arrivals": "expected_arrivals_path",
+    "vessels_arrived": "arrived_path",
+    "vessels_departed": "departed_path",
+    "vessels_in_port": "in_port_path",
+}
+PORT_STATS_PATH_FIELDS = {
+    "cargo_throughput": "cargo_path",
+    "container_throughput": "container_path",
+}
+
+
+def _public_only(prefix: str, tenant_id: str) -> None:
+    if tenant_id != PUBLIC_TENANT:
+        raise ValueError(
+            f"{prefix} is a public feed and lands under tenant {PUBLIC_TENANT!r}, "
+            f"not {tenant_id!r}: set {prefix}_TENANTS={PUBLIC_TENANT} or leave it unset"
+        )
+
+
+class _PublicDocumentResource(PullResource):
+    """A public feed published as whole documents (one per entity), pulled as raw bytes.
+
+    Each pull is one ``GET <base_url>/<path>`` (:meth:`SourceHttpClient.get_bytes`: retries,
+    ``Retry-After``, breaker and dead letters as for JSON APIs) written unchanged — BOM, CRLF,
+    encoding and all — as ``<path stem>_<content digest><suffix>``
+    (:func:`~traceloom_pipelines.landing.pull.write_pull_document`; the suffix is the entity's
+    first ``file_suffixes`` entry, ``.xml`` or ``.csv``). No cursor: every pull is a snapshot,
+    an unchanged answer gets the same name and the landing ledger skips it. The entity's reader
+    parses the file exactly as it parses a dropped copy.
+    """
+
+    tenants: str = PUBLIC_TENANT
+
+    # Subclasses: entity -> name of the field holding its path; the env prefix; Accept header.
+    _path_fields: dict[str, str] = {}
+    _env_prefix: str = ""
+    _accept: str = "*/*"
+
+    def feed_path(self, entity: str) -> str:
+        """The configured path (or absolute URL) of ``entity``'s feed.
+
+        Raises:
+            ValueError: the feed does not serve ``entity``.
+        """
+        field_name = self._path_fields.get(entity)
+        if field_name is None:
+            raise ValueError(f"{self.source} does not serve {entity}")
+        return getattr(self, field_name)
+
+    def pull(
+        self,
+        *,
+        entity: SourceEntity,
+        landing_root: Path,
+        tenant_id: str,
+        cursor: str | None,
+        log: Callable[[str], None],
+    ) -> PullBatch:
+        """Fetch ``entity``'s document and write it whole as one content-named drop file.
+
+        Raises:
+            ValueError: an entity this feed does not serve, or a tenant other than ``public``.
+            SourceRequestError, CircuitOpenError: the request failed for good (nothing written).
+        """
+        path = self.feed_path(entity.entity)
+        _public_only(self._env_prefix, tenant_id)
+        client = self.client(tenant_id)
+        body = client.get_bytes(path, accept=self._accept)
+        stem = Path(path.split("?", 1)[0]).stem or entity.entity
+        written = write_pull_document(
+            landing_root, tenant_id, entity, stem, entity.file_suffixes[0], body
+        )
+        log(f"{self.source}/{entity.entity}: GET {path} -> {written.name} ({len(body)} bytes)")
+        return PullBatch(
+            files=[written], next_cursor=None, metadata={"file": written.name, "bytes": len(body)}
+        )
+
+
+class MarDepResource(_PublicDocumentResource):
+    """Pulls the Hong Kong Marine Department vessel-movement XML feeds (000 §3.3) for tenant
+    ``public``.
+
+    ``base_url`` (``TRACELOOM_MARDEP_URL``) is the folder the feeds are published in (MarDep's
+    open-data folder, e.g. ``https://www.mardep.gov.hk/e_files/en/opendata/``); each entity is
+    one ``GET <base_url>/<feed file>``, written whole as ``<feed>_<content digest>.xml`` into
+    ``landing/public/port/<entity>/`` (see :class:`_PublicDocumentResource`).
+
+    Attributes (besides :class:`~traceloom_pipelines.landing.pull.PullResource`'s):
+        tenants: defaults to ``public`` (any other tenant raises ``ValueError``).
+        expected_arrivals_path / arrived_path / departed_path / in_port_path: the feed files as
+            published (``RP04005i.XML`` expected arrivals, ``RP05005i.XML`` arrived in the last
+            36 h, ``RP05505i.XML`` departed in the last 36 h, ``RP06005i.XML`` in port); an
+            absolute URL is used as is. Environment: ``TRACELOOM_MARDEP_<FIELD>`` (e.g.
+            ``TRACELOOM_MARDEP_IN_PORT_PATH``).
+    """
+
+    expected_arrivals_path: str = "RP04005i.XML"
+    arrived_path: str = "RP05005i.XML"
+    departed_path: str = "RP05505i.XML"
+    in_port_path: str = "RP06005i.XML"
+
+    _path_fields = MARDEP_PATH_FIELDS
+    _env_prefix = MARDEP_ENV_PREFIX
+    _accept = "application/xml, text/xml;q=0.9, */*;q=0.1"
+
+    @property
+    def source(self) -> str:
+        return "mardep"
+
+
+class PortStatisticsResource(_PublicDocumentResource):
+    """Pulls the DATA.GOV.HK port statistics CSVs (000 §3.3) for tenant ``public``.
+
+    ``base_url`` (``TRACELOOM_PORT_STATS_URL``) is where the two CSVs are published; each
+    entity is one ``GET <base_url>/<csv>``, written whole (UTF-8 BOM and CRLF kept) as
+    ``<csv stem>_<content digest>.csv`` into ``landing/public/port/<entity>/``.
+
+    Attributes (besides :class:`~traceloom_pipelines.landing.pull.PullResource`'s):
+        tenants: defaults to ``public`` (any other tenant raises ``ValueError``).
+        cargo_path: port cargo statistics table 1 (wide, one column per year); default
+            ``port_cargo_stats_table1_eng.csv``.
+        container_path: container throughput by mode of transport ('000 TEU); default
+            ``mardep_container_throughput_by_mode_EN.csv``. Either may be an absolute URL (the
+            two CSVs need not share a folder). Environment: ``TRACELOOM_PORT_STATS_CARGO_PATH``,
+            ``TRACELOOM_PORT_STATS_CONTAINER_PATH``.
+    """
+
+    cargo_path: str = "port_cargo_stats_table1_eng.csv"
+    container_path: str = "mardep_container_throughput_by_mode_EN.csv"
+
+    _path_fields = PORT_STATS_PATH_FIELDS
+    _env_prefix = PORT_STATS_ENV_PREFIX
+    _accept = "text/csv, */*;q=0.1"
+
+    @property
+    def source(self) -> str:
+        return "port_stats"
+
+
+def _path_overrides(prefix: str, fields: dict[str, str]) -> dict[str, str]:
+    overrides = {}
+    for field_name in fields.values():
+        variable = f"{prefix}_{field_name.upper()}"
+        if os.environ.get(variable):
+            overrides[field_name] = os.environ[variable]
+    return overrides
+
+
+def mardep_from_env() -> MarDepResource:
+    """The MarDep pull resource from ``TRACELOOM_MARDEP_*`` (disabled when
+    ``TRACELOOM_MARDEP_URL`` is unset: the vessel assets then land drop files only)."""
+    overrides = _path_overrides(MARDEP_ENV_PREFIX, MARDEP_PATH_FIELDS)
+    return MarDepResource(**pull_env_config(MARDEP_ENV_PREFIX, **overrides))
+
+
+def port_statistics_from_env() -> PortStatisticsResource:
+    """The DATA.GOV.HK statistics pull resource from ``TRACELOOM_PORT_STATS_*`` (disabled when
+    ``TRACELOOM_PORT_STATS_URL`` is unset)."""
+    overrides = _path_overrides(PORT_STATS_ENV_PREFIX, PORT_STATS_PATH_FIELDS)
+    return PortStatisticsResource(**pull_env_config(PORT_STATS_ENV_PREFIX, **overrides))
