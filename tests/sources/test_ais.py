@@ -29,7 +29,7 @@ from traceloom_pipelines.sources.logistics.contract import ENTITIES as LOGISTICS
 from traceloom_pipelines.sources.port.contract import ENTITIES as PORT_ENTITIES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "real-samples" / "ais_sentences.nmea"
+REAL_SAMPLE = PROJECT_ROOT / "data" / "samples" / "ais" / "ais_sentences.nmea"
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 
 # The published sample (from pyais's tests), kept here so the tests run where shared/ is absent.

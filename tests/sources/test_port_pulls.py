@@ -40,7 +40,7 @@ from traceloom_pipelines.sources.port.contract import ENTITIES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = PROJECT_ROOT / "data" / "samples" / "port"
-AIS_REAL_SAMPLE = PROJECT_ROOT.parent / "shared" / "real-samples" / "ais_sentences.nmea"
+AIS_REAL_SAMPLE = PROJECT_ROOT / "data" / "samples" / "ais" / "ais_sentences.nmea"
 ENTITY_BY_NAME = {entity.entity: entity for entity in ENTITIES}
 FILE_BY_ENTITY = {entity: name for name, entity in SAMPLE_FILES.items()}
 SOURCES = ("mardep", "port_stats", "ais")

@@ -34,7 +34,7 @@ from traceloom_pipelines.sources.weather.connector import (
 from traceloom_pipelines.sources.weather.contract import ENTITIES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REAL_SAMPLES = PROJECT_ROOT.parent / "shared" / "real-samples"
+REAL_SAMPLES = PROJECT_ROOT / "data" / "samples" / "weather"
 WARNSUM_SAMPLE = REAL_SAMPLES / "hko_warnsum_live_2026-07-31_en.json"
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 BY_NAME = {entity.entity: entity for entity in ENTITIES}
