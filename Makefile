@@ -11,7 +11,7 @@ SCALE ?= 1
 DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
-.PHONY: setup run ingest test dev serve bench lint docs clean browser
+.PHONY: setup run ingest test dev serve bench lint docs clean browser worker
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
 
@@ -30,8 +30,12 @@ run: setup  ## generate the demo world if absent, run the main job, print the su
 ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing (no demo data)
 	$(BIN)/traceloom run --no-demo
 
-test: setup browser  ## the test suite (small worlds; real DuckDB, dbt, HTTP, Postgres, Chromium)
-	$(BIN)/pytest -q
+# Test modules are spread over TEST_WORKERS processes (pytest-xdist, a module stays in one worker
+# so its world is built once; tests/conftest.py keeps the modules that share the production
+# deployment in one worker): most tests wait on subprocesses, servers and dbt, not on the CPU.
+TEST_WORKERS ?= 3
+test: setup browser  ## the test suite (small worlds; real lake, dbt, HTTP, Postgres, RabbitMQ, Chromium)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The browser test (tests/deploy/test_ui_backfill.py) drives Debian's Chromium through Playwright;
 # `playwright install` (a download) is never used. Installed here if missing, as root or via sudo;
@@ -67,8 +71,17 @@ serve: setup  ## Dagster UI + daemon on the PostgreSQL instance in deploy/ (http
 	trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT; trap 'exit 130' INT TERM; \
 	$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
-bench: setup  ## MES production-count ingestion vs DuckDB's native reader; writes bench/results/
+# `make worker`: one Celery worker for runs launched with TRACELOOM_EXECUTOR=celery (start one or
+# more per machine). Broker, backend and queue from TRACELOOM_CELERY_*; NAME=... names the node
+# (default traceloom-<pid>), WORKER_ARGS=... passes celery worker options (e.g. --concurrency 4).
+# It needs the environment the steps need (README "Worker machines (Celery) and Kubernetes").
+worker: setup  ## a Celery worker executing steps of TRACELOOM_EXECUTOR=celery runs (NAME=, WORKER_ARGS=)
+	TRACELOOM_WORKER_NAME="$(NAME)" deploy/celery/worker.sh $(WORKER_ARGS)
+
+bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, incremental runs; writes bench/results/
 	$(BIN)/python -m bench.ingest_bench
+	$(BIN)/python -m bench.lake_bench
+	$(BIN)/python -m bench.incremental_bench
 
 lint: setup
 	$(BIN)/ruff check traceloom_pipelines tests bench

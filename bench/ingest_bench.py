@@ -4,11 +4,11 @@ For each scale, the demo world's production-count files (JSON Lines, one file pe
 day) are landed twice, each in a fresh subprocess and a fresh DuckDB file:
 
 - ``traceloom``: the platform's path (read in chunks, hash, dedupe, pandera validation,
-  quarantine, typed insert into ``raw``);
+  quarantine, typed insert into ``raw`` of a fresh embedded lake: SQLite catalog, Parquet);
 - ``duckdb_native``: ``create table … as select * from read_json(<files>)``, no validation.
 
-Printed and written to ``bench/results/ingest_<UTC timestamp>.json`` and
-``bench/results/latest.md``:
+Printed and written to ``bench/results/ingest_<UTC timestamp>.json`` and as the ``ingest``
+section of ``bench/results/latest.md`` (other sections, e.g. ``bench.lake_bench``'s, are kept):
 rows, seconds, rows/s, the ratio traceloom/native, and peak RSS (MiB) of each subprocess.
 Design goals: ratio ≥ 0.5 and a peak RSS that does not grow with file size.
 
@@ -17,7 +17,9 @@ Usage: ``python -m bench.ingest_bench [--scales 0.2 1.0] [--seed 7]``
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,8 +30,32 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _worker(mode: str, landing: Path, db: Path) -> dict:
-    """Run one measurement in this process; return timing and peak memory."""
+def write_latest_section(name: str, markdown: str) -> Path:
+    """Replace the ``name`` section of ``bench/results/latest.md`` with ``markdown`` (append it
+    when absent); every other section stays. A ``latest.md`` without section markers (written
+    before there were sections) is the ``ingest`` section."""
+    path = RESULTS_DIR / "latest.md"
+    text = path.read_text() if path.exists() else ""
+    if text.strip() and "<!-- " not in text:
+        text = f"<!-- ingest:start -->\n{text.rstrip()}\n<!-- ingest:end -->\n"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{markdown.rstrip()}\n{end}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail.strip() else "")
+    else:
+        text = (text.rstrip() + "\n\n" if text.strip() else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _worker(mode: str, landing: Path, target: Path) -> dict:
+    """Run one measurement in this process; return timing and peak memory.
+
+    ``target``: the data directory of a fresh lake (``traceloom``) or a DuckDB file (native).
+    """
     import duckdb
 
     from traceloom_pipelines.landing.loader import land_entity
@@ -38,7 +64,7 @@ def _worker(mode: str, landing: Path, db: Path) -> dict:
 
     files = sorted(landing.glob("*/mes/production_counts/*.jsonl"))
     if mode == "traceloom":
-        con = connect(db)
+        con = connect(target)  # the embedded lake of the data directory ``target``
         land_entity(con, machines, landing)  # reference data for known_machine_id
         started = time.perf_counter()
         result = land_entity(con, production_counts, landing)
@@ -46,7 +72,7 @@ def _worker(mode: str, landing: Path, db: Path) -> dict:
         rows = result.total.rows_read
         con.close()
     else:
-        con = duckdb.connect(str(db))
+        con = duckdb.connect(str(target))
         file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
         started = time.perf_counter()
         con.execute(
@@ -70,14 +96,18 @@ def _worker(mode: str, landing: Path, db: Path) -> dict:
 
 
 def _measure(mode: str, landing: Path, workdir: Path) -> dict:
-    db = workdir / f"{mode}.duckdb"
-    db.unlink(missing_ok=True)
+    target = workdir / (f"{mode}-data" if mode == "traceloom" else f"{mode}.duckdb")
+    shutil.rmtree(target, ignore_errors=True)
+    target.unlink(missing_ok=True)
+    # the embedded lake, whatever catalog this shell's environment points at
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACELOOM_LAKE_")}
     out = subprocess.run(
-        [sys.executable, "-m", "bench.ingest_bench", "--worker", mode, str(landing), str(db)],
+        [sys.executable, "-m", "bench.ingest_bench", "--worker", mode, str(landing), str(target)],
         check=True,
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
+        env=env,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -140,18 +170,18 @@ def main() -> int:
     parser.add_argument("--scales", type=float, nargs="+", default=[0.2, 1.0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--worker", nargs=3, metavar=("MODE", "LANDING", "DB"), help=argparse.SUPPRESS
+        "--worker", nargs=3, metavar=("MODE", "LANDING", "TARGET"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.worker:
-        mode, landing, db = args.worker
-        print(json.dumps(_worker(mode, Path(landing), Path(db))))
+        mode, landing, target = args.worker
+        print(json.dumps(_worker(mode, Path(landing), Path(target))))
         return 0
     report = run_benchmark(args.scales, args.seed)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS_DIR / f"ingest_{stamp}.json").write_text(json.dumps(report, indent=2))
-    (RESULTS_DIR / "latest.md").write_text(_markdown(report))
+    write_latest_section("ingest", _markdown(report))
     print(f"results: {RESULTS_DIR / f'ingest_{stamp}.json'}")
     return 0
 

@@ -52,6 +52,21 @@ def test_ingestion_assets_carry_contract_and_balance_checks():
         assert (key, "rows_accounted_for") in check_keys
 
 
+def test_pulled_ingestion_assets_carry_a_non_blocking_pull_check():
+    graph = defs.resolve_asset_graph()
+    pulled = set()
+    for entity in all_entities():
+        key = dg.AssetKey(["raw", entity.system, entity.entity])
+        has_puller = bool(defs.resolve_assets_def(key).op.required_resource_keys - {"warehouse"})
+        check_key = dg.AssetCheckKey(key, "source_pull_succeeded")
+        assert (check_key in graph.asset_check_keys) == has_puller, key
+        if has_puller:
+            pulled.add(key)
+            assert not graph.get_check_spec(check_key).blocking
+    assert dg.AssetKey(["raw", "hr", "shift_schedules"]) in pulled
+    assert dg.AssetKey(["raw", "dagster", "run_failures"]) not in pulled
+
+
 def test_readme_contract_section_is_generated_from_the_code():
     readme = (PROJECT_ROOT / "README.md").read_text()
     section = readme.split(README_START, 1)[1].split(README_END, 1)[0]

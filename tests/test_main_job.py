@@ -14,9 +14,13 @@ import pytest
 from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.cli import install_public_samples
+from traceloom_pipelines.cli import main as cli_main
 from traceloom_pipelines.dbt import dbt_executable, dbt_project
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.lake import current_snapshot
+from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.maintenance import lake_maintenance
 from traceloom_pipelines.partitions import main_run_tags
 from traceloom_pipelines.resources import WarehouseResource
 
@@ -27,7 +31,7 @@ SEED = 11
 
 def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        list(defs.assets),
+        [a for a in defs.assets if a is not lake_maintenance],
         resources={
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
@@ -35,6 +39,12 @@ def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
         raise_on_error=False,
         tags=main_run_tags(),
     )
+
+
+def _lake_files(data_dir: Path) -> set[str]:
+    """Every data file of the embedded lake (relative paths)."""
+    root = data_dir / "lake" / "data"
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
 def _row_counts(con) -> dict[str, int]:
@@ -53,11 +63,13 @@ def world(tmp_path_factory):
     )
     install_public_samples(data_dir)
     first = _materialize(data_dir)
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     counts_after_first = _row_counts(con)
+    snapshot_after_first = current_snapshot(con)
     con.close()
+    files_after_first = _lake_files(data_dir)
     second = _materialize(data_dir)
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     yield {
         "dir": data_dir,
         "key": key,
@@ -65,6 +77,9 @@ def world(tmp_path_factory):
         "second": second,
         "con": con,
         "counts_after_first": counts_after_first,
+        "snapshot_after_first": snapshot_after_first,
+        "files_after_first": files_after_first,
+        "files_after_second": _lake_files(data_dir),
     }
     con.close()
 
@@ -237,6 +252,74 @@ def test_a_second_run_changes_no_row_count(world):
     assert _row_counts(world["con"]) == world["counts_after_first"]
 
 
+def test_a_run_with_nothing_new_skips_dbt_and_writes_nothing_to_the_lake(world):
+    """Issue #11: nothing landed since the last build → no dbt invocation, no Parquet
+    republish, no report; the lake gets no commit and no data file."""
+    second = world["second"]
+    materialized = {
+        e.asset_key.to_user_string()
+        for e in second.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
+    assert materialized and all(key.startswith("raw/") for key in materialized), materialized
+    skipped = {e.step_key for e in second.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert {"traceloom_dbt_daily_models", "bi__marts_parquet"} <= skipped, skipped
+    checked = {
+        e.event_specific_data.asset_key.path[0]
+        for e in second.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert checked == {"raw"}, checked
+    assert current_snapshot(world["con"]) == world["snapshot_after_first"]
+    assert world["files_after_second"] == world["files_after_first"]
+
+
+def test_traceloom_sql_reads_the_lake_read_only_and_by_snapshot(world, capsys):
+    data_dir = str(world["dir"])
+    expected = world["con"].execute("select count(*) from marts.fct_work_orders").fetchall()[0][0]
+    query = "select tenant_id, count(*) as n from marts.fct_work_orders group by 1 order by 1"
+
+    assert cli_main(["--data-dir", data_dir, "sql", query, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sum(r["n"] for r in rows) == expected and {r["tenant_id"] for r in rows}
+
+    assert cli_main(["--data-dir", data_dir, "sql", query, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "tenant_id,n" and len(lines) == len(rows) + 1
+
+    assert cli_main(["--data-dir", data_dir, "sql", query]) == 0
+    assert "tenant_id" in capsys.readouterr().out
+
+    # time travel: the snapshot the first landing step of the first run recorded has raw rows
+    # but no marts yet
+    first_snapshot = (
+        world["con"].execute("select min(snapshot_id) from audit.run_snapshots").fetchall()[0][0]
+    )
+    assert (
+        cli_main(
+            [
+                "--data-dir",
+                data_dir,
+                "sql",
+                "select count(*) as n from information_schema.tables where table_schema = 'marts'",
+                "--format",
+                "json",
+                "--snapshot",
+                str(first_snapshot),
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == [{"n": 0}]
+
+    # read-only: a write is refused with a clear error, exit status 1
+    assert cli_main(["--data-dir", data_dir, "sql", "delete from marts.fct_work_orders"]) == 1
+    assert "read-only" in capsys.readouterr().err
+    assert world["con"].execute("select count(*) from marts.fct_work_orders").fetchall()[0][0] == (
+        expected
+    )
+
+
 def test_answer_key_on_disk_is_the_one_returned(world):
     on_disk = json.loads((world["dir"] / "demo" / "answer_key.json").read_text())
     assert on_disk == json.loads(json.dumps(world["key"]))
@@ -248,8 +331,8 @@ def test_a_failing_error_severity_dbt_test_blocks_downstream(world):
     `stg_mes__machine_status.mes_status` (severity error) fails as an ERROR asset check, dbt
     skips the models downstream of it, and neither they nor the Parquet export materialize."""
     world["con"].close()
-    path = str(world["dir"] / "warehouse.duckdb")
-    con = duckdb.connect(path)
+    path = world["dir"]
+    con = connect(path)
     con.execute(
         "update raw.mes__machine_status set \"CurrentStatus\" = 'Exploded' where rowid = "
         "(select min(rowid) from raw.mes__machine_status)"
@@ -276,4 +359,4 @@ def test_a_failing_error_severity_dbt_test_blocks_downstream(world):
         assert "marts_parquet" not in materialized
         assert "fct_purchase_orders" in materialized  # unrelated branches still build
     finally:
-        world["con"] = duckdb.connect(path, read_only=True)
+        world["con"] = connect(path, read_only=True)

@@ -46,9 +46,10 @@ def test_every_entity_has_a_cadence_with_a_freshness_policy():
         cadence = cadence_of(entity.system, entity.entity)
         policy = graph.get(dg.AssetKey(["raw", entity.system, entity.entity])).freshness_policy
         assert policy.warn_window.to_timedelta() == cadence.stale_after
-    assert {c.name for c in CADENCES} | {"nightly_reconciliation_2300"} == {
-        s.name for s in defs.schedules
-    }
+    assert {c.name for c in CADENCES} | {
+        "nightly_reconciliation_2300",
+        "lake_maintenance_hourly",
+    } == {s.name for s in defs.schedules}
 
 
 def test_drop_sensor_launches_once_per_new_set_of_settled_files(tmp_path):
@@ -122,7 +123,7 @@ def test_a_failed_run_is_recorded_and_lands_as_a_platform_source(tmp_path):
 
     written = list((tmp_path / "landing" / "platform" / "dagster" / "run_failures").iterdir())
     assert [p.name for p in written] == [f"{result.run_id}.json"]
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     landed = land_entity(con, run_failures, tmp_path / "landing")
     assert landed.total.rows_landed == 1
     assert run(
@@ -137,3 +138,9 @@ def test_cadence_jobs_refresh_their_entities_and_downstream(cadence):
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     for entity in cadence.entities:
         assert f"raw/{entity}" in keys
+    # the rendered reports belong to the nightly job (and the main job), not to a cadence
+    assert "reports/nightly_reconciliation" not in keys
+    nightly = defs.resolve_job_def("nightly_reconciliation")
+    assert "reports/nightly_reconciliation" in {
+        k.to_user_string() for k in nightly.asset_layer.selected_asset_keys
+    }

@@ -1,15 +1,12 @@
 """The BI export asset: every mart as Parquet under ``$TRACELOOM_DATA_DIR/marts/``."""
 
-import json
-
 import dagster as dg
 
-from traceloom_pipelines.dbt import dbt_project
-from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
+from traceloom_pipelines.dbt import MANIFEST
 from traceloom_pipelines.marts_export import export_mart, mart_asset_keys
 from traceloom_pipelines.resources import WarehouseResource
 
-MARTS = mart_asset_keys(json.loads(dbt_project.manifest_path.read_text()))
+MARTS = mart_asset_keys(MANIFEST)
 
 
 @dg.asset(
@@ -17,7 +14,6 @@ MARTS = mart_asset_keys(json.loads(dbt_project.manifest_path.read_text()))
     deps=[dg.AssetKey([schema, name]) for schema, name in MARTS],
     group_name="bi",
     kinds={"parquet"},
-    pool=WAREHOUSE_POOL,
     description="Every mart as a Parquet dataset hive-partitioned by tenant_id, published "
     "atomically (symlink swap): BI readers never see a half-written file nor take the DuckDB lock.",
 )

@@ -1,15 +1,17 @@
-"""The ``traceloom`` console script.
+"""The traceloom console script.
 
-``traceloom demo generate``  write the deterministic demo world into the landing folders
-``traceloom demo serve``     serve the demo world as the HR and WMS APIs on loopback (faults)
-``traceloom run``            (generate the demo world if absent, then) run the main job
-``traceloom run --no-demo``  run the main job on whatever is in the landing folders
-``traceloom summary``        print the warehouse summary
-``traceloom contracts``      print every source entity's contract as Markdown
-``traceloom gateway``        run the push gateway (traceloom_pipelines/gateway) in the foreground
+traceloom demo generate    write the deterministic demo world into the landing folders
+traceloom demo serve       serve the demo world as the HR, WMS, ERP and DCSA APIs (loopback)
+traceloom run              (generate the demo world if absent, then) run the main job
+traceloom run --no-demo    run the main job on whatever is in the landing folders
+traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
+traceloom summary          print the warehouse summary
+traceloom contracts        print every source entity's contract as Markdown
+traceloom gateway          run the push gateway in the foreground
 """
 
 import argparse
+import fcntl
 import os
 import shutil
 import sys
@@ -17,6 +19,29 @@ import time
 from pathlib import Path
 
 from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir
+
+
+def _scale(text: str) -> float:
+    """``--scale``: a positive number (1.0 ≈ 10k POs; see ``generate_world``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def writable_data_dir(data_dir: Path) -> str | None:
+    """Why ``data_dir`` cannot hold the landing folders and the lake (created if missing), or
+    None when it can."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot create the data directory {data_dir}: {error.strerror or error}"
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        return f"the data directory {data_dir} is not writable"
+    return None
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -39,8 +64,9 @@ def generate(data_dir: Path, seed: int, scale: float, force: bool = False) -> No
     landing = data_dir / "landing"
     if force:
         shutil.rmtree(landing, ignore_errors=True)
-        (data_dir / "warehouse.duckdb").unlink(missing_ok=True)
+        shutil.rmtree(data_dir / "lake", ignore_errors=True)
     started = time.monotonic()
+    print(f"generating the demo world (seed {seed}, scale {scale}) into {landing} ...", flush=True)
     key = generate_world(landing, data_dir / "demo" / "answer_key.json", seed=seed, scale=scale)
     print(
         f"demo world: seed {seed}, scale {scale}, tenants {', '.join(key['tenants'])} "
@@ -77,6 +103,7 @@ def serve_demo(data_dir: Path, args: argparse.Namespace) -> int:
     print(f"serving {data_dir / 'landing'} at {server.url} for tenants {tenants}")
     print(f"  HR:  {server.url}/{{tenant}}/hr/api/v1   WMS: {server.url}/{{tenant}}/wms/api/v1")
     print(f"  ERP OData: {server.url}/{{tenant}}/erp (service sap/opu/odata/sap/…_PROCESS_SRV)")
+    print(f"  DCSA Track & Trace: {server.url}/{{tenant}}/v2/events")
     print(f"  faults: {server.url}/_faults   token: POST {server.url}/oauth/token")
     try:
         server.serve_forever()
@@ -87,33 +114,46 @@ def serve_demo(data_dir: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_main_job(data_dir: Path) -> bool:
+def run_main_job(data_dir: Path, serial: bool = False) -> bool:
     """Materialize every asset in one run on the instance in ``$DAGSTER_HOME`` (the daily marts
-    for the last ``$TRACELOOM_RUN_DAYS`` days); print the summary."""
+    for the last ``$TRACELOOM_RUN_DAYS`` days) with the definitions' executor (steps side by
+    side in child processes; ``serial``: one after the other in this process); print the
+    summary. Runs of earlier ``traceloom run`` processes that died are marked failed first."""
     import dagster as dg
 
-    from traceloom_pipelines.definitions import MAIN_JOB, defs
+    from traceloom_pipelines.definitions import main_job_def
     from traceloom_pipelines.partitions import main_run_tags
+    from traceloom_pipelines.run_hygiene import fail_orphaned_local_runs, local_run_tags
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    if serial:
+        run_config["execution"] = {"config": {"max_concurrent": 1}}
+    # Two first `traceloom run`s on a new DAGSTER_HOME would both create the instance's SQLite
+    # tables ("table snapshots already exists"): the first creates them, the other waits.
+    with open(Path(os.environ["DAGSTER_HOME"]) / ".instance.lock", "a+") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        instance_cm = dg.DagsterInstance.get()
+        fcntl.flock(guard, fcntl.LOCK_UN)
+    with instance_cm as instance:
+        for run_id in fail_orphaned_local_runs(instance):
+            print(f"run {run_id}: its process is gone; marked failed")
+        with dg.execute_job(
+            dg.reconstructable(main_job_def),
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-            tags=main_run_tags(),
-        )
+            run_config=run_config,
+            tags={**main_run_tags(), **local_run_tags()},
+        ) as result:
+            success, run_id = result.success, result.run_id
     elapsed = time.monotonic() - started
-    print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))
-    status = "succeeded" if result.success else "FAILED"
-    print(
-        f"\nrun {result.run_id} {status} in {elapsed:.0f}s "
-        f"(open `make dev` to see it in the Dagster UI)"
-    )
-    return result.success
+    print(format_summary(collect_summary(data_dir)))
+    status = "succeeded" if success else "FAILED"
+    print(f"\nrun {run_id} {status} in {elapsed:.0f}s (`make dev` shows it in the Dagster UI)")
+    return success
 
 
 def write_contracts(write_readme: bool) -> int:
@@ -144,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     gen = demo.add_parser("generate", help="write the demo world into the landing folders")
     gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--scale", type=float, default=1.0)
+    gen.add_argument("--scale", type=_scale, default=1.0, help="world size, > 0 (default 1)")
     gen.add_argument("--force", action="store_true", help="replace an existing landing folder")
     srv = demo.add_parser(
         "serve",
@@ -171,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
         ("client-error", int, "answer the next N API requests with --client-error-status"),
         ("client-error-status", int, "status of the injected client errors (400, 404)"),
         ("expire-token-after", int, "revoke every issued token after N API answers"),
+        (
+            "dcsa-next-page-header",
+            int,
+            "DCSA next page: 0 Next-Page-Cursor, 1 relative Next-Page link, 2 absolute link",
+        ),
+        ("dcsa-page-size", int, "DCSA pages hold at most N events, whatever limit asks"),
+        ("dcsa-repeat-next-page", int, "1: DCSA pages read by cursor name themselves as next"),
+        ("dcsa-carrier-spelling", int, "1: DCSA events spelled eventId, unLocationCode, Laden"),
     ):
         srv.add_argument(f"--{name}", type=kind, help=text)
 
@@ -181,7 +229,23 @@ def main(argv: list[str] | None = None) -> int:
         help="do not generate anything: land only what is in the landing folder",
     )
     run_cmd.add_argument("--seed", type=int, default=7)
-    run_cmd.add_argument("--scale", type=float, default=1.0)
+    run_cmd.add_argument("--scale", type=_scale, default=1.0, help="world size, > 0 (default 1)")
+
+    sql = sub.add_parser(
+        "sql",
+        help="run a read-only SQL query on the lake and print the result",
+        description="Reads the latest committed lake snapshot (never blocks a run, never sees a "
+        "half-written one). Tables: raw.*, audit.*, staging.*, intermediate.*, marts.*. "
+        'Example: traceloom sql "select tenant_id, count(*) from marts.fct_work_orders '
+        'group by 1"',
+    )
+    sql.add_argument("query", help="one SQL query")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.add_argument(
+        "--snapshot",
+        type=int,
+        help="read the lake as it was at this snapshot id (see: select * from lake.snapshots())",
+    )
 
     sub.add_parser("summary", help="print rows per mart, quarantine reasons, discrepancies")
     contracts = sub.add_parser("contracts", help="print every source entity's contract (Markdown)")
@@ -202,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = _data_dir(args)
     if args.command == "demo" and args.demo_command == "serve":
         return serve_demo(data_dir, args)
+    if args.command in ("demo", "run", "gateway"):
+        problem = writable_data_dir(data_dir)
+        if problem:
+            print(
+                f"traceloom {args.command}: {problem} (set --data-dir or ${DATA_DIR_ENV})",
+                file=sys.stderr,
+            )
+            return 2
     if args.command == "demo":
         landing = data_dir / "landing"
         if landing.exists() and any(landing.iterdir()) and not args.force:
@@ -216,6 +288,17 @@ def main(argv: list[str] | None = None) -> int:
                 generate(data_dir, args.seed, args.scale)
             install_public_samples(data_dir)
         return 0 if run_main_job(data_dir) else 1
+    if args.command == "sql":
+        import duckdb
+
+        from traceloom_pipelines.sql import run_query
+
+        try:
+            run_query(data_dir, args.query, fmt=args.format, snapshot=args.snapshot)
+        except (duckdb.Error, FileNotFoundError) as error:
+            print(f"traceloom sql: {error}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "contracts":
         return write_contracts(args.write_readme)
     if args.command == "gateway":
@@ -229,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from traceloom_pipelines.summary import collect_summary, format_summary
 
-    print(format_summary(collect_summary(data_dir / "warehouse.duckdb")))
+    print(format_summary(collect_summary(data_dir)))
     return 0
 
 

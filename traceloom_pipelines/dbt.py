@@ -5,18 +5,26 @@ every model to ``[<schema>, <model>]`` (``staging``, ``intermediate``, ``marts``
 ``["reference", <seed>]``, so the asset graph reads like the warehouse.
 """
 
+import json
 import os
+import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
+from traceloom_pipelines import dbt_inputs
+from traceloom_pipelines.dbt_child import PARENT_PID_ENV as DBT_PARENT_PID_ENV
+from traceloom_pipelines.dbt_child import real_dbt
+from traceloom_pipelines.lake import LAKE_WRITERS_POOL, WRITER_LOCK
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import daily_partitions
 from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.snapshots import record_run_snapshot
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
@@ -24,6 +32,10 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 # In `make dev` (DAGSTER_IS_DEV_CLI) the manifest is re-parsed on every code reload, so an
 # analyst's edited model shows up after "Reload definitions".
 dbt_project.prepare_if_dev()
+# The parsed manifest, read once: what dbt reads (the skip test of a build fingerprints these
+# tables, traceloom_pipelines/dbt_inputs.py) and the marts the BI export publishes (bi.py).
+MANIFEST = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+SOURCE_TABLES = dbt_inputs.source_tables(MANIFEST)
 
 
 class TraceloomDbtTranslator(DagsterDbtTranslator):
@@ -48,32 +60,140 @@ class TraceloomDbtTranslator(DagsterDbtTranslator):
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this interpreter (the project venv), else ``dbt`` on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
+    """The executable every dbt invocation runs: ``traceloom-dbt`` beside this interpreter (the
+    project venv), the supervisor that runs the real dbt (``dbt_child.real_dbt()``: ``dbt``
+    beside the interpreter, else on PATH) and kills it, and what dbt started, when the step
+    process that started it dies (traceloom_pipelines/dbt_child.py). Without the console script
+    (package not reinstalled) the real dbt itself, without that guarantee."""
+    supervisor = Path(sys.executable).parent / "traceloom-dbt"
+    return str(supervisor) if os.access(supervisor, os.X_OK) else real_dbt()
 
 
 DAILY_TAG = "daily"
+DBT_STOP_TIMEOUT_S = 10
 
 
-def _build_args(warehouse: WarehouseResource) -> list[str]:
-    # profiles.yml reads the warehouse path from the environment; dbt runs in the project dir,
-    # so the path must be absolute.
-    os.environ[DATA_DIR_ENV] = str(warehouse.root)
-    return ["build"]
+@contextmanager
+def _scoped_env(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` set in ``os.environ`` inside the block, the previous values restored after it.
+
+    dagster-dbt copies ``os.environ`` into dbt's process when it starts it; nothing of one
+    build's lake may stay behind in the step process (in-process execution, tests) and steer the
+    next lake this process opens.
+    """
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _dbt_writer(warehouse: WarehouseResource) -> Iterator[None]:
+    """What a ``dbt build`` holds while it writes the lake.
+
+    Embedded catalog: the lake's writer lock (SQLite commits one writer at a time, and dbt's
+    commits cannot wait on our lock one by one). PostgreSQL catalog: the ``dbt`` lock only, so
+    two runs never rebuild the same models at once while landing goes on beside them.
+    """
+    name = "dbt" if warehouse.lake.concurrent_writers else WRITER_LOCK
+    with warehouse.lock(name):
+        yield
+
+
+def _start(
+    dbt: DbtCliResource,
+    args: list[str],
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+):
+    """``dbt.cli(["build", *args])`` on the warehouse's lake.
+
+    profiles.yml reads the lake (catalog, data path, extension directory, threads) from the
+    environment of the dbt process (``LakeConfig.dbt_env``), and ``traceloom-dbt`` learns which
+    process starts it (so it can tell when that process died before it could ask the kernel to
+    watch it). dbt runs in the project dir, so every path is absolute.
+    """
+    env = {
+        DATA_DIR_ENV: str(warehouse.root),
+        **warehouse.lake.dbt_env(),
+        DBT_PARENT_PID_ENV: str(os.getpid()),
+    }
+    with _scoped_env(env):
+        return dbt.cli(["build", *args], context=context)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """End ``traceloom-dbt`` and the dbt group it supervises, if still running: SIGTERM (it
+    kills its dbt group), SIGKILL after ``DBT_STOP_TIMEOUT_S`` seconds (dbt dies with it)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=DBT_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
+    """dbt's events, then the lake snapshot the build left (run tag and ``audit``). However the
+    step leaves this (an error, an interrupt, the generator closed), dbt is not left running: the
+    step process may live on (in-process execution) and release the lake lock right after."""
+    try:
+        yield from invocation.stream()
+    finally:
+        _stop(invocation.process)
+    record_run_snapshot(context, context.resources.warehouse, step="dbt")
 
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     dagster_dbt_translator=TraceloomDbtTranslator(),
     exclude=f"tag:{DAILY_TAG}",
-    pool=WAREHOUSE_POOL,
+    pool=LAKE_WRITERS_POOL,
 )
 def traceloom_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
-    """``dbt build`` of the selected models: staging, intermediate, marts, seeds and their tests."""
-    yield from dbt.cli(_build_args(warehouse), context=context).stream()
+    """``dbt build`` of the selected models: staging, intermediate, marts, seeds and their tests.
+
+    Skipped, with everything downstream of it in the run, when the latest successful build of
+    the same selection and code read exactly the sources the lake holds now (nothing landed
+    since: :mod:`traceloom_pipelines.dbt_inputs`); the run tag ``traceloom/rebuild=true`` forces
+    the build."""
+    versions = context.assets_def.code_versions_by_key
+    selection = dbt_inputs.selection_fingerprint(
+        {key.to_user_string(): versions.get(key) for key in context.selected_asset_keys}
+    )
+    with _dbt_writer(warehouse):
+        con = connect(warehouse.root)
+        try:
+            inputs = dbt_inputs.inputs_fingerprint(con, SOURCE_TABLES)
+            last = dbt_inputs.last_build(con, selection)
+        finally:
+            con.close()
+        forced = context.run.tags.get(dbt_inputs.REBUILD_TAG, "").lower() == "true"
+        if last and last[0] == inputs and not forced:
+            context.log.info(
+                f"nothing landed since run {last[1]} built these models (lake snapshot "
+                f"{last[2]}): dbt skipped, and what depends on it in this run; the run tag "
+                f"{dbt_inputs.REBUILD_TAG}=true forces a build"
+            )
+            return
+        invocation = _start(dbt, [], context, warehouse)
+        yield from _stream(context, invocation)
+        if invocation.is_successful():
+            con = connect(warehouse.root)
+            try:
+                dbt_inputs.record_build(con, context.run.run_id, selection, inputs)
+            finally:
+                con.close()
 
 
 @dbt_assets(
@@ -83,7 +203,7 @@ def traceloom_dbt_models(
     partitions_def=daily_partitions,
     # One run for a whole backfill window: dbt's microbatch splits it into days itself.
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
+    pool=LAKE_WRITERS_POOL,
 )
 def traceloom_dbt_daily_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
@@ -92,7 +212,7 @@ def traceloom_dbt_daily_models(
     the run's partition window only: ``--event-time-start``/``--event-time-end`` are the window's
     bounds, so exactly those days are deleted and rebuilt, every other day is left as it is."""
     window = context.partition_time_window
-    args = _build_args(warehouse) + [
+    args = [
         "--event-time-start",
         window.start.strftime("%Y-%m-%dT%H:%M:%S"),
         "--event-time-end",
@@ -101,4 +221,5 @@ def traceloom_dbt_daily_models(
     context.log.info(
         f"rebuilding UTC days {window.start:%Y-%m-%d} .. {window.end:%Y-%m-%d} (end excl.)"
     )
-    yield from dbt.cli(args, context=context).stream()
+    with _dbt_writer(warehouse):
+        yield from _stream(context, _start(dbt, args, context, warehouse))

@@ -12,6 +12,7 @@ from traceloom_pipelines.dbt import (
     traceloom_dbt_daily_models,
     traceloom_dbt_models,
 )
+from traceloom_pipelines.executors import executor
 from traceloom_pipelines.integration.assets import integration_audit
 from traceloom_pipelines.jobs import (
     MAIN_JOB,
@@ -19,6 +20,11 @@ from traceloom_pipelines.jobs import (
     main_job,
     nightly_reconciliation_job,
     system_jobs,
+)
+from traceloom_pipelines.maintenance import (
+    lake_maintenance,
+    lake_maintenance_job,
+    lake_maintenance_schedule,
 )
 from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource, default_data_dir
@@ -36,7 +42,7 @@ from traceloom_pipelines.sources.port.assets import assets as port_assets
 from traceloom_pipelines.sources.weather.assets import assets as weather_assets
 from traceloom_pipelines.sources.wms.assets import assets as wms_assets
 
-__all__ = ["MAIN_JOB", "defs"]
+__all__ = ["MAIN_JOB", "defs", "main_job_def"]
 
 defs = dg.Definitions(
     assets=[
@@ -56,16 +62,25 @@ defs = dg.Definitions(
         traceloom_dbt_daily_models,
         marts_parquet,
         nightly_reconciliation,
+        lake_maintenance,
     ],
-    jobs=[main_job, nightly_reconciliation_job, *cadence_jobs.values(), *system_jobs.values()],
-    schedules=schedules,
+    jobs=[
+        main_job,
+        nightly_reconciliation_job,
+        lake_maintenance_job,
+        *cadence_jobs.values(),
+        *system_jobs.values(),
+    ],
+    schedules=[*schedules, lake_maintenance_schedule],
     sensors=[*sensors, run_failure_recorder],
-    # Every step that writes the warehouse needs the one DuckDB writer slot, so a multiprocess
-    # executor gains nothing and lets two steps of one run race for the file lock: steps run
-    # one after the other in the run's process (and skip a re-import per step).
-    executor=dg.in_process_executor,
+    executor=executor,
     resources={
         "warehouse": WarehouseResource(data_dir=str(default_data_dir())),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     },
 )
+
+
+def main_job_def() -> dg.JobDefinition:
+    """The main job, reconstructable in step processes (``dg.reconstructable(main_job_def)``)."""
+    return defs.resolve_job_def(MAIN_JOB)

@@ -15,13 +15,19 @@ MAIN_JOB = "traceloom_main"
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
-    selection=dg.AssetSelection.all(),
+    # Lake maintenance has its own job and schedule (traceloom_pipelines/maintenance.py).
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(["lake", "maintenance"]),
     description="Land every source drop, build every dbt model and test, export marts to Parquet.",
 )
 
 
+# The rendered reconciliation reports are the nightly job's (and the main job's), not every
+# cadence's: an every-minute MES run refreshes the marts, it does not re-render 60 reports.
+NIGHTLY_REPORT = dg.AssetKey(["reports", "nightly_reconciliation"])
+
+
 def _refresh(keys: list[dg.AssetKey]) -> dg.AssetSelection:
-    return dg.AssetSelection.assets(*keys).downstream()
+    return dg.AssetSelection.assets(*keys).downstream() - dg.AssetSelection.assets(NIGHTLY_REPORT)
 
 
 cadence_jobs = {
@@ -48,7 +54,7 @@ system_jobs = {
 # land anything itself) and renders the per-tenant, per-day reports.
 nightly_reconciliation_job = dg.define_asset_job(
     "nightly_reconciliation",
-    selection=dg.AssetSelection.assets(["reports", "nightly_reconciliation"]).upstream()
+    selection=dg.AssetSelection.assets(NIGHTLY_REPORT).upstream()
     - dg.AssetSelection.groups(*(f"raw_{system}" for system in SYSTEMS)),
     description="Build the reconciliation marts (work orders, inventory, labour) and render "
     "the Markdown/HTML report per tenant and day under $TRACELOOM_DATA_DIR/reports/.",

@@ -15,9 +15,26 @@ from pathlib import Path
 
 import duckdb
 
+from traceloom_pipelines.dbt_child import pid_alive
 from traceloom_pipelines.landing.warehouse import quote, run
 
 KEEP_VERSIONS = 2
+# A version being written: `.writing-<pid of the writer>-<uuid>`, renamed when complete.
+WRITING_PREFIX = ".writing-"
+
+
+def remove_abandoned_exports(versions: Path) -> list[Path]:
+    """Delete the half-written versions under ``versions`` whose writer process is gone (an
+    export killed midway); a version another live process is writing is left alone. Returns
+    the paths removed."""
+    removed = []
+    for staging in versions.glob(f"{WRITING_PREFIX}*"):
+        pid = staging.name[len(WRITING_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and pid_alive(int(pid)):
+            continue
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed
 
 
 def export_mart(con: duckdb.DuckDBPyConnection, schema: str, mart: str, marts_dir: Path) -> int:
@@ -28,8 +45,9 @@ def export_mart(con: duckdb.DuckDBPyConnection, schema: str, mart: str, marts_di
     """
     versions = marts_dir / ".versions" / mart
     versions.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_exports(versions)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    staging = versions / f".writing-{uuid.uuid4().hex}"
+    staging = versions / f"{WRITING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     relation = f"{quote(schema)}.{quote(mart)}"
     rows = run(con, f"select count(*) from {relation}")[0][0]
     if rows:

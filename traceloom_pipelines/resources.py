@@ -1,8 +1,9 @@
 """Dagster resources shared across domains: where the data lives and how to open the warehouse.
 
 One environment variable moves all data: ``TRACELOOM_DATA_DIR`` (default ``./data`` under the
-project root). Under it: ``landing/`` (drops), ``warehouse.duckdb``, ``marts/`` (Parquet for BI),
-``demo/`` (the demo world's answer key).
+project root). Under it: ``landing/`` (drops), ``lake/`` (the embedded lake: catalog and Parquet
+data files, :mod:`traceloom_pipelines.lake`), ``marts/`` (Parquet for BI), ``demo/`` (the demo
+world's answer key).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from traceloom_pipelines import lake
 from traceloom_pipelines.landing.warehouse import connect
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +31,7 @@ def default_data_dir() -> Path:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The data directory and the DuckDB warehouse inside it.
+    """The data directory and the lake (DuckLake) its runs write.
 
     Attributes:
         data_dir: absolute path of the data directory.
@@ -47,8 +49,9 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.root / "landing"
 
     @property
-    def warehouse_path(self) -> Path:
-        return self.root / "warehouse.duckdb"
+    def lake(self) -> lake.LakeConfig:
+        """The lake's catalog and data path (``TRACELOOM_LAKE_*`` environment, default embedded)."""
+        return lake.LakeConfig.from_env(self.root)
 
     @property
     def marts_dir(self) -> Path:
@@ -57,9 +60,29 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A warehouse connection for the duration of one asset; closed on exit."""
-        con = connect(self.warehouse_path, read_only=read_only)
-        try:
-            yield con
-        finally:
-            con.close()
+        """A lake connection for the duration of one asset; closed on exit.
+
+        Readers never wait. A writer on the embedded (SQLite) catalog holds the lake's writer
+        lock while the connection is open, because SQLite commits one writer at a time; on the
+        PostgreSQL catalog writers run side by side and retry conflicting commits.
+        """
+        config = self.lake
+        if read_only or config.concurrent_writers:
+            con = connect(self.root, read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        with lake.lake_lock(config, lake.WRITER_LOCK):
+            con = connect(self.root)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """The lake-wide mutex ``name`` (:func:`traceloom_pipelines.lake.lake_lock`)."""
+        with lake.lake_lock(self.lake, name):
+            yield

@@ -19,7 +19,7 @@ def _table_exists(con, schema: str, name: str) -> bool:
     )
 
 
-def collect_summary(warehouse_path: Path) -> dict[str, list[tuple]]:
+def collect_summary(data_dir: Path) -> dict[str, list[tuple]]:
     """Sections of the summary as rows of tuples.
 
     Returns:
@@ -27,7 +27,7 @@ def collect_summary(warehouse_path: Path) -> dict[str, list[tuple]]:
         "quarantine": [(system/entity, failed check, rows)],
         "discrepancies": [(tenant_id, discrepancy_type, severity, rows)]}``.
     """
-    con = connect(warehouse_path, read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         marts = [
             r[0]

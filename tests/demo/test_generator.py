@@ -81,8 +81,12 @@ def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _records(path: Path, envelope: str | None) -> list[str]:
-    """Record texts of one drop file in source-row order (docs/landing_contract.md)."""
+def _records(path: Path, entity) -> list[str]:
+    """Record texts of one drop file in source-row order (docs/landing_contract.md); an entity
+    with a reader of its own (DCSA pages: carrier spellings read as DCSA's) is read with it."""
+    if entity.reader is not None:
+        return [text for _, text in entity.reader(path)]
+    envelope = entity.envelope
 
     def unwrap(payload: object) -> list[str]:
         if envelope and isinstance(payload, dict) and isinstance(payload.get(envelope), list):
@@ -155,7 +159,7 @@ def _land(landing: Path) -> dict:
             rows, quarantine, duplicates = [], [], []
             for path in files:
                 rel = path.relative_to(landing).as_posix()
-                for row, text in enumerate(_records(path, entity.envelope), start=1):
+                for row, text in enumerate(_records(path, entity), start=1):
                     ok = _is_json(text)
                     digest = hashlib.md5(
                         (_dumps(json.loads(text)) if ok else text).encode()

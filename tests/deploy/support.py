@@ -33,7 +33,7 @@ LOCATION = "traceloom"  # workspace.yaml location_name
 REPOSITORY = "__repository__"  # a Definitions object's repository
 
 SERVER_START_TIMEOUT = 180  # webserver answering and the code location loaded
-RUN_TIMEOUT = 8 * 60  # one run of the main job on the tiny world
+RUN_TIMEOUT = 15 * 60  # one run of the main job on the tiny world, on a busy machine
 VENV_BIN = Path(sys.executable).parent
 PG = {
     "host": os.environ.get("DAGSTER_PG_HOST", "127.0.0.1"),
@@ -314,3 +314,47 @@ def wait_until_loaded(deploy: Deployment) -> None:
             return
         time.sleep(0.5)
     deploy.fail(f"the webserver did not load {LOCATION} within {SERVER_START_TIMEOUT}s")
+
+
+def launch_job(deploy: Deployment, job_name: str, tags: dict[str, str] | None = None) -> str:
+    """Submit ``job_name`` of the code location through GraphQL (queued, like the UI); its run
+    id."""
+    return deploy.client.submit_job_execution(
+        job_name, repository_location_name=LOCATION, repository_name=REPOSITORY, tags=tags or {}
+    )
+
+
+def wait_for_status(
+    deploy: Deployment,
+    instance: DagsterInstance,
+    run_id: str,
+    statuses: set[DagsterRunStatus],
+    timeout: float = RUN_TIMEOUT,
+) -> DagsterRunStatus:
+    """Poll (1 s) until the run's status is one of ``statuses`` (returned), whatever it is; fail
+    the test with the process logs after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status in statuses:
+            return run.status
+        if time.monotonic() > deadline:
+            deploy.fail(
+                f"run {run_id} still {run.status.value if run else 'missing'} after {timeout}s, "
+                f"not {sorted(s.value for s in statuses)}"
+            )
+        deploy.check_alive()
+        time.sleep(1)
+
+
+def run_worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process executing the run (the run worker), from its RUN_START event;
+    None before the run started."""
+    from dagster._core.events import DagsterEventType
+
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.RUN_START, limit=1
+    ).records
+    if not records or records[0].event_log_entry.dagster_event is None:
+        return None
+    return records[0].event_log_entry.dagster_event.pid

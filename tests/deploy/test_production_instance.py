@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
@@ -32,6 +31,7 @@ from tests.deploy.support import (
     stop_instigators,
 )
 from traceloom_pipelines.definitions import MAIN_JOB
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import main_run_tags
 
 pytestmark = [
@@ -124,7 +124,7 @@ def test_main_job_runs_on_the_postgres_instance(deployment: Deployment, instance
     assert not list(deployment.home.rglob("*.db")), "a SQLite storage was created"
 
     # ... and it materialized the warehouse through to the marts.
-    con = duckdb.connect(str(deployment.data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(deployment.data_dir, read_only=True)
     try:
         work_orders = con.execute("select count(*) from marts.fct_work_orders").fetchone()[0]
     finally:

@@ -20,7 +20,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import (
     AssetKey,
@@ -41,6 +40,7 @@ from tests.deploy.support import (
     stop_instigators,
     wait_until_idle,
 )
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import PARTITION_FORMAT, RANGE_END_TAG, RANGE_START_TAG
 from traceloom_pipelines.resources import PROJECT_ROOT
 
@@ -93,7 +93,7 @@ def _pick_days(rows_per_day: dict[str, int], today: date) -> list[str]:
 
 def _rows_per_day(deploy: Deployment) -> dict[str, int]:
     """Rows of the mart per UTC day (``YYYY-MM-DD`` -> count), read-only."""
-    con = duckdb.connect(str(deploy.data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(deploy.data_dir, read_only=True)
     try:
         rows = con.execute(
             f"select strftime({DAY_COLUMN}, '%Y-%m-%d'), count(*) "

@@ -48,6 +48,8 @@ def test_clients_come_from_the_variable_and_the_file(tmp_path):
         ("erp:t1", "must be client_id:tenant_id:sha256"),
         ("erp:t1:my-raw-secret-key", "is not a 64-digit hex SHA-256"),
         ("erp:../t1:" + "a" * 64, "tenant id of client 'erp'"),
+        ("erp:t1\n:" + "a" * 64, "tenant id of client 'erp'"),  # `$` alone accepts a newline
+        ("erp:t\u00e9:" + "a" * 64, "tenant id of client 'erp'"),
         ("erp:t1:" + "a" * 64 + ":0", "at least 1 per minute"),
         (f"erp:t1:{'a' * 64},erp:t2:{'b' * 64}", "duplicate gateway client ids"),
         (f"erp:t1:{'a' * 64},hr:t2:{'a' * 64}", "share one API key"),

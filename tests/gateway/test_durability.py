@@ -176,7 +176,7 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged_and_state_survives_restart
     assert all(written[push.records] == 1 for push in pushes)
 
     # and the real landing takes them into DuckDB through the source contracts
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         for entity in ENTITIES:
             result = land_entity(con, entity, landing)

@@ -314,6 +314,10 @@ def test_non_standard_json_is_refused_with_400(gateway):
         valid.replace('"quantity_ordered": 200', '"quantity_ordered": NaN').encode(),
         valid.replace("Door Panel", "Door \\ud800 Panel").encode(),  # lone surrogate
         valid.replace("Door Panel", "Door Panel").encode("utf-16"),
+        # nested 30,000 levels (past the interpreter's recursion limit, under the size limit)
+        b"[" * 30_000 + b"]" * 30_000,
+        # nested past the gateway's depth limit, shallow enough to parse
+        valid.replace('"Door Panel"', "[" * 100 + '"Door Panel"' + "]" * 100).encode(),
     ]
     before = _all_files(gateway.landing)
     for data in bodies:

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
-from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
@@ -38,7 +37,7 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
     world = {"good": TenantWorld(stock_events=[EVENT]), "bad": TenantWorld(stock_events=[EVENT])}
     with DemoServer(world) as server:
 
-        def pull(tenant: str) -> None:
+        def pull(tenant: str) -> dg.ExecuteInProcessResult:
             resource = WmsApiResource(
                 base_url=f"{server.url}/{{tenant}}/wms/api/v1",
                 tenants=tenant,
@@ -46,7 +45,7 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
                 backoff_initial_s=0.01,
                 breaker_failure_threshold=2,
             )
-            dg.materialize(
+            return dg.materialize(
                 [build_ingestion_asset(stock_events, puller="wms_api")],
                 resources={
                     "warehouse": WarehouseResource(data_dir=str(tmp_path)),
@@ -55,11 +54,21 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
                 raise_on_error=False,
             )
 
-        pull("good")
+        good = pull("good")
         server.faults = Faults(fail_500=10)
-        pull("bad")
+        bad = pull("bad")
+    # A failed pull does not fail the step (downstream steps run); it fails the pull check.
+    assert good.success and bad.success
+    checks = {
+        name: next(e for e in result.get_asset_check_evaluations() if e.check_name == PULL_CHECK)
+        for name, result in (("good", good), ("bad", bad))
+    }
+    assert checks["good"].passed
+    assert not checks["bad"].passed
+    assert checks["bad"].severity == dg.AssetCheckSeverity.ERROR
+    assert checks["bad"].metadata["failed_tenants"].value == "bad"
     breaker_for("wms").record_success()
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     for entity in DAGSTER_ENTITIES:  # the run-failure source table the mart reads
         land_entity(con, entity, tmp_path / "landing")
     con.close()
@@ -79,7 +88,7 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
         text=True,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    con = connect(tmp_path, read_only=True)
     rows = con.execute(
         "select tenant_id, rows_landed_24h, pulls_24h, failed_pulls_24h, dead_letters_24h, "
         "breaker_state, last_pull_status, health_status, landing_lag_seconds is not null "

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from traceloom_pipelines.landing.drops import is_folder_name
 from traceloom_pipelines.landing.loader import land_entity
+from traceloom_pipelines.landing.readers import list_drop_files
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.sources.erp.contract import materials, purchase_orders
 from traceloom_pipelines.sources.mes.contract import machines, production_counts
@@ -49,7 +51,7 @@ def _quarantine(con) -> dict[tuple[str, int], list[str]]:
 
 @pytest.fixture
 def con(tmp_path):
-    connection = connect(tmp_path / "warehouse.duckdb")
+    connection = connect(tmp_path)
     yield connection
     connection.close()
 
@@ -308,3 +310,185 @@ def test_a_failing_file_rolls_back_entirely(tmp_path, con, monkeypatch):
 
     monkeypatch.setattr(loader.EntityLoader, "_insert_valid", original)
     assert land_entity(con, purchase_orders, tmp_path / "landing").total.rows_landed == 30
+
+
+# -- faults stay small (issue #12): confinement, tenant names, poison files --------------------
+
+
+def _landed_revisions(con) -> list[tuple[str, int]]:
+    return run(
+        con, "select tenant_id, revision from raw.erp__purchase_orders order by tenant_id, revision"
+    )
+
+
+def test_links_are_never_followed_nor_quarantined(tmp_path, con, caplog):
+    landing = tmp_path / "landing"
+    _write(tmp_path, "acme", "erp", "purchase_orders", "a_good.json", json.dumps(dict(PO)))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "po.json").write_text(json.dumps(dict(PO, revision=2)))
+    for name, revision in (("t", 3), ("s", 4), ("e", 5), ("sub", 6)):
+        folder = outside / name / "erp" / "purchase_orders"
+        folder.mkdir(parents=True)
+        (folder / "x.json").write_text(json.dumps(dict(PO, revision=revision)))
+    (outside / "e" / "erp" / "purchase_orders" / "x.json").rename(outside / "e" / "x.json")
+    entity_folder = landing / "acme" / "erp" / "purchase_orders"
+    (entity_folder / "b_linked.json").symlink_to(outside / "po.json")  # a linked file
+    (entity_folder / "c_passwd.csv").symlink_to("/etc/passwd")  # a link out of the data folder
+    (entity_folder / "d_sub").symlink_to(outside / "sub" / "erp" / "purchase_orders")  # sub-folder
+    (landing / "linked").symlink_to(outside / "t")  # a linked tenant folder
+    (landing / "borealis").mkdir()
+    (landing / "borealis" / "erp").symlink_to(outside / "s" / "erp")  # a linked system folder
+    (landing / "cygnus" / "erp").mkdir(parents=True)
+    (landing / "cygnus" / "erp" / "purchase_orders").symlink_to(outside / "e")  # entity folder
+
+    result = land_entity(con, purchase_orders, landing)
+
+    assert result.files_ingested == ["acme/erp/purchase_orders/a_good.json"]
+    assert {(s.relative_path, s.reason) for s in result.paths_skipped} == {
+        ("acme/erp/purchase_orders/b_linked.json", "symlink"),
+        ("acme/erp/purchase_orders/c_passwd.csv", "symlink"),
+        ("acme/erp/purchase_orders/d_sub", "symlink"),
+        ("borealis/erp", "symlink"),
+        ("cygnus/erp/purchase_orders", "symlink"),
+        ("linked", "symlink"),
+    }
+    assert _landed_revisions(con) == [("acme", 1)]
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+    assert run(con, "select source_file from audit.batches") == [
+        ("acme/erp/purchase_orders/a_good.json",)
+    ]
+    # without a list to collect them, the reader reports what it skips as warnings
+    with caplog.at_level("WARNING", logger="traceloom.landing"):
+        listed = list_drop_files(landing, purchase_orders)
+    assert [d.relative_path for d in listed] == ["acme/erp/purchase_orders/a_good.json"]
+    assert "acme/erp/purchase_orders/c_passwd.csv (symlink)" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["acme", "platform", "t-1", "a.b_c", "A" * 100])
+def test_valid_folder_names(name):
+    assert is_folder_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["acme corp", "o'hara", '"acme"', "...", ".acme", "-rf", "$(touch pwned)", "acmé", "ａｃｍｅ"]
+    + ["acme\n", "", "a/b", "A" * 101],
+)
+def test_invalid_folder_names(name):
+    assert not is_folder_name(name)
+
+
+def test_tenant_folders_with_invalid_names_are_not_landed(tmp_path, con):
+    bad = ["acme corp", "o'hara", '"quoted"', "...", "-rf", "$(touch pwned)", "tenantß"]
+    for revision, tenant in enumerate(["acme", *bad], start=1):
+        _write(
+            tmp_path,
+            tenant,
+            "erp",
+            "purchase_orders",
+            "a.json",
+            json.dumps(dict(PO, revision=revision)),
+        )
+
+    result = land_entity(con, purchase_orders, tmp_path / "landing")
+
+    assert result.files_ingested == ["acme/erp/purchase_orders/a.json"]
+    assert sorted((s.relative_path, s.reason) for s in result.paths_skipped) == sorted(
+        (name, "invalid_tenant_name") for name in bad
+    )
+    assert _landed_revisions(con) == [("acme", 1)]
+    assert run(con, "select distinct tenant_id from audit.batches") == [("acme",)]
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+
+
+# The revisions of the good files of the poison-file test: what lands, and all that lands.
+GOOD_REVISIONS = [("acme", 1), ("acme", 2), ("acme", 3), ("acme", 7), ("borealis", 8)]
+
+
+def test_poison_files_are_quarantined_whole_and_every_other_file_lands(tmp_path, con):
+    def write(tenant: str, name: str, content: bytes) -> None:
+        folder = tmp_path / "landing" / tenant / "erp" / "purchase_orders"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(content)
+
+    def po(revision: int) -> str:
+        return json.dumps(dict(PO, revision=revision))
+
+    deep = "[" * 10_000 + "]" * 10_000
+    write("acme", "a_good.json", f"[{po(1)}]".encode())
+    write("acme", "b_deep.json", deep.encode())  # json.loads raises RecursionError
+    write("acme", "c_good.jsonl", f"{po(2)}\n{po(3)}\n".encode())
+    write("acme", "d_utf16.json", po(4).encode("utf-16"))  # with a byte order mark
+    write("acme", "e_utf16le.jsonl", po(5).encode("utf-16-le"))  # without one
+    # good records first (more than one chunk lands), then bytes that are not UTF-8: the
+    # records already landed of this file are rolled back, the other files land again
+    head = "\n".join(po(r) for r in range(100, 130)) + "\n"
+    write("acme", "f_latin1.jsonl", head.encode() + '{"poId": "café"}\n'.encode("latin-1"))
+    # a record whose child array is nested deeper than Python parses, next to a good record
+    deep_line = po(6)[:-1] + ', "lineItems": [' + deep + "]}"
+    write("acme", "g_deep_line.jsonl", f"{po(7)}\n{deep_line}\n".encode())
+    write("borealis", "a_good.json", po(8).encode())
+
+    result = land_entity(con, purchase_orders, tmp_path / "landing", chunk_rows=10)
+
+    assert _landed_revisions(con) == GOOD_REVISIONS
+    quarantined = run(
+        con,
+        "select source_file, source_row, failed_checks, reason, record from audit.quarantine "
+        "order by source_file, source_row",
+    )
+    by_file = {
+        f.rsplit("/", 1)[-1]: (row, checks, reason) for f, row, checks, reason, _ in quarantined
+    }
+    assert by_file.keys() == {
+        "b_deep.json",
+        "d_utf16.json",
+        "e_utf16le.jsonl",
+        "f_latin1.jsonl",
+        "g_deep_line.jsonl",
+    }
+    assert by_file["b_deep.json"][:2] == (0, ["_file:unreadable"])
+    assert "RecursionError" in by_file["b_deep.json"][2]
+    assert by_file["d_utf16.json"][:2] == (0, ["_file:encoding"])
+    assert "UTF-16 LE byte order mark" in by_file["d_utf16.json"][2]
+    assert by_file["e_utf16le.jsonl"][:2] == (0, ["_file:encoding"])
+    assert by_file["f_latin1.jsonl"][:2] == (0, ["_file:encoding"])
+    assert "UnicodeDecodeError" in by_file["f_latin1.jsonl"][2]
+    assert by_file["g_deep_line.jsonl"][:2] == (2, ["_record:nesting_depth"])
+    # a whole-file row describes the file, never holds its content
+    record = json.loads(next(r for f, row, *_, r in quarantined if f.endswith("b_deep.json")))
+    assert record["_file"] == "acme/erp/purchase_orders/b_deep.json"
+    assert record["file_bytes"] == 20_000
+
+    batches = run(
+        con,
+        "select source_file, rows_read, rows_landed, rows_quarantined, rows_duplicate "
+        "from audit.batches order by source_file",
+    )
+    prefix = "acme/erp/purchase_orders/"
+    assert batches == [
+        (prefix + "a_good.json", 1, 1, 0, 0),
+        (prefix + "b_deep.json", 1, 0, 1, 0),
+        (prefix + "c_good.jsonl", 2, 2, 0, 0),
+        (prefix + "d_utf16.json", 1, 0, 1, 0),
+        (prefix + "e_utf16le.jsonl", 1, 0, 1, 0),
+        (prefix + "f_latin1.jsonl", 1, 0, 1, 0),
+        (prefix + "g_deep_line.jsonl", 2, 1, 1, 0),
+        ("borealis/erp/purchase_orders/a_good.json", 1, 1, 0, 0),
+    ]
+    assert all(read == landed + quarantined + dup for _, read, landed, quarantined, dup in batches)
+    assert result.total.balanced
+    assert result.total.reasons == {
+        "_file:unreadable": 1,
+        "_file:encoding": 3,
+        "_record:nesting_depth": 1,
+    }
+
+    replay = land_entity(con, purchase_orders, tmp_path / "landing")
+    assert replay.files_ingested == []
+    assert len(replay.files_skipped) == len(batches)
+    assert replay.total.rows_read == 0
+    assert run(con, "select count(*) from audit.batches") == [(len(batches),)]
+    assert run(con, "select count(*) from audit.quarantine") == [(len(quarantined),)]
+    assert _landed_revisions(con) == GOOD_REVISIONS

@@ -7,11 +7,13 @@ and the rendered Markdown/HTML of a tenant-day holds its totals and each of its 
 from __future__ import annotations
 
 import html
+import io
+import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from dagster_dbt import DbtCliResource
 
@@ -24,10 +26,12 @@ from traceloom_pipelines.dbt import (
 )
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.landing.assets import build_ingestion_assets
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, main_run_tags
 from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.catalog import all_entities
+from traceloom_pipelines.sql import run_query
 
 SCALE = 0.002
 SEED = 11
@@ -60,7 +64,7 @@ def world(tmp_path_factory):
         raise_on_error=False,
         tags=main_run_tags(),
     )
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     yield {"dir": data_dir, "key": key, "result": result, "con": con}
     con.close()
 
@@ -246,8 +250,8 @@ def test_rendered_report_holds_the_totals_and_each_discrepancy_of_the_day(world)
     con = world["con"]
     tenant, day = con.execute(
         "select tenant_id, reconciliation_date from marts.rpt_reconciliation_daily_totals "
-        "order by inventory_discrepancy_count + labor_discrepancy_count desc, "
-        "discrepancy_count desc, tenant_id, reconciliation_date limit 1"
+        "order by discrepancy_count desc, inventory_discrepancy_count + labor_discrepancy_count "
+        "desc, tenant_id, reconciliation_date limit 1"
     ).fetchone()
     totals = dict(
         zip(
@@ -315,18 +319,63 @@ def test_rendered_report_holds_the_totals_and_each_discrepancy_of_the_day(world)
         assert f"\n{number}. " in markdown
 
 
+def test_report_states_its_lake_snapshot_and_time_travel_reproduces_it(world):
+    """Each report names the lake snapshot it was computed on; reading the mart at that snapshot
+    (`traceloom sql --snapshot N`) gives the report's totals, also after the lake moved on."""
+    con = world["con"]
+    tenant, day, count = con.execute(
+        "select tenant_id, reconciliation_date, discrepancy_count "
+        "from marts.rpt_reconciliation_daily_totals order by discrepancy_count desc limit 1"
+    ).fetchone()
+    markdown = (
+        world["dir"] / "reports" / tenant / day.isoformat() / "reconciliation.md"
+    ).read_text()
+    found = re.search(r"Computed on lake snapshot (\d+)", markdown)
+    assert found, markdown[:500]
+    snapshot = int(found.group(1))
+    assert snapshot == _materialization(world["result"]).metadata["lake_snapshot_id"].value
+    assert f"Discrepancies Found: {count}" in markdown
+
+    query = (
+        "select discrepancy_count from marts.rpt_reconciliation_daily_totals "
+        f"where tenant_id = '{tenant}' and reconciliation_date = '{day.isoformat()}'"
+    )
+    out = io.StringIO()
+    run_query(world["dir"], query, fmt="json", out=out, snapshot=snapshot)
+    assert json.loads(out.getvalue()) == [{"discrepancy_count": count}]
+    # the lake moves on (a later commit); the snapshot still reads what the report showed
+    writer = connect(world["dir"])
+    try:
+        writer.execute(
+            "update marts.rpt_reconciliation_daily_totals set discrepancy_count = -1 "
+            "where tenant_id = ? and reconciliation_date = ?",
+            [tenant, day],
+        )
+        out = io.StringIO()
+        run_query(world["dir"], query, fmt="json", out=out, snapshot=snapshot)
+        assert json.loads(out.getvalue()) == [{"discrepancy_count": count}]
+        assert writer.execute(query).fetchall() == [(-1,)]
+    finally:
+        writer.execute(
+            "update marts.rpt_reconciliation_daily_totals set discrepancy_count = ? "
+            "where tenant_id = ? and reconciliation_date = ?",
+            [count, tenant, day],
+        )
+        writer.close()
+
+
 # Runs last in this module: it rewrites the warehouse (and puts it back).
 def test_backfill_of_three_days_rebuilds_those_days_only(world):
     """A range run of three daily partitions replaces exactly those UTC days in the daily marts
     (dbt microbatch) and leaves every other day as it was — shown by marking every row stale
     first: the three days come back right, the others stay marked."""
     world["con"].close()
-    path = str(world["dir"] / "warehouse.duckdb")
+    path = world["dir"]
     marts = {
         "fct_production_daily": ("production_date", "units_produced"),
         "fct_labor_hours": ("shift_date", "worked_hours"),
     }
-    con = duckdb.connect(path)
+    con = connect(path)
     before = {
         mart: con.execute(f"select * from marts.{mart} order by all").fetchall() for mart in marts
     }
@@ -360,7 +409,7 @@ def test_backfill_of_three_days_rebuilds_those_days_only(world):
     window = [(first + timedelta(days=i)).isoformat() for i in range(3)]
     assert materialized == {(mart, day) for mart in marts for day in window}
 
-    con = duckdb.connect(path)
+    con = connect(path)
     try:
         for mart, (day_column, measure) in marts.items():
             rows = con.execute(f"select * from marts.{mart} order by all").fetchall()
@@ -374,4 +423,4 @@ def test_backfill_of_three_days_rebuilds_those_days_only(world):
             assert outside and all(r[columns.index(measure)] == -1 for r in outside)
     finally:
         con.close()
-    world["con"] = duckdb.connect(path, read_only=True)
+    world["con"] = connect(path, read_only=True)

@@ -9,7 +9,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from traceloom_pipelines.demo import generate_world
@@ -57,7 +56,7 @@ def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         scale=0.01,
         as_of=datetime(2026, 3, 1, tzinfo=UTC),
     )
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     try:
         for entity in all_entities():
             if entity.system in LOGISTICS_WORLD_SYSTEMS:
@@ -88,6 +87,6 @@ def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     done = subprocess.run(command, cwd=DBT_DIR, env=env, capture_output=True, text=True)
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     yield {"dir": data_dir, "key": key, "con": con, "dbt": done}
     con.close()

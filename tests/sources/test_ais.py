@@ -59,7 +59,7 @@ def _records(path: Path) -> list[tuple[int, dict]]:
 
 
 def _query(data_dir: Path, sql: str, params: object = None) -> list[tuple]:
-    con = connect(data_dir / "warehouse.duckdb", read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return run(con, sql, params)
     finally:
@@ -111,7 +111,7 @@ def test_real_sample_two_fragment_type_5_is_decoded(tmp_path: Path) -> None:
 
 def test_real_sample_lands_and_the_bad_sentence_is_quarantined(tmp_path: Path) -> None:
     _write(tmp_path / "landing" / "public" / "ais" / "messages" / "sample.nmea", SAMPLE_TEXT)
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         total = land_entity(con, messages, tmp_path / "landing").total
     finally:
@@ -195,7 +195,7 @@ def test_demo_ais_feed_lands_as_its_answer_key_says(tmp_path: Path) -> None:
     files, key = ais_files(7, to_ms(AS_OF), FLEET, port_coordinates())
     assert ais_files(7, to_ms(AS_OF), FLEET, port_coordinates())[0] == files  # deterministic
     write_files(tmp_path / "landing", files, ())
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         total = land_entity(con, messages, tmp_path / "landing").total
     finally:
@@ -341,7 +341,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
             [_vessel(f"E{i}", ETA=f"2025/08/22 {10 + i:02d}:00") for i in range(1, 7)],
         ),
     )
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     try:
         for entity in (messages, *PORT_ENTITIES):
             land_entity(con, entity, data_dir / "landing")
@@ -390,7 +390,7 @@ def test_vessel_matching_on_spelling_variants(built: Path, tmp_path: Path) -> No
         "{{ vessel_ais_matches('fixture.shipments', ref('stg_ais__static_reports')) }}"
     )
     rate_sql = compiled("{{ vessel_ais_match_rate('fixture.matches') }}")
-    con = connect(built / "warehouse.duckdb")
+    con = connect(built)
     try:
         con.sql(f"create or replace table fixture.matches as {matches_sql}")
         got = run(
@@ -442,7 +442,7 @@ def test_demo_world_vessels_match_ais_despite_carrier_spellings(
     key = generate_world(
         data_dir / "landing", data_dir / "key.json", seed=7, scale=0.01, as_of=AS_OF
     )
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     try:
         for entity in (messages, *LOGISTICS_ENTITIES):
             land_entity(con, entity, data_dir / "landing")

@@ -68,7 +68,7 @@ def test_certificate_csv_audits_and_requirements_land_with_reasons(tmp_path: Pat
             [{"certificateType": "BSCI", "required": "yes", "updatedAt": "2026-01-01T00:00:00Z"}]
         )
     )
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         for entity in (certificates, audits, requirements):
             land_entity(con, entity, landing)

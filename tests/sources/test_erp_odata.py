@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import duckdb
 import pytest
 from werkzeug import Request, Response
 
@@ -276,7 +275,7 @@ def test_date_forms_and_decimals_land_and_a_bad_literal_is_quarantined(tmp_path,
     assert batch.metadata["unparseable_literals"] == 1
     assert any("/Date(yesterday)/" in line for line in logs)
 
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     result = land_entity(con, purchase_orders_odata, landing)
     total = result.total
     assert (total.rows_read, total.rows_landed, total.rows_quarantined) == (4, 3, 1)
@@ -322,7 +321,7 @@ def test_incremental_pull_filters_from_the_cursor_and_lands_only_changes(tmp_pat
     )
     _mount(httpserver, service)
     resource = _resource(httpserver, page_size=50)
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
 
     batch = resource.pull(
         entity=purchase_orders_odata,
@@ -432,7 +431,7 @@ def both_routes(tmp_path_factory):
     finally:
         server.clear()
         server.stop()
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     drop_result = land_entity(con, purchase_orders, landing)
     odata_result = land_entity(con, purchase_orders_odata, landing)
     con.close()
@@ -460,7 +459,7 @@ def both_routes(tmp_path_factory):
         text=True,
         check=False,
     )
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     yield {
         "key": key,
         "batch": batch,
@@ -551,7 +550,7 @@ def test_ingestion_asset_pulls_lands_and_then_advances_the_cursor(tmp_path, http
     }
 
     assert dg.materialize([asset], resources=resources).success
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = connect(tmp_path)
     state = con.sql(
         "select tenant_id, cursor from audit.connector_state "
         "where source = 'erp' and entity = 'purchase_orders_odata'"
@@ -565,7 +564,7 @@ def test_ingestion_asset_pulls_lands_and_then_advances_the_cursor(tmp_path, http
     assert _queries(service)[0]["$filter"] == (
         "LastChangeDateTime ge datetimeoffset'2025-11-05T08:00:00.000Z'"
     )
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = connect(tmp_path)
     assert con.sql("select count(*) from raw.erp__purchase_orders_odata").fetchall() == [(5,)]
     con.close()
 

@@ -1,22 +1,25 @@
-"""The external feeds pulled over HTTP: DCSA Track & Trace (cursor paging, incremental by
-``eventCreatedDateTime:gte``), HKO and Open-Meteo snapshots (tenant ``public``) and the
-certifications REST feed. Real HTTP on loopback (pytest-httpserver), the real pull resources,
-the real ingestion assets (``dagster.materialize``) and a real DuckDB file."""
+"""The external feeds pulled over HTTP: DCSA Track & Trace (``Next-Page`` links and the
+``Next-Page-Cursor`` fallback, carrier spellings, incremental by ``eventCreatedDateTime:gte``),
+HKO and Open-Meteo snapshots (tenant ``public``) and the certifications REST feed. Real HTTP on
+loopback (pytest-httpserver, and the demo server for DCSA's carrier quirks), the real pull
+resources, the real ingestion assets (``dagster.materialize``) and a real DuckDB file."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import dagster as dg
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
-from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.certifications.connector import CertificationsApiResource
 from traceloom_pipelines.sources.certifications.contract import audits, certificates
@@ -55,8 +58,13 @@ def _materialize(data_dir: Path, entity, key: str, resource) -> dg.ExecuteInProc
     )
 
 
+def _pull_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == PULL_CHECK]
+    return evaluation
+
+
 def _query(data_dir: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -211,13 +219,114 @@ def test_dcsa_pull_that_fails_for_good_keeps_the_cursor(
     httpserver.expect_request("/v2/events").respond_with_handler(carrier)
     resource = DcsaEventsResource(base_url=httpserver.url_for("/"), tenants=TENANT, **FAST)
     result = _materialize(tmp_path, dcsa_events, "dcsa_api", resource)
-    assert not result.success
+    # The step succeeds (downstream steps still run); the failed pull fails its check.
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failed_tenants"].value == TENANT
+    assert check.metadata["pull_failures"].value[TENANT]["failure_class"] == "server_error"
     assert len(carrier.requests) == FAST["max_attempts"]
     assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) is None
     assert _query(
         tmp_path, "select status, error_class from audit.dead_letters where source = 'dcsa'"
     ) == [(500, "server_error")]
     assert _query(tmp_path, "select status from audit.connector_runs") == [("pull_failed",)]
+
+
+# -- DCSA through the demo server: next page headers and carrier spellings ---------------------
+
+
+@pytest.fixture
+def dcsa_server():
+    events = [_dcsa_event(n) for n in range(7)]
+    with DemoServer({TENANT: TenantWorld(dcsa_events=events)}) as server:
+        yield server
+
+
+def _dcsa_resource(server: DemoServer) -> DcsaEventsResource:
+    return DcsaEventsResource(
+        base_url=f"{server.url}/{{tenant}}", tenants=TENANT, carrier="MAEU", **FAST
+    )
+
+
+def _dcsa_requests(server: DemoServer) -> list[dict[str, str]]:
+    """Query parameters of the DCSA requests the server answered, in order."""
+    return [
+        {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
+        for _method, path, _status in server.request_log
+        if urlsplit(path).path == f"/{TENANT}/v2/events"
+    ]
+
+
+def _dcsa_drops(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "landing" / TENANT / "logistics" / "dcsa_events").glob("*.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("header_mode", "next_page_params"),
+    [
+        pytest.param(1, ["cursor"], id="relative-Next-Page-link"),
+        pytest.param(2, ["cursor"], id="absolute-Next-Page-link"),
+        pytest.param(0, ["cursor", "limit"], id="Next-Page-Cursor-fallback"),
+    ],
+)
+def test_dcsa_pull_reads_every_page_of_a_stream(
+    dcsa_server: DemoServer, tmp_path: Path, header_mode: int, next_page_params: list[str]
+) -> None:
+    # the carrier caps pages at 2 events whatever limit asks: 7 events are 4 pages
+    dcsa_server.faults = Faults(dcsa_next_page_header=header_mode, dcsa_page_size=2)
+    result = _materialize(tmp_path, dcsa_events, "dcsa_api", _dcsa_resource(dcsa_server))
+    assert result.success
+    asked = _dcsa_requests(dcsa_server)
+    assert [sorted(a) for a in asked] == [["limit"]] + [next_page_params] * 3
+    assert len(_dcsa_drops(tmp_path)) == 4
+    assert _query(
+        tmp_path, "select count(*), count(distinct eventID) from raw.logistics__dcsa_events"
+    ) == [(7, 7)]
+    assert _query(tmp_path, "select count(*) from audit.quarantine") == [(0,)]
+    newest = _dcsa_event(6)["eventCreatedDateTime"]
+    assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) == newest
+
+
+def test_dcsa_pull_stops_with_a_clear_error_when_the_next_page_link_repeats(
+    dcsa_server: DemoServer, tmp_path: Path
+) -> None:
+    dcsa_server.faults = Faults(dcsa_next_page_header=1, dcsa_page_size=2, dcsa_repeat_next_page=1)
+    result = _materialize(tmp_path, dcsa_events, "dcsa_api", _dcsa_resource(dcsa_server))
+    assert not result.success
+    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "repeated the next page" in error and "after page 2" in error
+    # page 1, then page 2 naming itself as the next page: two requests, no loop
+    assert [sorted(a) for a in _dcsa_requests(dcsa_server)] == [["limit"], ["cursor"]]
+    assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) is None
+
+
+def test_dcsa_carrier_spellings_land_with_the_canonical_names_and_codes(
+    dcsa_server: DemoServer, tmp_path: Path
+) -> None:
+    dcsa_server.faults = Faults(dcsa_carrier_spelling=1, dcsa_next_page_header=1, dcsa_page_size=3)
+    result = _materialize(tmp_path, dcsa_events, "dcsa_api", _dcsa_resource(dcsa_server))
+    assert result.success
+    # on the wire (and in the drop files) the carrier's spelling ...
+    pulled = [
+        json.loads(line) for p in _dcsa_drops(tmp_path) for line in p.read_text().splitlines()
+    ]
+    assert len(pulled) == 7
+    assert all("eventId" in e and "eventID" not in e for e in pulled)
+    assert {(e["eventType"], e["emptyIndicatorCode"]) for e in pulled} == {("Equipment", "Laden")}
+    assert all("unLocationCode" in e["transportCall"] for e in pulled)
+    # ... in the lake DCSA's: nothing quarantined, canonical codes and the location landed
+    assert _landed_metadata(result, dcsa_events)["rows_quarantined"] == 0
+    assert _query(tmp_path, "select count(*) from audit.quarantine") == [(0,)]
+    landed = _query(
+        tmp_path,
+        'select "eventID", "eventType", "eventClassifierCode", "equipmentEventTypeCode", '
+        '"emptyIndicatorCode", "transportCall_UNLocationCode" '
+        'from raw.logistics__dcsa_events order by "eventID"',
+    )
+    assert landed == [
+        (f"evt-{n:04d}", "EQUIPMENT", "ACT", "LOAD", "LADEN", "CNYTN") for n in range(7)
+    ]
 
 
 # -- HKO and Open-Meteo snapshots (tenant public) ---------------------------------------------

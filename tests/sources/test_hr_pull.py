@@ -1,22 +1,24 @@
 """HR REST pull through the demo server on loopback: the real pull resource, the real ingestion
 asset (dagster.materialize) and a real DuckDB file. Every fault class is survived with the
 landed rows equal to the source rows; a re-pull lands nothing twice; a 404 is dead-lettered
-without secrets; a failed landing keeps the cursor; a terminated employee becomes inactive."""
+without secrets and fails the pull check, not the step, so a downstream step still runs; a failed
+landing keeps the cursor and fails the step; a terminated employee becomes inactive."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
-from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
 from traceloom_pipelines.sources.hr.connector import HrApiResource
 from traceloom_pipelines.sources.hr.contract import employees, shift_schedules
@@ -116,8 +118,13 @@ def _materialize(data_dir: Path, entity, resource: HrApiResource) -> dg.ExecuteI
     )
 
 
+def _pull_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == PULL_CHECK]
+    return evaluation
+
+
 def _query(data_dir: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -150,6 +157,8 @@ def test_full_employee_pull_survives_each_fault(tmp_path: Path, server: DemoServ
     server.faults = FAULTS[fault]
     result = _materialize(tmp_path, employees, _resource(server))
     assert result.success
+    assert _pull_check(result).passed
+    assert _pull_check(result).metadata["tenants_pulled"].value == len(TENANTS)
     expected = {t: len(server.world[t].employees) for t in TENANTS}
     assert _landed_per_tenant(tmp_path, "hr__employees") == expected
     skills = {t: sum(len(e["skills"]) for e in server.world[t].employees) for t in TENANTS}
@@ -179,10 +188,23 @@ def test_re_pull_lands_nothing_twice(tmp_path: Path, server: DemoServer):
     assert metadata["files_skipped_already_landed"].value == 6
 
 
-def test_404_is_dead_lettered_without_secrets_and_the_run_fails(tmp_path: Path, server: DemoServer):
+def test_404_is_dead_lettered_without_secrets_and_fails_the_pull_check(
+    tmp_path: Path, server: DemoServer
+):
     server.faults = Faults(after=1, client_error=1, client_error_status=404)
     result = _materialize(tmp_path, shift_schedules, _resource(server))
-    assert not result.success
+    # The step succeeds with what did arrive; the failed pull fails its (non-blocking) check.
+    assert result.success
+    check = _pull_check(result)
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert not check.blocking
+    assert check.metadata["failed_tenants"].value == TENANTS[0]
+    assert check.metadata["tenants_failed"].value == 1
+    failure = check.metadata["pull_failures"].value[TENANTS[0]]
+    assert failure["failure_class"] == "client_error"
+    assert "404" in failure["error"] and SECRET not in json.dumps(failure)
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {TENANTS[1]: 20}
     letters = _query(
         tmp_path,
         "select tenant_id, source, entity, status, error_class, url, params, body_excerpt "
@@ -212,11 +234,53 @@ def test_404_is_dead_lettered_without_secrets_and_the_run_fails(tmp_path: Path, 
     assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
 
 
+def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server: DemoServer):
+    """One tenant's pull answers 404: the ingestion step succeeds with its pull check failed, so
+    a step downstream of the raw table runs (not skipped) on the data that is there."""
+    server.faults = Faults(after=1, client_error=1, client_error_status=404)
+
+    @dg.asset(deps=[dg.AssetKey(["raw", "hr", "shift_schedules"])])
+    def shifts_per_tenant() -> dg.MaterializeResult:
+        counts = _landed_per_tenant(tmp_path, "hr__shift_schedules")
+        return dg.MaterializeResult(metadata={"tenants": json.dumps(counts, sort_keys=True)})
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [build_ingestion_asset(shift_schedules, puller="hr_api"), shifts_per_tenant],
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(tmp_path)),
+            "hr_api": _resource(server),
+        },
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success
+    assert not result.is_node_skipped("shifts_per_tenant")
+    assert result.get_step_skipped_events() == []
+    (downstream,) = result.asset_materializations_for_node("shifts_per_tenant")
+    assert json.loads(downstream.metadata["tenants"].value) == {TENANTS[1]: 20}
+    check = _pull_check(result)
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failed_tenants"].value == TENANTS[0]
+    errors = [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if entry.level == logging.ERROR and "pull failed for tenant(s)" in entry.user_message
+    ]
+    assert len(errors) == 1 and TENANTS[0] in errors[0] and TENANTS[1] not in errors[0]
+    # Recorded as before: the failed tenant's cursor did not move, the other's did.
+    assert _query(tmp_path, "select tenant_id, cursor from audit.connector_state") == [
+        (TENANTS[1], TODAY)
+    ]
+    runs = dict(_query(tmp_path, "select tenant_id, status from audit.connector_runs"))
+    assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
+
+
 def test_cursor_not_advanced_when_landing_fails_and_the_re_pull_lands_once(
     tmp_path: Path, server: DemoServer
 ):
     # An operator broke the raw table: landing fails after the pull.
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = connect(tmp_path)
     con.execute("create schema raw; create table raw.hr__shift_schedules (tenant_id varchar)")
     con.close()
     failed = _materialize(tmp_path, shift_schedules, _resource(server))
@@ -225,7 +289,7 @@ def test_cursor_not_advanced_when_landing_fails_and_the_re_pull_lands_once(
     statuses = _query(tmp_path, "select distinct status from audit.connector_runs")
     assert statuses == [("landing_failed",)]
 
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = connect(tmp_path)
     con.execute("drop table raw.hr__shift_schedules")
     con.close()
     assert _materialize(tmp_path, shift_schedules, _resource(server)).success

@@ -1,7 +1,8 @@
-"""The logistics source: DCSA Track & Trace events as carriers send them and the canonical
-milestone feed, through the reader, the pandera contract and DuckDB; the cursor-paged pull over
-real loopback HTTP; and fct_shipment_milestones / fct_supplier_performance after a real dbt build
-of a small demo world, checked against its answer key."""
+"""The logistics source: DCSA Track & Trace events as carriers send them (and spell them) and the
+canonical milestone feed, through the reader, the pandera contract and DuckDB; the paged pull
+(``Next-Page`` links, ``Next-Page-Cursor``) over real loopback HTTP; and fct_shipment_milestones /
+fct_supplier_performance after a real dbt build of a small demo world, checked against its answer
+key."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from traceloom_pipelines.integration.http import SourceHttpClient
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.sources.logistics.connector import (
+    NEXT_PAGE,
     NEXT_PAGE_CURSOR,
     iter_dcsa_event_records,
     pull_dcsa_events,
@@ -80,6 +82,19 @@ DEPARTURE_EVENT = {
     ],
     "carrierSpecificData": {"internalStatus": "S42"},
 }
+# A carrier's own spelling: eventId, unLocationCode (at two depths), title-case codes.
+CARRIER_SPELLED_EVENT = {
+    "eventId": "7b0d4e8a-0003",
+    "eventType": "Equipment",
+    "eventClassifierCode": "Act",
+    "eventDateTime": "2026-02-04T11:00:00+08:00",
+    "eventCreatedDateTime": "2026-02-04T03:05:00Z",
+    "equipmentEventTypeCode": "Gtot",
+    "equipmentReference": "MSKU9070323",
+    "emptyIndicatorCode": "Laden",
+    "transportCall": {"location": {"unLocationCode": "NLRTM"}, "modeOfTransport": "Vessel"},
+    "eventLocation": {"UnLocationCode": "NLRTM"},
+}
 # Gate-in without the (optional) transportCall block: the location is in eventLocation.
 GATE_IN_EVENT = {
     "eventID": "7b0d4e8a-0002",
@@ -139,9 +154,11 @@ def landed_dcsa(tmp_path: Path):
     no_zone = {**GATE_IN_EVENT, "eventID": "bad-2", "eventDateTime": "2026-02-01 07:40"}
     _write(
         folder / "dcsa_MAEU_2026-02-03_p001.json",
-        json.dumps([LOAD_EVENT, DEPARTURE_EVENT, GATE_IN_EVENT, bad_code, no_zone]),
+        json.dumps(
+            [LOAD_EVENT, DEPARTURE_EVENT, GATE_IN_EVENT, CARRIER_SPELLED_EVENT, bad_code, no_zone]
+        ),
     )
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     result = land_entity(con, dcsa_events, landing)
     yield con, result
     con.close()
@@ -181,17 +198,21 @@ def test_dcsa_event_with_equipment_and_transport_parts_lands_in_utc(landed_dcsa)
 def test_carrier_quirks_are_accepted_and_bad_events_quarantined_with_reasons(landed_dcsa) -> None:
     con, result = landed_dcsa
     counts = result.total
-    assert (counts.rows_read, counts.rows_landed, counts.rows_quarantined) == (5, 3, 2)
+    assert (counts.rows_read, counts.rows_landed, counts.rows_quarantined) == (6, 4, 2)
     landed = run(
         con,
-        'select "eventID", "eventClassifierCode", "transportEventTypeCode", '
+        'select "eventID", "eventType", "eventClassifierCode", "equipmentEventTypeCode", '
+        '"transportEventTypeCode", "emptyIndicatorCode", '
         '"transportCall_location_UNLocationCode", "eventLocation_UNLocationCode" '
         'from raw.logistics__dcsa_events order by "eventID"',
     )
+    # codes land upper-cased, carrier field names as DCSA's; other values as sent (the
+    # location in lower case: staging upper-cases it)
     assert landed == [
-        (LOAD_EVENT["eventID"], "ACT", None, None, None),
-        ("7b0d4e8a-0001", "est", "depa", "cnytn", None),  # as sent; staging upper-cases
-        ("7b0d4e8a-0002", "ACT", None, None, "CNYTN"),
+        (LOAD_EVENT["eventID"], "EQUIPMENT", "ACT", "LOAD", None, "LADEN", None, None),
+        ("7b0d4e8a-0001", "TRANSPORT", "EST", None, "DEPA", None, "cnytn", None),
+        ("7b0d4e8a-0002", "EQUIPMENT", "ACT", "GTIN", None, "LADEN", None, "CNYTN"),
+        ("7b0d4e8a-0003", "EQUIPMENT", "ACT", "GTOT", None, "LADEN", "NLRTM", "NLRTM"),
     ]
     reasons = run(
         con,
@@ -199,7 +220,7 @@ def test_carrier_quirks_are_accepted_and_bad_events_quarantined_with_reasons(lan
         "from audit.quarantine order by 1",
     )
     assert reasons == [
-        ("bad-1", ["equipmentEventTypeCode:isin_any_case"]),
+        ("bad-1", ["equipmentEventTypeCode:isin"]),
         ("bad-2", ["eventDateTime:is_timestamp"]),
     ]
 
@@ -222,7 +243,7 @@ def test_canonical_milestone_outside_the_vocabulary_is_quarantined(tmp_path: Pat
         landing / "acme-apparel" / "logistics" / "shipment_milestones" / "m.jsonl",
         json.dumps(good) + "\n" + json.dumps(bad) + "\n",
     )
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         land_entity(con, shipment_milestones, landing)
         assert run(
@@ -294,11 +315,49 @@ def test_pull_retries_a_failed_page_and_stops_on_a_repeated_cursor(
 
     httpserver.expect_request("/v2/events").respond_with_handler(handler)
     client = SourceHttpClient("logistics", httpserver.url_for("/"), sleep=lambda _s: None)
-    with pytest.raises(RuntimeError, match="repeated page cursor"):
+    with pytest.raises(RuntimeError, match="repeated the next page .*cursor=same"):
         pull_dcsa_events(client, tmp_path / "landing", "acme-apparel", "MAEU")
     assert client.stats()["retries"] == 1
     folder = tmp_path / "landing" / "acme-apparel" / "logistics" / "dcsa_events"
     assert len(list(folder.glob("*.jsonl"))) == 2  # pages before the loop are kept
+
+
+def test_pull_follows_relative_next_page_links_and_prefers_them_to_the_cursor(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    def handler(request: Request) -> Response:
+        cursor = request.args.get("cursor")
+        if cursor is None:  # both headers: the Next-Page link wins
+            headers = {NEXT_PAGE: "/v2/events?cursor=abc", NEXT_PAGE_CURSOR: "ignored"}
+            return Response(json.dumps([LOAD_EVENT]), headers=headers)
+        if cursor == "abc":  # a link relative to the request's own path
+            return Response(json.dumps([DEPARTURE_EVENT]), headers={NEXT_PAGE: "events?cursor=d"})
+        return Response(json.dumps([GATE_IN_EVENT]))
+
+    httpserver.expect_request("/v2/events").respond_with_handler(handler)
+    client = SourceHttpClient("logistics", httpserver.url_for("/"), sleep=lambda _s: None)
+    written = pull_dcsa_events(client, tmp_path / "landing", "acme-apparel", "MAEU", limit=5)
+    assert [dict(request.args) for request, _ in httpserver.log] == [
+        {"limit": "5"},
+        {"cursor": "abc"},
+        {"cursor": "d"},
+    ]
+    events = [json.loads(t) for p in written for _, t in iter_dcsa_event_records(p)]
+    assert events == [LOAD_EVENT, DEPARTURE_EVENT, GATE_IN_EVENT]
+
+
+def test_pull_refuses_a_next_page_link_to_another_host(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    elsewhere = "https://collector.example.net/v2/events?cursor=abc&api_key=s3cr3t"
+    httpserver.expect_request("/v2/events").respond_with_data(
+        json.dumps([LOAD_EVENT]), headers={NEXT_PAGE: elsewhere}
+    )
+    client = SourceHttpClient("logistics", httpserver.url_for("/"), sleep=lambda _s: None)
+    with pytest.raises(RuntimeError, match="leaves the carrier API") as raised:
+        pull_dcsa_events(client, tmp_path / "landing", "acme-apparel", "MAEU")
+    assert "s3cr3t" not in str(raised.value)  # no secret in the message
+    assert len(httpserver.log) == 1
 
 
 # -- marts after a real dbt build of a small demo world ---------------------------------------
@@ -339,6 +398,72 @@ def test_shipment_milestones_are_exactly_the_answer_key(logistics_world) -> None
     assert {k[3] for k in expected} == {"PLN", "EST", "ACT"}
     assert "DISCHARGED" in {k[2] for k in expected}
     assert {k[0] for k in expected} == set(key["tenants"])
+
+
+def _carrier_spelled_events(landing: Path) -> list[tuple[str, dict]]:
+    """(tenant, event) of every DCSA event the demo world wrote in a carrier's spelling."""
+    return [
+        (path.relative_to(landing).parts[0], event)
+        for path in sorted(landing.glob("*/logistics/dcsa_events/*.json"))
+        for event in json.loads(path.read_text())
+        if "eventId" in event
+    ]
+
+
+def _spelled_location(event: dict) -> str:
+    call = event.get("transportCall", {})
+    place = call.get("unLocationCode") or call.get("location", {}).get("unLocationCode")
+    return place or event["eventLocation"]["unLocationCode"]
+
+
+def test_carrier_spelled_dcsa_events_land_and_their_milestones_reach_the_marts(
+    logistics_world,
+) -> None:
+    key, con = logistics_world["key"], logistics_world["con"]
+    spelled = _carrier_spelled_events(logistics_world["dir"] / "landing")
+    assert spelled and {e["eventType"] for _, e in spelled} <= {"Equipment", "Transport"}
+    assert con.execute(
+        "select count(*) from audit.quarantine where entity = 'dcsa_events'"
+    ).fetchall() == [(0,)]
+    ids = {(tenant, e["eventId"]) for tenant, e in spelled}
+    staged = [
+        row
+        for row in con.execute(
+            "select tenant_id, event_id, event_type, classifier, location "
+            "from staging.stg_logistics__dcsa_events"
+        ).fetchall()
+        if row[:2] in ids
+    ]
+    expected = [
+        (
+            tenant,
+            e["eventId"],
+            e["eventType"].upper(),
+            e["eventClassifierCode"].upper(),
+            _spelled_location(e).upper(),
+        )
+        for tenant, e in spelled
+    ]
+    assert sorted(staged) == sorted(expected)
+    # the shipments they report have exactly the answer key's milestones, some won by them
+    bookings = {
+        (tenant, ref["documentReferenceValue"])
+        for tenant, e in spelled
+        for ref in e["documentReferences"]
+        if ref["documentReferenceType"].upper() == "BKG"
+    }
+    rows = con.execute(
+        "select tenant_id, shipment_id, milestone, classifier, source_event_id "
+        "from marts.fct_shipment_milestones"
+    ).fetchall()
+    got = {r[:4] for r in rows if r[:2] in bookings}
+    assert got == {
+        (s["tenant_id"], s["shipment_id"], m["milestone"], m["classifier"])
+        for s in key["shipments"]
+        if (s["tenant_id"], s["shipment_id"]) in bookings
+        for m in s["milestones"]
+    }
+    assert any((r[0], r[4]) in ids for r in rows)
 
 
 def test_milestones_are_ordered_by_event_time_not_arrival(logistics_world) -> None:

@@ -56,7 +56,7 @@ def _g_sql1_count(path: Path) -> int:
 
 
 def _land_all(data_dir: Path) -> dict[str, LandingResult]:
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     try:
         return {e.entity: land_entity(con, e, data_dir / "landing") for e in ENTITIES}
     finally:
@@ -64,7 +64,7 @@ def _land_all(data_dir: Path) -> dict[str, LandingResult]:
 
 
 def _query(data_dir: Path, sql: str, params: object = None) -> list[tuple]:
-    con = connect(data_dir / "warehouse.duckdb", read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return run(con, sql, params)
     finally:
@@ -248,7 +248,7 @@ def test_a_bom_before_the_first_column_does_not_hide_it(tmp_path: Path) -> None:
         folder = tmp_path / "landing" / "public" / "port" / "container_throughput"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         land_entity(con, container_throughput, tmp_path / "landing")
         batches = run(
@@ -284,7 +284,7 @@ def test_corrupted_copies_are_quarantined_with_their_reason(tmp_path: Path) -> N
     in_port = (SAMPLES / FILE_BY_ENTITY["vessels_in_port"]).read_bytes()
     _drop(tmp_path, "vessel_expected_arrivals", "d_wrong_feed.xml", in_port)
 
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         result = land_entity(con, vessel_expected_arrivals, tmp_path / "landing")
         batches = run(
@@ -343,7 +343,7 @@ def test_reader_keeps_odd_xml_visible(tmp_path: Path) -> None:
 def test_cargo_columns_not_understood_are_quarantined(tmp_path: Path) -> None:
     text = "\ufeffShipment_type,Port_cargo_throughput_2024,Remarks\r\nOverall,170000,prov.,9\r\n"
     _drop(tmp_path, "cargo_throughput", "cargo.csv", text.encode("utf-8"))
-    con = connect(tmp_path / "warehouse.duckdb")
+    con = connect(tmp_path)
     try:
         counts = land_entity(con, cargo_throughput, tmp_path / "landing").total
         reasons = run(con, "select failed_checks from audit.quarantine order by source_row")

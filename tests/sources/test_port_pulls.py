@@ -11,13 +11,12 @@ from functools import reduce
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from traceloom_pipelines.integration.breaker import breaker_for
-from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import WarehouseResource
@@ -87,13 +86,18 @@ def _materialize(data_dir: Path, entity, key: str, resource) -> dg.ExecuteInProc
     )
 
 
+def _pull_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == PULL_CHECK]
+    return evaluation
+
+
 def _metadata(result: dg.ExecuteInProcessResult, entity) -> dict:
     (materialization,) = result.asset_materializations_for_node(f"land_{entity.table}")
     return {k: v.value for k, v in materialization.metadata.items()}
 
 
 def _query(data_dir: Path, sql: str, params: object = None) -> list[tuple]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return con.execute(sql, params).fetchall()
     finally:
@@ -114,7 +118,7 @@ def _drop_route(data_dir: Path, entity, name: str, body: bytes) -> None:
     target = data_dir / "landing" / "public" / entity.system / entity.entity / name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(body)
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     try:
         land_entity(con, entity, data_dir / "landing")
     finally:
@@ -194,13 +198,14 @@ def test_a_503_then_success_is_retried_and_lands(httpserver: HTTPServer, tmp_pat
         tmp_path, entity, PORT_STATS_RESOURCE_KEY, _resource(httpserver, PORT_STATS_RESOURCE_KEY)
     )
     assert result.success
+    assert _pull_check(result).passed
     meta = _metadata(result, entity)
     assert (meta["pull_requests"], meta["pull_retries"], meta["pull_dead_letters"]) == (2, 1, 0)
     assert meta["rows_landed"] == 63
     assert _query(tmp_path, "select status, retries from audit.connector_runs") == [("landed", 1)]
 
 
-def test_a_feed_that_stays_down_fails_the_run_and_writes_nothing(
+def test_a_feed_that_stays_down_fails_the_pull_check_and_writes_nothing(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     entity = ENTITY_BY_NAME["vessels_arrived"]
@@ -208,11 +213,35 @@ def test_a_feed_that_stays_down_fails_the_run_and_writes_nothing(
     result = _materialize(
         tmp_path, entity, MARDEP_RESOURCE_KEY, _resource(httpserver, MARDEP_RESOURCE_KEY)
     )
-    assert not result.success
+    # Not a step failure (downstream steps still run): the pull check fails instead.
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failed_tenants"].value == "public"
+    failure = check.metadata["pull_failures"].value["public"]
+    assert failure["failure_class"] == "server_error" and "503" in failure["error"]
+    assert _metadata(result, entity)["rows_landed"] == 0
     assert not list((tmp_path / "landing").rglob("*.xml"))
     assert _query(
         tmp_path, "select source, entity, tenant_id, status, attempts from audit.dead_letters"
     ) == [("mardep", "vessels_arrived", "public", 503, 3)]
+    assert _query(tmp_path, "select status from audit.connector_runs") == [("pull_failed",)]
+    assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
+
+
+def test_a_disabled_pull_lands_drop_files_and_its_pull_check_says_so(tmp_path: Path) -> None:
+    entity = ENTITY_BY_NAME["cargo_throughput"]
+    drop = tmp_path / "landing" / "public" / entity.system / entity.entity
+    drop.mkdir(parents=True)
+    (drop / FILE_BY_ENTITY["cargo_throughput"]).write_bytes(
+        (SAMPLES / FILE_BY_ENTITY["cargo_throughput"]).read_bytes()
+    )
+    resource = PortStatisticsResource(base_url="")
+    result = _materialize(tmp_path, entity, PORT_STATS_RESOURCE_KEY, resource)
+    assert result.success and _metadata(result, entity)["rows_landed"] == 63
+    check = _pull_check(result)
+    assert check.passed
+    assert "drop files only" in check.metadata["mode"].value
 
 
 def test_a_port_feed_refuses_a_tenant_other_than_public(

@@ -59,7 +59,7 @@ def _drop(root: Path, tenant: str, entity: str, name: str, payload: object) -> P
 
 
 def _land(data_dir: Path) -> dict[str, LandingResult]:
-    con = connect(data_dir / "warehouse.duckdb")
+    con = connect(data_dir)
     try:
         return {e.entity: land_entity(con, e, data_dir / "landing") for e in ENTITIES}
     finally:
@@ -67,7 +67,7 @@ def _land(data_dir: Path) -> dict[str, LandingResult]:
 
 
 def _query(data_dir: Path, sql: str, params: object = None) -> list[tuple]:
-    con = connect(data_dir / "warehouse.duckdb", read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return run(con, sql, params)
     finally:

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
-from traceloom_pipelines.landing.assets import build_ingestion_asset
+from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.wms.connector import WmsApiResource
 from traceloom_pipelines.sources.wms.contract import stock_events, stock_levels
@@ -94,8 +94,13 @@ def _materialize(data_dir: Path, entity, resource) -> dg.ExecuteInProcessResult:
     )
 
 
+def _pull_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == PULL_CHECK]
+    return evaluation
+
+
 def _query(data_dir: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con = connect(data_dir, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -134,13 +139,13 @@ def test_events_pull_survives_faults_and_keeps_a_high_water_mark(
 
 
 def test_events_cursor_not_advanced_when_landing_fails(tmp_path: Path, server: DemoServer):
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = connect(tmp_path)
     con.execute("create schema raw; create table raw.wms__stock_events (tenant_id varchar)")
     con.close()
     assert not _materialize(tmp_path, stock_events, _resource(server)).success
     assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
 
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = connect(tmp_path)
     con.execute("drop table raw.wms__stock_events")
     con.close()
     # The same window is pulled again: the same file names, every event landed once.
@@ -169,11 +174,24 @@ def test_stock_levels_by_location_land_and_re_pull_is_a_no_op(tmp_path: Path, se
 def test_open_breaker_rejects_the_pull_and_is_recorded(tmp_path: Path, server: DemoServer):
     server.faults = Faults(fail_500=100)
     resource = _resource(server, breaker_failure_threshold=3, breaker_cooldown_s=60)
-    assert not _materialize(tmp_path, stock_events, resource).success
+    # A failed pull fails the pull check, not the step: downstream steps still run.
+    first = _materialize(tmp_path, stock_events, resource)
+    assert first.success
     sent = len(server.request_log)
     assert sent == 3  # the breaker opened at the third failure and stopped the retries
-    assert not _materialize(tmp_path, stock_events, _resource(server)).success
+    second = _materialize(tmp_path, stock_events, _resource(server))
+    assert second.success
     assert len(server.request_log) == sent  # rejected without a request
+    for result in (first, second):
+        check = _pull_check(result)
+        assert not check.passed
+        assert check.severity == dg.AssetCheckSeverity.ERROR
+        assert check.metadata["failed_tenants"].value == TENANT
+        failures = check.metadata["pull_failures"].value
+        assert failures[TENANT]["failure_class"] == "circuit_open"
+        assert "circuit breaker for 'wms' is open" in failures[TENANT]["error"]
+        assert result.asset_materializations_for_node("land_wms__stock_events")
+    assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
     runs = _query(
         tmp_path, "select status, breaker_state from audit.connector_runs order by finished_at"
     )

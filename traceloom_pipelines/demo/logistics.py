@@ -15,7 +15,9 @@ Injected, and written to the answer key so the marts can be checked exactly:
 - re-sent reports (same event id, later report time) and corrections (same event id, the later
   report moves the event time: the latest report wins);
 - DCSA quirks: lower-case codes, local ``+08:00``-style offsets, missing ``transportCall`` or
-  ``references`` blocks, extra carrier fields, empty-container events that are not milestones;
+  ``references`` blocks, extra carrier fields, empty-container events that are not milestones,
+  and every second DCSA shipment's events in a carrier's own spelling (:func:`carrier_spelling`:
+  ``eventId``, ``unLocationCode``, ``Equipment``/``Laden``; they land like the others);
 - vessel names spelled differently from the canonical name (``MSC  Anna`` for ``MSC ANNA``);
 - a milestone with an event type outside 000 §2.4 (quarantined, ``eventType:isin``).
 """
@@ -439,6 +441,44 @@ def dcsa_record(rng: random.Random, s: Shipment, r: Report) -> dict:
     return event
 
 
+# DCSA field names as some carriers spell them, and the coded fields they send in title case.
+CARRIER_FIELD_SPELLINGS = {"eventID": "eventId", "UNLocationCode": "unLocationCode"}
+CARRIER_TITLE_CASE_FIELDS = (
+    "eventType",
+    "eventClassifierCode",
+    "equipmentEventTypeCode",
+    "transportEventTypeCode",
+    "emptyIndicatorCode",
+)
+
+
+def _respelled(mapping: dict) -> dict:
+    return {CARRIER_FIELD_SPELLINGS.get(k, k): _respelled_within(v) for k, v in mapping.items()}
+
+
+def _respelled_within(value: object) -> object:
+    if isinstance(value, dict):
+        return _respelled(value)
+    if isinstance(value, list):
+        return [_respelled_within(item) for item in value]
+    return value
+
+
+def carrier_spelling(event: dict) -> dict:
+    """``event`` as some carriers spell DCSA: ``eventId`` for ``eventID``, ``unLocationCode``
+    for ``UNLocationCode`` (at any depth) and the codes in title case (``EQUIPMENT`` →
+    ``Equipment``, ``LADEN`` → ``Laden``). The contract reads it back as DCSA's spelling."""
+    out = _respelled(event)
+    for name in CARRIER_TITLE_CASE_FIELDS:
+        if isinstance(out.get(name), str):
+            out[name] = out[name].title()
+    return out
+
+
+def _dcsa_text(event: dict, carrier_spelled: bool) -> str:
+    return dumps(carrier_spelling(event) if carrier_spelled else event)
+
+
 def _empty_pickup(s: Shipment) -> Report:
     """The empty container leaving the depot before stuffing: a DCSA GTOT that is no milestone."""
     at = s.actual["GATE_IN"] - 2 * DAY
@@ -455,10 +495,11 @@ def logistics_drops(
     rng = world.rng("logistics-feeds")
     canonical: dict[str, list[tuple[int, str, object]]] = {}
     dcsa: dict[str, list[tuple[int, str, object]]] = {}
+    respelled = {id(s) for s in [s for s in shipments if s.dcsa][1::2]}
     for s in shipments:
         for r in s.reports:
             if s.dcsa and r.milestone not in CANONICAL_ONLY:
-                text = dumps(dcsa_record(rng, s, r))
+                text = _dcsa_text(dcsa_record(rng, s, r), id(s) in respelled)
                 dcsa.setdefault(date_of(r.reported_at), []).append(
                     (r.reported_at, r.event_id, text)
                 )
@@ -473,7 +514,7 @@ def logistics_drops(
             event["emptyIndicatorCode"] = "EMPTY"
             event.pop("references", None)
             dcsa.setdefault(date_of(empty.reported_at), []).append(
-                (empty.reported_at, empty.event_id, dumps(event))
+                (empty.reported_at, empty.event_id, _dcsa_text(event, id(s) in respelled))
             )
     tags: list[dict] = []
     milestones = EntityDrops(world.name, "logistics", "shipment_milestones")

@@ -1,7 +1,9 @@
-"""``traceloom demo serve``: the demo world over loopback HTTP as the HR and WMS APIs, with faults.
+"""``traceloom demo serve``: the demo world over loopback HTTP as the HR, WMS and DCSA APIs, with
+faults.
 
 The world is read once, at start, from generated drop files (``<landing>/<tenant>/hr/...``,
-``<landing>/<tenant>/wms/...``) and served per tenant under ``/<tenant>/``:
+``<landing>/<tenant>/wms/...``, ``<landing>/<tenant>/logistics/dcsa_events/...``) and served per
+tenant under ``/<tenant>/``:
 
 ==============================================================  ===================================
 route                                                           answer
@@ -14,6 +16,10 @@ route                                                           answer
                                                                 ``{"events": [...], "has_more"}``
                                                                 after the (timestamp, transaction
                                                                 id) high-water mark (§6.3)
+``GET /<tenant>/v2/events?limit=&eventType=&eventCreatedDateTime:gte=``
+                                                                DCSA Track & Trace v2: a JSON array
+                                                                of events by creation time; more
+                                                                waiting: a next page cursor (below)
 ``POST /oauth/token``                                           client-credentials bearer token
 ``GET|POST /_faults``                                           show / set the fault switches
 ==============================================================  ===================================
@@ -26,6 +32,17 @@ answers delayed ``slow_s`` seconds (past the client's timeout), ``malformed`` ×
 body, ``client_error`` × ``client_error_status`` (400/404), and ``expire_token_after``: every
 token issued so far is revoked after that many API answers (the client sees one 401 mid-pull).
 
+The DCSA route has switches of its own that stay on until set back to 0 (they reproduce how
+carrier APIs differ): ``dcsa_next_page_header`` says where the next page is — 0: a bare
+``Next-Page-Cursor: <cursor>`` (sent back as ``?cursor=``), 1: a relative ``Next-Page:
+/<tenant>/v2/events?cursor=<cursor>`` link, 2: the same link absolute (``http://host:port/…``);
+``dcsa_page_size`` > 0 caps every page at that many events whatever ``limit`` asks;
+``dcsa_repeat_next_page`` makes every page read by cursor name itself as the next page again (a
+server bug the client must stop on); ``dcsa_carrier_spelling`` serves the events as some carriers
+spell them (``eventId``, ``unLocationCode``, ``Equipment``/``Laden``; see
+:func:`~traceloom_pipelines.demo.logistics.carrier_spelling`). A cursor carries the filters, the
+limit and the offset (DCSA: it replaces the other parameters).
+
 Other services mount on the same server: pass ``extra_routes`` (path prefix → handler taking a
 :class:`DemoRequest` and returning a :class:`DemoResponse`), e.g. the ERP OData service under
 ``/<tenant>/erp/``. Handlers of extra routes get the same faults and token check.
@@ -33,20 +50,29 @@ Other services mount on the same server: pass ``extra_routes`` (path prefix → 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from traceloom_pipelines.demo.logistics import carrier_spelling
 from traceloom_pipelines.landing.readers import iter_records, list_drop_files
 from traceloom_pipelines.sources.hr.contract import employees as hr_employees
 from traceloom_pipelines.sources.hr.contract import shift_schedules as hr_shift_schedules
+from traceloom_pipelines.sources.logistics.connector import (
+    CREATED_SINCE,
+    NEXT_PAGE,
+    NEXT_PAGE_CURSOR,
+)
+from traceloom_pipelines.sources.logistics.contract import dcsa_events as logistics_dcsa_events
 from traceloom_pipelines.sources.wms.contract import stock_events as wms_stock_events
 from traceloom_pipelines.sources.wms.contract import stock_levels as wms_stock_levels
 
@@ -61,6 +87,7 @@ class TenantWorld:
     schedules: list[dict] = field(default_factory=list)
     stock_levels: list[dict] = field(default_factory=list)
     stock_events: list[dict] = field(default_factory=list)
+    dcsa_events: list[dict] = field(default_factory=list)
 
 
 def _event_key(event: dict) -> tuple[datetime, str]:
@@ -70,17 +97,35 @@ def _event_key(event: dict) -> tuple[datetime, str]:
     )
 
 
+def _created(event: dict) -> datetime:
+    """A DCSA event's ``eventCreatedDateTime`` (``KeyError``/``ValueError`` when unusable)."""
+    return datetime.fromisoformat(str(event["eventCreatedDateTime"]).replace("Z", "+00:00"))
+
+
+def _by_creation(events: list[dict]) -> list[dict]:
+    """DCSA events in creation order (stable); events without a usable creation time dropped."""
+    dated = []
+    for event in events:
+        try:
+            dated.append((_created(event), event))
+        except (KeyError, ValueError):
+            continue
+    return [event for _, event in sorted(dated, key=lambda pair: pair[0])]
+
+
 def load_world(landing_root: Path) -> dict[str, TenantWorld]:
     """Tenant → records, read from the drop files under ``landing_root`` with the landing
     readers. Records that are not valid JSON objects are skipped (the API serves clean
     records); employees keep the latest record per id, stock levels the latest per material
-    and warehouse, events are sorted by timestamp then transaction id."""
+    and warehouse, events are sorted by timestamp then transaction id, DCSA events (read with the
+    contract's reader, so in DCSA's spelling) by creation time."""
     world: dict[str, TenantWorld] = {}
     sources = {
         "employees": hr_employees,
         "schedules": hr_shift_schedules,
         "stock_levels": wms_stock_levels,
         "stock_events": wms_stock_events,
+        "dcsa_events": logistics_dcsa_events,
     }
     for attribute, entity in sources.items():
         for drop in list_drop_files(landing_root, entity):
@@ -110,6 +155,7 @@ def load_world(landing_root: Path) -> dict[str, TenantWorld]:
             except (KeyError, ValueError):
                 continue
         tenant.stock_events = [events[k] for k in sorted(events)]
+        tenant.dcsa_events = _by_creation(tenant.dcsa_events)
     return world
 
 
@@ -127,6 +173,11 @@ class Faults:
     client_error: int = 0
     client_error_status: int = 404
     expire_token_after: int = -1
+    # DCSA route modes (stay on until set back to 0; see the module docstring)
+    dcsa_next_page_header: int = 0  # 0 Next-Page-Cursor, 1 relative Next-Page, 2 absolute
+    dcsa_page_size: int = 0
+    dcsa_repeat_next_page: int = 0
+    dcsa_carrier_spelling: int = 0
 
     def update(self, values: dict) -> None:
         """Set switches from ``values`` (strings are converted to the field's type).
@@ -140,6 +191,58 @@ class Faults:
                 raise ValueError(f"unknown fault switch {name!r}; known: {', '.join(types)}")
             kind = float if types[name] in ("float", float) else int
             setattr(self, name, kind(value))
+
+
+@dataclass(frozen=True)
+class DcsaQuery:
+    """What one DCSA events request asks for; a cursor is this, encoded (filters, limit and the
+    offset of the next page), so the server keeps no paging state."""
+
+    limit: int = 100
+    since: str | None = None
+    event_types: str | None = None
+    offset: int = 0
+
+    @classmethod
+    def of(cls, query: dict[str, str]) -> DcsaQuery:
+        """From the query parameters: ``cursor`` alone, or ``limit``, ``eventType`` and
+        ``eventCreatedDateTime:gte``.
+
+        Raises:
+            ValueError: a cursor that is not one of ours, a limit that is not a positive
+                integer or a ``:gte`` that is not ISO-8601.
+        """
+        if "cursor" in query:
+            return cls.from_cursor(query["cursor"])
+        limit = int(query.get("limit", "100"))
+        since = query.get(CREATED_SINCE)
+        if since is not None:
+            datetime.fromisoformat(since.replace("Z", "+00:00"))
+        if limit < 1:
+            raise ValueError("limit must be a positive integer")
+        return cls(limit, since, query.get("eventType"))
+
+    @classmethod
+    def from_cursor(cls, cursor: str) -> DcsaQuery:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            return cls(**json.loads(raw))
+        except (binascii.Error, UnicodeDecodeError, TypeError, ValueError) as exc:
+            raise ValueError(f"unknown cursor {cursor!r}") from exc
+
+    def cursor(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    def matches(self, event: dict) -> bool:
+        """The event passes the ``eventType`` (case-blind) and ``:gte`` filters."""
+        if self.event_types:
+            types = {t.strip().upper() for t in self.event_types.split(",")}
+            if str(event.get("eventType", "")).upper() not in types:
+                return False
+        return self.since is None or _created(event) >= datetime.fromisoformat(
+            self.since.replace("Z", "+00:00")
+        )
 
 
 @dataclass
@@ -207,6 +310,7 @@ class DemoServer:
             "hr/api/v1/schedules": self._schedules,
             "wms/api/v1/materials/stock-levels": self._stock_levels,
             "wms/api/v1/materials/stock-events": self._stock_events,
+            "v2/events": self._dcsa_events,
         }
         self.extra_routes = dict(extra_routes or {})
         self.tokens: set[str] = set()
@@ -369,6 +473,35 @@ class DemoServer:
             events = [e for e in events if _event_key(e) > mark]
         page = events[:limit]
         return DemoResponse(200, {"events": page, "has_more": len(events) > limit})
+
+    def _dcsa_events(self, request: DemoRequest) -> DemoResponse:
+        try:
+            query = DcsaQuery.of(request.query)
+        except ValueError as exc:
+            return DemoResponse(400, {"message": str(exc)})
+        events = [e for e in self.world[request.tenant_id].dcsa_events if query.matches(e)]
+        size = query.limit
+        if self.faults.dcsa_page_size > 0:
+            size = min(size, self.faults.dcsa_page_size)
+        page = events[query.offset : query.offset + size]
+        if self.faults.dcsa_carrier_spelling:
+            page = [carrier_spelling(event) for event in page]
+        headers = {}
+        if query.offset + size < len(events):
+            repeat = self.faults.dcsa_repeat_next_page and "cursor" in request.query
+            following = query if repeat else replace(query, offset=query.offset + size)
+            headers = self._dcsa_next_page(request.tenant_id, following.cursor())
+        return DemoResponse(200, page, headers)
+
+    def _dcsa_next_page(self, tenant_id: str, cursor: str) -> dict[str, str]:
+        """The next page header the ``dcsa_next_page_header`` switch asks for."""
+        link = f"/{tenant_id}/v2/events?cursor={cursor}"
+        mode = self.faults.dcsa_next_page_header
+        if mode == 1:
+            return {NEXT_PAGE: link}
+        if mode == 2:
+            return {NEXT_PAGE: f"{self.url}{link}"}
+        return {NEXT_PAGE_CURSOR: cursor}
 
     # -- HTTP plumbing --------------------------------------------------------------------------
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

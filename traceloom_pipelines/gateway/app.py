@@ -137,14 +137,40 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Deepest nesting of arrays and objects a pushed body may have: the seeds' payloads need 4.
+MAX_BODY_DEPTH = 64
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of arrays and objects in a parsed JSON value (a scalar is 0); iterative,
+    so no body can exhaust the interpreter's stack here."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def parse_json_body(raw: bytes) -> object:
     """A request body as strict JSON: UTF-8, no ``NaN``/``Infinity``, no lone surrogates (which
-    could not be written back as UTF-8 JSON).
+    could not be written back as UTF-8 JSON), nested at most ``MAX_BODY_DEPTH`` levels.
 
     Raises:
         ValueError: (``json.JSONDecodeError`` and ``UnicodeError`` included) if the body is not.
     """
-    body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels") from None
+    if _depth(body) > MAX_BODY_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels")
     try:
         canonical_json(body).encode("utf-8")
     except UnicodeEncodeError:

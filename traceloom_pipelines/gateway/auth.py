@@ -25,6 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+# Names that are safe as one folder of the landing tree and as a log field; landing checks
+# tenant folders against the same pattern.
+from traceloom_pipelines.landing.drops import FOLDER_NAME, is_folder_name
+
 CLIENTS_ENV = "TRACELOOM_GATEWAY_CLIENTS"
 CLIENTS_FILE_ENV = "TRACELOOM_GATEWAY_CLIENTS_FILE"
 
@@ -32,8 +36,6 @@ CLIENTS_FILE_ENV = "TRACELOOM_GATEWAY_CLIENTS_FILE"
 DEFAULT_RATE_PER_MINUTE = 100
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-# Names that are safe as one folder of the landing tree and as a log field.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,12 @@ def key_sha256(key: str) -> str:
 
 
 def _client(client_id: str, tenant_id: str, digest: str, rate: object, where: str) -> Client:
-    if not _NAME.match(client_id):
-        raise ValueError(f"{where}: client id {client_id!r} must match {_NAME.pattern}")
-    if not _NAME.match(tenant_id):
-        raise ValueError(f"{where}: tenant id of client {client_id!r} must match {_NAME.pattern}")
+    if not is_folder_name(client_id):
+        raise ValueError(f"{where}: client id {client_id!r} must match {FOLDER_NAME.pattern}")
+    if not is_folder_name(tenant_id):
+        raise ValueError(
+            f"{where}: tenant id of client {client_id!r} must match {FOLDER_NAME.pattern}"
+        )
     digest = digest.strip().lower()
     if not _SHA256_HEX.match(digest):
         # The value is not echoed: a misconfigured entry may hold a raw key.

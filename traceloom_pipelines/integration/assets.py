@@ -9,7 +9,8 @@ dead letters of the last 24 hours (003 §7.2, §8.1).
 
 import dagster as dg
 
-from traceloom_pipelines.landing.assets import WAREHOUSE_POOL, raw_asset_key
+from traceloom_pipelines.lake import LAKE_WRITERS_POOL
+from traceloom_pipelines.landing.assets import raw_asset_key
 from traceloom_pipelines.landing.warehouse import run
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.catalog import all_entities
@@ -35,7 +36,7 @@ AUDIT_TABLES = {
         )
         for table, text in AUDIT_TABLES.items()
     ],
-    pool=WAREHOUSE_POOL,
+    pool=LAKE_WRITERS_POOL,
 )
 def integration_audit(warehouse: WarehouseResource):
     """Report the audit tables (created with the warehouse) after the landings of the run."""

@@ -3,7 +3,9 @@
 Asset keys follow the warehouse: ``["raw", <system>, <entity>]``. Each materialization reports
 the four row counts (read, landed, quarantined, exact duplicates skipped), per tenant, the
 quarantine reasons and the files read; two asset checks report the pandera contract result
-(warning) and whether every row read is accounted for (error, blocking).
+(warning) and whether every row read is accounted for (error, blocking). Assets with a pull
+resource carry a third, non-blocking check: whether every tenant's pull succeeded. A failed pull
+fails that check, not the step, so downstream steps still run on the data that is there.
 """
 
 import warnings
@@ -12,9 +14,11 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from traceloom_pipelines import lake
 from traceloom_pipelines.cadence import freshness_policy
 from traceloom_pipelines.integration.breaker import CircuitOpenError
 from traceloom_pipelines.integration.http import SourceRequestError
+from traceloom_pipelines.lake import LAKE_WRITERS_POOL, entity_lock_name
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
 from traceloom_pipelines.landing.pull import (
@@ -29,12 +33,11 @@ from traceloom_pipelines.landing.pull import (
 )
 from traceloom_pipelines.landing.warehouse import quote, raw_table_columns, run
 from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.snapshots import record_step_snapshot, tag_run
 
-# Every asset that writes the DuckDB file takes a slot in this pool (limit 1 in dagster.yaml):
-# DuckDB allows one writer per file.
-WAREHOUSE_POOL = "duckdb_warehouse"
 CONTRACT_CHECK = "pandera_contract"
 BALANCE_CHECK = "rows_accounted_for"
+PULL_CHECK = "source_pull_succeeded"
 
 
 def raw_asset_key(system: str, table: str) -> dg.AssetKey:
@@ -80,6 +83,10 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
         "child_rows_landed": total.child_rows_landed,
         "files_ingested": len(result.files_ingested),
         "files_skipped_already_landed": len(result.files_skipped),
+        # links, files resolving outside the landing root, bad tenant folder names: never read
+        "paths_skipped": _md_table(
+            ("path", "reason"), [(p.relative_path, p.reason) for p in result.paths_skipped]
+        ),
         "per_tenant": _md_table(
             ("tenant", "read", "landed", "quarantined", "duplicates"), per_tenant
         ),
@@ -93,12 +100,14 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
 
 @dataclass
 class _TenantPull:
-    """One tenant's pull in this run: the batch (None when the pull failed) and its record."""
+    """One tenant's pull in this run: the batch (None when the pull failed) and its record;
+    ``failure`` is the failure class of a failed pull (``client_error``, ``circuit_open`` …)."""
 
     tenant_id: str
     batch: PullBatch | None
     record: ConnectorRun
     dead_letters: list
+    failure: str | None = None
 
 
 def _pull_tenants(
@@ -121,6 +130,7 @@ def _pull_tenants(
             cursor_before=cursors[tenant_id],
         )
         batch = None
+        failure = None
         try:
             batch = puller.pull(
                 entity=entity,
@@ -133,6 +143,11 @@ def _pull_tenants(
         except (SourceRequestError, CircuitOpenError) as exc:
             record.status = "pull_failed"
             record.error = str(exc)[:2000]
+            failure = (
+                "circuit_open"
+                if isinstance(exc, CircuitOpenError)
+                else getattr(exc, "error_class", None) or type(exc).__name__
+            )
             context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {exc}")
         stats = puller.http_stats(tenant_id)
         record.requests = stats["requests"]
@@ -141,7 +156,7 @@ def _pull_tenants(
         record.breaker_consecutive_failures = stats["breaker_consecutive_failures"]
         letters = puller.take_dead_letters()
         record.dead_letters = len(letters)
-        pulls.append(_TenantPull(tenant_id, batch, record, letters))
+        pulls.append(_TenantPull(tenant_id, batch, record, letters, failure))
     return pulls
 
 
@@ -182,6 +197,67 @@ def _pull_metadata(pulls: list[_TenantPull]) -> dict[str, object]:
     }
 
 
+def _pull_check(
+    asset_key: dg.AssetKey, pulls: list[_TenantPull], pulled: bool
+) -> dg.AssetCheckResult:
+    """:data:`PULL_CHECK`: passed when every tenant's pull succeeded (or nothing was pulled
+    because the pull resource is disabled); failed, severity error, naming each failed tenant
+    with its failure class and message (secrets already redacted by the HTTP client)."""
+    if not pulled:
+        return dg.AssetCheckResult(
+            check_name=PULL_CHECK,
+            asset_key=asset_key,
+            passed=True,
+            metadata={"mode": "drop files only (pull resource disabled: no base URL)"},
+        )
+    failed = [p for p in pulls if p.batch is None]
+    return dg.AssetCheckResult(
+        check_name=PULL_CHECK,
+        asset_key=asset_key,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "tenants_pulled": len(pulls) - len(failed),
+            "tenants_failed": len(failed),
+            "failed_tenants": ", ".join(p.tenant_id for p in failed) or "none",
+            "pull_failures": dg.MetadataValue.json(
+                {
+                    p.tenant_id: {
+                        "failure_class": p.failure,
+                        "error": (p.record.error or "")[:500],
+                        "dead_letters": p.record.dead_letters,
+                        "breaker_state": p.record.breaker_state,
+                    }
+                    for p in failed
+                }
+            ),
+        },
+    )
+
+
+def _record_pulls(con, entity: SourceEntity, pulls: list[_TenantPull], run_id: str) -> None:
+    """Advance the cursors of the tenants whose pull landed; record every pull."""
+    for p in pulls:
+        if p.batch is not None:
+            advance_cursor(
+                con, p.record.source, entity.entity, p.tenant_id, p.batch.next_cursor, run_id
+            )
+            p.record.status = "landed"
+            p.record.cursor_after = p.batch.next_cursor or p.record.cursor_before
+            if p.batch.snapshot_keys is not None:
+                record_snapshot(
+                    con,
+                    source=p.record.source,
+                    entity=entity.entity,
+                    tenant_id=p.tenant_id,
+                    keys=p.batch.snapshot_keys,
+                    run_id=run_id,
+                )
+        else:
+            p.record.cursor_after = p.record.cursor_before
+        record_connector_run(con, p.record)
+
+
 def build_ingestion_asset(
     entity: SourceEntity,
     *,
@@ -196,8 +272,16 @@ def build_ingestion_asset(
             When that resource is enabled (its base URL is set), each run first pulls every
             configured tenant into the drop folder (cursor from ``audit.connector_state``),
             then lands as usual, then advances the cursors of the tenants whose pull succeeded
-            and records dead letters and the pull in ``audit``. A failed pull fails the run
-            after landing what did arrive. When disabled, the asset lands drop files only.
+            and records dead letters and the pull in ``audit``. A failed pull (an error answer
+            after the retries, an unreachable source, an open breaker) does not fail the step:
+            it is recorded as ``pull_failed`` with its dead letters, that tenant's cursor stays
+            where it was (the next run pulls the same window again), what did arrive and every
+            drop file land, the materialization is reported as usual, an error is logged naming
+            the failed tenants, and the non-blocking check ``source_pull_succeeded`` fails
+            (severity error) with each tenant's failure class and redacted message. Downstream
+            steps therefore run on the data that is there. An error while landing or writing
+            the lake still fails the step. When disabled, the asset lands drop files only and
+            the check passes saying so.
         puller_default: the resource bound to ``puller`` on the asset itself (built from the
             environment), so runs need not provide it; without it the run must provide it.
     """
@@ -243,62 +327,86 @@ def build_ingestion_asset(
             description="rows read = landed + quarantined + duplicates skipped.",
         ),
     ]
+    if puller:
+        # Not blocking: a source that failed must not stop the models built on the others.
+        check_specs.append(
+            dg.AssetCheckSpec(
+                PULL_CHECK,
+                asset=parent_key,
+                blocking=False,
+                description="Every configured tenant's pull from the source succeeded. Fails "
+                "(error) when a source answered an error after the retries, was unreachable or "
+                "its breaker was open; what did arrive and every drop file still land, the "
+                "failed tenant's cursor stays put, and downstream steps run on the data there.",
+            )
+        )
 
     def _land(context: dg.AssetExecutionContext):
         warehouse: WarehouseResource = context.resources.warehouse
         pull_resource = getattr(context.resources, puller) if puller else None
         pulls: list[_TenantPull] = []
-        if pull_resource is not None and pull_resource.enabled:
+        pulled = pull_resource is not None and pull_resource.enabled
+        if pulled:
             pulls = _pull_tenants(context, entity, pull_resource, warehouse)
         run_id = context.run.run_id
-        with warehouse.connect() as con:
-            for p in pulls:
-                record_dead_letters(
-                    con, p.dead_letters, entity=entity.entity, tenant_id=p.tenant_id, run_id=run_id
+        # One landing of this raw table at a time across runs and workers: a file another run
+        # is landing is then skipped here, never landed twice.
+        with warehouse.lock(entity_lock_name(entity.table)), warehouse.connect() as con:
+            if pulls:
+                lake.transaction(
+                    con,
+                    lambda: [
+                        record_dead_letters(
+                            con,
+                            p.dead_letters,
+                            entity=entity.entity,
+                            tenant_id=p.tenant_id,
+                            run_id=run_id,
+                        )
+                        for p in pulls
+                    ],
                 )
             try:
                 result = land_entity(
                     con, entity, warehouse.landing_root, run_id=run_id, log=context.log.info
                 )
+                for skipped in result.paths_skipped:
+                    context.log.warning(
+                        f"landing skipped {skipped.relative_path} ({skipped.reason}): "
+                        "not read, not landed"
+                    )
             except Exception as exc:
                 for p in pulls:
                     if p.batch is not None:
                         p.record.status = "landing_failed"
                         p.record.error = f"landing failed: {type(exc).__name__}"
-                    record_connector_run(con, p.record)
+                lake.transaction(con, lambda: [record_connector_run(con, p.record) for p in pulls])
                 raise
-            # Only now that the pulled files have landed do the cursors move.
-            for p in pulls:
-                if p.batch is not None:
-                    advance_cursor(
-                        con,
-                        p.record.source,
-                        entity.entity,
-                        p.tenant_id,
-                        p.batch.next_cursor,
-                        run_id,
-                    )
-                    p.record.status = "landed"
-                    p.record.cursor_after = p.batch.next_cursor or p.record.cursor_before
-                    if p.batch.snapshot_keys is not None:
-                        record_snapshot(
-                            con,
-                            source=p.record.source,
-                            entity=entity.entity,
-                            tenant_id=p.tenant_id,
-                            keys=p.batch.snapshot_keys,
-                            run_id=run_id,
-                        )
-                else:
-                    p.record.cursor_after = p.record.cursor_before
-                record_connector_run(con, p.record)
+            # Only now that the pulled files have landed do the cursors move (one snapshot).
+            if pulls:
+                lake.transaction(con, lambda: _record_pulls(con, entity, pulls, run_id))
             counts = {
                 table: run(con, f"select count(*) from raw.{quote(table)}")[0][0]
                 for table in [entity.table]
                 + [f"{entity.system}__{c.name}" for c in entity.children]
             }
+            if result.files_ingested or pulls:
+                snapshot = record_step_snapshot(con, run_id, f"land_{entity.table}")
+            else:  # nothing committed: a no-change run writes nothing to the lake
+                snapshot = lake.current_snapshot(con)
+        tag_run(context, snapshot)
+        failed = [p for p in pulls if p.batch is None]
+        if failed:
+            # Not a step failure: what did arrive has landed, the failed tenants' cursors did not
+            # move (the next run pulls the same window again) and the pull check fails below.
+            context.log.error(
+                f"{entity.system}/{entity.entity}: pull failed for tenant(s) "
+                + ", ".join(f"{p.tenant_id} ({p.failure})" for p in failed)
+                + "; landed what did arrive, cursors of these tenants not advanced"
+            )
         total = result.total
         metadata = landing_metadata(result, counts[entity.table])
+        metadata["lake_snapshot_id"] = snapshot
         if pulls:
             metadata.update(_pull_metadata(pulls))
         yield dg.MaterializeResult(asset_key=parent_key, metadata=metadata)
@@ -333,16 +441,8 @@ def build_ingestion_asset(
                 "rows_duplicate": total.rows_duplicate,
             },
         )
-
-        failed = [p for p in pulls if p.batch is None]
-        if failed:
-            # What did arrive has landed and is reported above; the run still fails so the
-            # failure is recorded (run_failure_recorder) and the next run pulls again.
-            raise dg.Failure(
-                description=f"{entity.system}/{entity.entity}: pull failed for "
-                + ", ".join(f"{p.tenant_id} ({p.record.error})" for p in failed),
-                metadata={"tenants_failed": len(failed)},
-            )
+        if puller:
+            yield _pull_check(parent_key, pulls, pulled)
 
     with warnings.catch_warnings():
         # `resource_defs` (the pull resource bound from the environment) is marked beta.
@@ -351,7 +451,7 @@ def build_ingestion_asset(
             name=f"land_{entity.table}",
             specs=specs,
             check_specs=check_specs,
-            pool=WAREHOUSE_POOL,
+            pool=LAKE_WRITERS_POOL,
             # The pull resource's key is chosen per entity, so resources are named here
             # rather than as typed parameters.
             required_resource_keys={"warehouse", *([puller] if puller else [])},
@@ -385,4 +485,4 @@ def build_ingestion_assets(
     ]
 
 
-__all__ = ["WAREHOUSE_POOL", "build_ingestion_assets", "raw_asset_key"]
+__all__ = ["PULL_CHECK", "build_ingestion_assets", "raw_asset_key"]

@@ -4,13 +4,32 @@ A drop file appears in ``landing/<tenant>/<system>/<entity>/`` only once it is c
 written as ``<name>.part`` (which :func:`~traceloom_pipelines.landing.readers.list_drop_files`
 and the drop sensors ignore), flushed to disk, then renamed into place. A crash at any point
 leaves either no file or a complete one, never a half-written file that landing would read.
+
+Folder names (tenant, system, entity) must match :data:`FOLDER_NAME`: the push gateway checks
+its clients' tenant ids with it, and landing skips (and reports) tenant folders that do not.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
+
+# Names that are safe as one folder of the landing tree and as a log field: ASCII letters and
+# digits first, then letters, digits, ``.``, ``_``, ``-``; 1 to 100 characters. Shared by the
+# gateway (client and tenant ids) and landing (tenant folder names). Use :func:`is_folder_name`
+# (a full match: ``$`` alone would accept a trailing newline).
+FOLDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def is_folder_name(name: str) -> bool:
+    """True when ``name`` is a valid tenant/system/entity folder name (matches :data:`FOLDER_NAME`).
+
+    Rejected, e.g.: names with spaces or quotes, ``...``, ``-rf``, ``$(touch pwned)``, non-ASCII
+    letters, a trailing newline, the empty string.
+    """
+    return FOLDER_NAME.fullmatch(name) is not None
 
 
 def drop_folder(landing_root: Path, tenant_id: str, system: str, entity: str) -> Path:

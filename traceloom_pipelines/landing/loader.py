@@ -5,9 +5,18 @@ duplicates are skipped by record hash, every record is validated against the ent
 contract (lazy: all failures collected), invalid records go to ``audit.quarantine`` with their
 failed checks, valid ones are cast and appended to ``raw.<system>__<entity>`` (children to their
 child tables). One file is one batch with its own row in ``audit.batches``; consecutive small
-files of a tenant share one DuckDB transaction (all land or none do); a file already recorded
-with the same sha256 is skipped, so replaying a drop changes nothing.
+files of a tenant share one lake transaction, i.e. one snapshot (all land or none do); a file
+already recorded with the same sha256 is skipped, so replaying a drop changes nothing.
 Invariant per batch: ``rows_read = rows_landed + rows_quarantined + rows_duplicate``.
+
+Faults stay small (issue #12): a file whose reading raises (not UTF-8, nested deeper than the
+recursion limit, unreadable) is quarantined as one row for the whole file (``_file:encoding`` or
+``_file:unreadable``, the error class and message in ``reason``), gets its batch row like any
+other file (so it is not read again until it changes) and every other file of its group, and
+every other group and tenant, still lands. Paths :func:`list_drop_files` refuses (links, bad
+tenant folder names) are reported in :attr:`LandingResult.paths_skipped` (the asset logs them
+as warnings and lists them in its metadata).
+Errors writing to the lake still fail the group as a whole (nothing of it is committed).
 """
 
 from __future__ import annotations
@@ -26,9 +35,16 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 
+from traceloom_pipelines import lake
 from traceloom_pipelines.landing.checks import cast_expr, known_values
 from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
-from traceloom_pipelines.landing.readers import DropFile, iter_records, list_drop_files
+from traceloom_pipelines.landing.readers import (
+    DropFile,
+    SkippedPath,
+    iter_records,
+    list_drop_files,
+    open_binary,
+)
 from traceloom_pipelines.landing.warehouse import (
     child_table_columns,
     ensure_tables,
@@ -43,6 +59,12 @@ DEFAULT_CHUNK_ROWS = 100_000
 # 773 MiB for 1M MES counts, 8 MiB groups at 437 MiB, no slower).
 DEFAULT_GROUP_BYTES = 8 * 2**20
 INVALID_JSON = "_record:valid_json"
+# A record nested deeper than Python's recursion limit (its child arrays cannot be read).
+NESTING_DEPTH = "_record:nesting_depth"
+# A whole file quarantined as one row (source_row 0): not UTF-8, or reading it raised.
+FILE_ENCODING = "_file:encoding"
+FILE_UNREADABLE = "_file:unreadable"
+_ERROR_MESSAGE_CHARS = 300
 
 
 @dataclass
@@ -76,7 +98,8 @@ class LandingResult:
 
     entity: SourceEntity
     files_ingested: list[str] = field(default_factory=list)
-    files_skipped: list[str] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)  # already landed, same sha256
+    paths_skipped: list[SkippedPath] = field(default_factory=list)  # links, bad tenant names
     per_tenant: dict[str, LandingCounts] = field(default_factory=dict)
 
     @property
@@ -87,9 +110,17 @@ class LandingResult:
         return total
 
 
+def _size(path: Path) -> int:
+    """Size of ``path`` in bytes (its link's, never a target's); 0 if it cannot be stat'ed."""
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_binary(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -103,6 +134,28 @@ class _PendingFile:
     sha: str
     batch_id: str
     counts: LandingCounts = field(default_factory=LandingCounts)
+    failure: BaseException | None = None  # why reading it raised: the file lands as one row
+
+
+class _ReadFailed(Exception):
+    """Reading the group's file ``index`` raised after some of its records were yielded."""
+
+    def __init__(self, index: int, error: Exception):
+        super().__init__(f"file {index} of the group: {type(error).__name__}")
+        self.index = index
+        self.error = error
+
+
+def file_failure(error: BaseException) -> tuple[str, str]:
+    """``(failed check, reason)`` of a file whose reading raised ``error``.
+
+    ``failed check`` is :data:`FILE_ENCODING` for a file that is not UTF-8, else
+    :data:`FILE_UNREADABLE`; ``reason`` adds the error class and its message (at most
+    300 characters), e.g. ``_file:unreadable: RecursionError: maximum recursion depth …``.
+    """
+    check = FILE_ENCODING if isinstance(error, UnicodeError) else FILE_UNREADABLE
+    message = " ".join(str(error).split())[:_ERROR_MESSAGE_CHARS]
+    return check, f"{check}: {type(error).__name__}" + (f": {message}" if message else "")
 
 
 def _groups(pending: list[_PendingFile], group_bytes: int) -> Iterator[list[_PendingFile]]:
@@ -110,7 +163,7 @@ def _groups(pending: list[_PendingFile], group_bytes: int) -> Iterator[list[_Pen
     group: list[_PendingFile] = []
     size = 0
     for item in pending:
-        item_bytes = item.drop.path.stat().st_size
+        item_bytes = _size(item.drop.path)
         if group and (
             item.drop.tenant_id != group[0].drop.tenant_id or size + item_bytes > group_bytes
         ):
@@ -180,12 +233,22 @@ def failed_checks(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> dict[int, 
     return {}
 
 
-def _child_frames(records: pl.DataFrame, child: ChildTable) -> pl.DataFrame:
-    """Explode each record's child array into rows ``_parent_pos, _child_index, _record``."""
+def _child_frames(records: pl.DataFrame, child: ChildTable) -> tuple[pl.DataFrame, list[int]]:
+    """Explode each record's child array into rows ``_parent_pos, _child_index, _record``.
+
+    Returns the child rows and the positions of records nested too deeply to be parsed by
+    Python (RecursionError; they have no child rows and are quarantined as
+    :data:`NESTING_DEPTH`).
+    """
     keys = child.array_key.split(".")
     parents, indexes, texts = [], [], []
+    too_deep: list[int] = []
     for position, text in enumerate(records["_record"]):
-        node = json.loads(text)
+        try:
+            node = json.loads(text)
+        except RecursionError:
+            too_deep.append(position)
+            continue
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None
         if not isinstance(node, list):
@@ -194,10 +257,11 @@ def _child_frames(records: pl.DataFrame, child: ChildTable) -> pl.DataFrame:
             parents.append(position)
             indexes.append(index)
             texts.append(json.dumps(element, separators=(",", ":"), ensure_ascii=False))
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {"_parent_pos": parents, "_child_index": indexes, "_record": texts},
         schema={"_parent_pos": pl.Int64, "_child_index": pl.Int32, "_record": pl.String},
     )
+    return frame, too_deep
 
 
 class EntityLoader:
@@ -272,12 +336,21 @@ class EntityLoader:
         """
         result = LandingResult(self.entity)
         pending: list[_PendingFile] = []
-        for drop in list_drop_files(landing_root, self.entity):
-            sha = _sha256(drop.path)
-            if self._already_landed(drop, sha):
+        landed = self._landed_files()
+        drops = list_drop_files(landing_root, self.entity, skipped=result.paths_skipped)
+        for drop in drops:
+            failure: OSError | None = None
+            try:
+                sha = _sha256(drop.path)
+            except FileNotFoundError:
+                continue  # gone since it was listed
+            except OSError as error:  # e.g. no read permission: one quarantine row, see above
+                failure, sha = error, f"unreadable:{type(error).__name__}"
+            if (drop.tenant_id, drop.relative_path, sha) in landed:
                 result.files_skipped.append(drop.relative_path)
                 continue
-            pending.append(_PendingFile(drop, sha, f"{self.entity.table}-{uuid.uuid4().hex[:16]}"))
+            batch_id = f"{self.entity.table}-{uuid.uuid4().hex[:16]}"
+            pending.append(_PendingFile(drop, sha, batch_id, failure=failure))
         for group in _groups(pending, self.group_bytes):
             self._land_group(group)
             for item in group:
@@ -285,28 +358,49 @@ class EntityLoader:
                 result.per_tenant.setdefault(item.drop.tenant_id, LandingCounts()).add(item.counts)
         return result
 
-    def _already_landed(self, drop: DropFile, sha: str) -> bool:
-        return bool(
-            run(
-                self.con,
-                "select count(*) from audit.batches where tenant_id = ? and source_system = ? "
-                "and entity = ? and source_file = ? and file_sha256 = ?",
-                [drop.tenant_id, self.entity.system, self.entity.entity, drop.relative_path, sha],
-            )[0][0]
+    def _landed_files(self) -> set[tuple[str, str, str]]:
+        """(tenant_id, source_file, file_sha256) of every file of the entity landed before: one
+        query per run of the entity, not one per drop file."""
+        rows = run(
+            self.con,
+            "select distinct tenant_id, source_file, file_sha256 from audit.batches "
+            "where source_system = ? and entity = ?",
+            [self.entity.system, self.entity.entity],
         )
+        return {(tenant, path, sha) for tenant, path, sha in rows}
 
     def _land_group(self, group: list[_PendingFile]) -> None:
-        """Land files of one tenant in one transaction: all of them, or (on error) none."""
+        """Land files of one tenant in one transaction: all of them, or (on error) none.
+
+        A file whose reading raises lands as one quarantine row (:meth:`_quarantine_file`)
+        while the others land as usual: if it raised before yielding a record it is simply
+        passed over; if it raised after some, the attempt is rolled back and repeated without
+        reading it (at most once per file of the group). Errors while writing fail the group.
+        """
         started = datetime.now(UTC).replace(tzinfo=None)
-        records = (
-            (index, row, text)
-            for index, item in enumerate(group)
-            for row, text in iter_records(item.drop.path, self.entity)
-        )
-        run(self.con, "begin transaction")
-        try:
-            for chunk in _chunks(records, self.chunk_rows):
+
+        def records() -> Iterator[tuple[int, int, str]]:
+            for index, item in enumerate(group):
+                if item.failure is not None:
+                    continue
+                yielded = False
+                try:
+                    for row, text in iter_records(item.drop.path, self.entity):
+                        yielded = True
+                        yield index, row, text
+                except Exception as error:  # any reading error stays with its file
+                    if yielded:  # some of its records may have landed in this attempt
+                        raise _ReadFailed(index, error) from error
+                    item.failure = error
+
+        def land_all() -> None:
+            for item in group:  # a retried attempt counts from zero again
+                item.counts = LandingCounts()
+            for chunk in _chunks(records(), self.chunk_rows):
                 self._land_chunk(group, started, chunk)
+            for item in group:
+                if item.failure is not None:
+                    self._quarantine_file(item, started)
             finished = datetime.now(UTC).replace(tzinfo=None)
             for item in group:
                 counts = item.counts
@@ -321,7 +415,7 @@ class EntityLoader:
                         self.entity.entity,
                         item.drop.relative_path,
                         item.sha,
-                        item.drop.path.stat().st_size,
+                        _size(item.drop.path),
                         counts.rows_read,
                         counts.rows_landed,
                         counts.rows_quarantined,
@@ -330,10 +424,21 @@ class EntityLoader:
                         finished,
                     ],
                 )
-            run(self.con, "commit")
-        except BaseException:
-            run(self.con, "rollback")
-            raise
+
+        # One lake snapshot per group; repeated from the start if another writer's commit
+        # conflicts with it (nothing of a failed attempt is visible).
+        while True:
+            try:
+                lake.transaction(self.con, land_all)
+                break
+            except _ReadFailed as failed:  # rolled back: again, without that file's records
+                group[failed.index].failure = failed.error
+        for item in group:
+            if item.failure is not None:
+                self.log(
+                    f"{item.drop.relative_path}: quarantined as a whole: "
+                    f"{file_failure(item.failure)[1]}"
+                )
         total = LandingCounts()
         for item in group:
             total.add(item.counts)
@@ -346,6 +451,42 @@ class EntityLoader:
             f"{where}: read {total.rows_read}, landed {total.rows_landed}, "
             f"quarantined {total.rows_quarantined}, duplicates {total.rows_duplicate}"
         )
+
+    def _quarantine_file(self, item: _PendingFile, at: datetime) -> None:
+        """Quarantine a file whose reading raised as one row: ``source_row`` 0, ``record`` a
+        JSON description ``{"_file", "file_sha256", "file_bytes"}`` (never the file's content),
+        ``failed_checks`` ``[_file:encoding]`` or ``[_file:unreadable]``, the error in
+        ``reason``. Its counts become read 1, quarantined 1."""
+        assert item.failure is not None
+        check, reason = file_failure(item.failure)
+        record = json.dumps(
+            {
+                "_file": item.drop.relative_path,
+                "file_sha256": item.sha,
+                "file_bytes": _size(item.drop.path),
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        run(
+            self.con,
+            "insert into audit.quarantine (tenant_id, source_system, entity, source_file, "
+            "source_row, batch_id, record_hash, record, failed_checks, reason, quarantined_at) "
+            "values (?, ?, ?, ?, 0, ?, md5(?), ?, [?], ?, ?)",
+            [
+                item.drop.tenant_id,
+                self.entity.system,
+                self.entity.entity,
+                item.drop.relative_path,
+                item.batch_id,
+                record,
+                record,
+                check,
+                reason,
+                at,
+            ],
+        )
+        item.counts = LandingCounts(rows_read=1, rows_quarantined=1, reasons=Counter({check: 1}))
 
     # -- one chunk ------------------------------------------------------------------------
     def _land_chunk(
@@ -387,7 +528,9 @@ class EntityLoader:
         reasons.update(failed_checks(frame, self._schema_for(tenant_id)))
         children: list[tuple[ChildTable, pl.DataFrame]] = []
         for child in self.entity.children:
-            child_frame = _child_frames(frame, child)
+            child_frame, too_deep = _child_frames(frame, child)
+            for position in too_deep:
+                reasons[position] = sorted({*reasons.get(position, []), NESTING_DEPTH})
             child_frame = extract_text_fields(
                 self.con,
                 child_frame,

@@ -346,9 +346,15 @@ def advance_cursor(
     """Store ``cursor`` (call only after the pulled files have landed). None keeps the old one."""
     if cursor is None:
         return
+    # One row per (source, entity, tenant): DuckLake has no primary key to upsert on.
     run(
         con,
-        "insert or replace into audit.connector_state values (?, ?, ?, ?, ?, ?)",
+        "delete from audit.connector_state where source = ? and entity = ? and tenant_id = ?",
+        [source, entity, tenant_id],
+    )
+    run(
+        con,
+        "insert into audit.connector_state values (?, ?, ?, ?, ?, ?)",
         [source, entity, tenant_id, cursor, _utc_now(), run_id],
     )
 

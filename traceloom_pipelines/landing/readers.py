@@ -3,20 +3,55 @@
 A *record* here is ``(source_row, text)``: the 1-based ordinal of the record in its file and the
 record's JSON text, before any validation (docs/landing_contract.md). Readers never drop input:
 text that is not JSON is still yielded, so that validation quarantines it with a reason.
+
+Confinement: nothing outside the landing root is read. :func:`list_drop_files` never follows a
+symbolic link (a linked file, or a linked tenant/system/entity folder or sub-folder), lists no
+file whose resolved path lies outside the landing root, and lists no tenant folder whose name
+does not match :data:`~traceloom_pipelines.landing.drops.FOLDER_NAME` (the gateway's tenant id
+pattern); each such path is reported as a :class:`SkippedPath`. The shared readers open files
+with ``O_NOFOLLOW`` and decode them as strict UTF-8 (a BOM is allowed): a UTF-16/32 file or
+bytes that do not decode raise :class:`FileEncodingError` / :class:`UnicodeDecodeError`, which
+the loader quarantines as the whole file (``_file:encoding``).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from traceloom_pipelines.landing.drops import is_folder_name
 from traceloom_pipelines.landing.entity import SourceEntity
+
+log = logging.getLogger("traceloom.landing")
 
 # Files being written by an uploader are named like this until renamed into place.
 _IN_PROGRESS_MARKERS = (".tmp", ".part", ".partial", ".crdownload")
+
+# Why a path under the landing root is not read (SkippedPath.reason).
+SKIP_SYMLINK = "symlink"
+SKIP_INVALID_TENANT = "invalid_tenant_name"
+SKIP_OUTSIDE_ROOT = "outside_landing_root"
+
+# Byte order marks of encodings that are not UTF-8 (UTF-32 LE first: it starts with UTF-16 LE's).
+_FOREIGN_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "UTF-32 BE"),
+    (codecs.BOM_UTF16_LE, "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "UTF-16 BE"),
+)
+_SNIFF_BYTES = 4096
+
+
+class FileEncodingError(UnicodeError):
+    """A drop file that is not UTF-8 text: a UTF-16/32 byte order mark, or NUL bytes near its
+    start (UTF-16/32 without a byte order mark)."""
 
 
 @dataclass(frozen=True)
@@ -35,29 +70,125 @@ class DropFile:
     relative_path: str
 
 
-def list_drop_files(landing_root: Path, entity: SourceEntity) -> list[DropFile]:
+@dataclass(frozen=True)
+class SkippedPath:
+    """A path under the landing root that is never read nor landed, and why.
+
+    Attributes:
+        relative_path: path relative to the landing root, ``/``-separated, as found (the link
+            itself, not its target).
+        reason: :data:`SKIP_SYMLINK`, :data:`SKIP_INVALID_TENANT` or :data:`SKIP_OUTSIDE_ROOT`.
+    """
+
+    relative_path: str
+    reason: str
+
+
+def list_drop_files(
+    landing_root: Path, entity: SourceEntity, skipped: list[SkippedPath] | None = None
+) -> list[DropFile]:
     """Files of ``entity`` for every tenant under ``landing_root``, sorted by relative path.
 
     Hidden files and files still being written (``*.tmp``, ``*.part`` …) are not listed.
+    Symbolic links, files resolving outside ``landing_root`` and tenant folders with an invalid
+    name are not listed either; they are reported: appended to ``skipped`` when the caller
+    passes a list (and reports them itself), else logged as warnings on ``traceloom.landing``.
+    A tenant-level link or bad name is reported only when it holds this entity's folder.
+    (``landing_root`` itself may be a link: paths are confined to its resolved location.)
     """
     found: list[DropFile] = []
+    rejected: list[SkippedPath] = []
     if not landing_root.is_dir():
         return found
-    for tenant_dir in sorted(p for p in landing_root.iterdir() if p.is_dir()):
-        folder = tenant_dir / entity.system / entity.entity
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("*")):
-            name = path.name
-            if not path.is_file() or name.startswith("."):
+    root_real = Path(os.path.realpath(landing_root))
+
+    def reject(path: Path, reason: str) -> None:
+        rejected.append(SkippedPath(path.relative_to(landing_root).as_posix(), reason))
+
+    def walk(directory: Path, tenant_id: str) -> None:
+        with os.scandir(directory) as entries:
+            ordered = sorted(entries, key=lambda e: e.name)
+        for entry in ordered:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            if (
-                name.endswith(_IN_PROGRESS_MARKERS)
-                or path.suffix.lower() not in entity.file_suffixes
+            path = Path(entry.path)
+            if entry.is_symlink():
+                reject(path, SKIP_SYMLINK)
+            elif entry.is_dir(follow_symlinks=False):
+                walk(path, tenant_id)
+            elif (
+                entry.is_file(follow_symlinks=False)
+                and not name.endswith(_IN_PROGRESS_MARKERS)
+                and path.suffix.lower() in entity.file_suffixes
             ):
-                continue
-            found.append(DropFile(tenant_dir.name, path, path.relative_to(landing_root).as_posix()))
+                if not Path(os.path.realpath(path)).is_relative_to(root_real):
+                    reject(path, SKIP_OUTSIDE_ROOT)
+                    continue
+                found.append(DropFile(tenant_id, path, path.relative_to(landing_root).as_posix()))
+
+    for tenant_dir in sorted(landing_root.iterdir()):
+        system_dir = tenant_dir / entity.system
+        folder = system_dir / entity.entity
+        # Only stat calls here; a folder that does not hold this entity is not its concern.
+        if not os.path.isdir(folder):
+            continue
+        if tenant_dir.is_symlink():
+            reject(tenant_dir, SKIP_SYMLINK)
+        elif not is_folder_name(tenant_dir.name):
+            reject(tenant_dir, SKIP_INVALID_TENANT)
+        elif system_dir.is_symlink():
+            reject(system_dir, SKIP_SYMLINK)
+        elif folder.is_symlink():
+            reject(folder, SKIP_SYMLINK)
+        else:
+            walk(folder, tenant_dir.name)
+    if skipped is not None:
+        skipped.extend(rejected)
+    else:
+        for item in rejected:
+            log.warning(
+                "landing skips %s (%s): not read, not landed", item.relative_path, item.reason
+            )
     return sorted(found, key=lambda f: f.relative_path)
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """``path`` opened for reading without following a symbolic link (``O_NOFOLLOW``)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        return open(fd, "rb")  # noqa: SIM115 - the caller closes it
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_text(path: Path, newline: str | None = None) -> IO[str]:
+    """``path`` as strict UTF-8 text (a leading BOM is dropped), without following a link."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        return open(fd, encoding="utf-8-sig", errors="strict", newline=newline)  # noqa: SIM115
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_utf8_start(path: Path) -> None:
+    """Raise :class:`FileEncodingError` if ``path`` starts like UTF-16/32 text.
+
+    Looks at the first 4 KiB: a UTF-16/32 byte order mark, or any NUL byte (UTF-16/32 without
+    a byte order mark; NUL is not valid inside JSON or CSV text). Later bytes that are not UTF-8
+    raise :class:`UnicodeDecodeError` while reading.
+    """
+    with open_binary(path) as handle:
+        head = handle.read(_SNIFF_BYTES)
+    for bom, name in _FOREIGN_BOMS:
+        if head.startswith(bom):
+            raise FileEncodingError(f"{name} byte order mark; drop files are UTF-8")
+    if b"\x00" in head:
+        raise FileEncodingError(
+            "NUL bytes (UTF-16/32 without a byte order mark?); drop files are UTF-8"
+        )
 
 
 def _dumps(value: object) -> str:
@@ -74,7 +205,7 @@ def _unwrap(payload: object, envelope: str | None) -> Iterator[str]:
 
 
 def _iter_jsonl(path: Path, envelope: str | None) -> Iterator[str]:
-    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
+    with _open_text(path) as handle:
         for line in handle:
             text = line.strip()
             if not text:
@@ -91,7 +222,8 @@ def _iter_jsonl(path: Path, envelope: str | None) -> Iterator[str]:
 
 
 def _iter_json(path: Path, envelope: str | None) -> Iterator[str]:
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    with _open_text(path) as handle:
+        text = handle.read()
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
@@ -103,7 +235,7 @@ def _iter_json(path: Path, envelope: str | None) -> Iterator[str]:
 
 
 def _iter_csv(path: Path) -> Iterator[str]:
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with _open_text(path, newline="") as handle:
         for row in csv.DictReader(handle):
             extra = row.pop(None, None)  # type: ignore[call-overload]
             if extra:
@@ -116,6 +248,9 @@ def iter_records(path: Path, entity: SourceEntity) -> Iterator[tuple[int, str]]:
 
     Raises:
         ValueError: for a file type the entity does not accept.
+        FileEncodingError, UnicodeDecodeError: for a file that is not UTF-8 (shared readers).
+        RecursionError: for a ``.json`` document nested deeper than Python's recursion limit.
+        OSError: if the file cannot be opened (a link swapped in after listing: ``O_NOFOLLOW``).
     """
     if entity.reader is not None:
         yield from entity.reader(path)
@@ -129,4 +264,5 @@ def iter_records(path: Path, entity: SourceEntity) -> Iterator[tuple[int, str]]:
         texts = _iter_csv(path)
     else:
         raise ValueError(f"{entity.system}/{entity.entity} does not read {suffix} files: {path}")
+    check_utf8_start(path)
     yield from enumerate(texts, start=1)

@@ -1,7 +1,8 @@
-"""The DuckDB warehouse: connections and the DDL of ``raw`` and ``audit`` tables.
+"""The warehouse (the DuckLake lake, :mod:`traceloom_pipelines.lake`): connections and the DDL
+of ``raw`` and ``audit`` tables.
 
-DuckDB allows one writer per file, so every writer opens a connection for the duration of one
-asset and closes it (Dagster's ``duckdb_warehouse`` pool serializes the writers).
+DuckLake has no PRIMARY KEY or UNIQUE constraints: keys below are kept by the code that writes
+(one landing per raw table at a time, :func:`traceloom_pipelines.lake.entity_lock_name`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from traceloom_pipelines import lake
 from traceloom_pipelines.landing.checks import JSON, TEXT
 from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
 
@@ -47,7 +49,7 @@ create table if not exists audit.quarantine (
     quarantined_at timestamp not null
 );
 create table if not exists audit.batches (
-    batch_id varchar primary key,
+    batch_id varchar not null,
     run_id varchar,
     tenant_id varchar not null,
     source_system varchar not null,
@@ -71,8 +73,7 @@ create table if not exists audit.connector_state (
     tenant_id varchar not null,
     cursor varchar,
     updated_at timestamp not null,
-    run_id varchar,
-    primary key (source, entity, tenant_id)
+    run_id varchar
 );
 create table if not exists audit.dead_letters (
     source varchar not null,
@@ -106,6 +107,22 @@ create table if not exists audit.connector_runs (
     breaker_consecutive_failures integer not null,
     error varchar
 );
+-- The lake snapshot each run's steps left (traceloom_pipelines/snapshots.py).
+create table if not exists audit.run_snapshots (
+    run_id varchar not null,
+    step varchar not null,
+    snapshot_id bigint not null,
+    recorded_at timestamp not null
+);
+-- Each successful dbt build of a selection and the state of the sources it read
+-- (traceloom_pipelines/dbt_inputs.py): an unchanged state skips the next build.
+create table if not exists audit.dbt_builds (
+    run_id varchar not null,
+    selection varchar not null,
+    inputs varchar not null,
+    snapshot_id bigint not null,
+    built_at timestamp not null
+);
 create table if not exists audit.pull_snapshots (
     snapshot_id varchar not null,
     source varchar not null,
@@ -127,15 +144,37 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> list
     return con.execute(sql, params).fetchall()
 
 
-def connect(warehouse_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (creating its folder and the audit tables when writable), UTC session."""
-    if not read_only:
-        warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse_path), read_only=read_only)
-    run(con, "set TimeZone = 'UTC'")
-    if not read_only:
-        run(con, AUDIT_DDL)
+def connect(
+    data_dir: Path, read_only: bool = False, snapshot: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the lake of ``data_dir`` (``$TRACELOOM_DATA_DIR``) as the environment configures it.
+
+    A writable connection creates the catalog (and the ``raw``/``audit`` tables) when missing.
+    The connection is in-memory DuckDB with the lake attached as ``lake`` and in use, UTC session.
+    Concurrent writers are the caller's business: see ``WarehouseResource.connect``.
+    ``snapshot``: read-only, every table as it was at that lake snapshot id (time travel).
+
+    Raises:
+        FileNotFoundError: read-only on a lake that was never written.
+    """
+    config = lake.LakeConfig.from_env(data_dir)
+    con = lake.open_duckdb()
+    try:
+        lake.attach(con, config, read_only=read_only, snapshot=snapshot)
+        if not read_only and not _audit_tables_exist(con):
+            lake.retry_on_conflict(lambda: run(con, AUDIT_DDL))
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _audit_tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
+    return run(
+        con,
+        "select count(*) from information_schema.tables "
+        "where table_catalog = 'lake' and table_schema = 'audit'",
+    )[0][0] >= AUDIT_DDL.count("create table")
 
 
 def quote(identifier: str) -> str:
@@ -172,6 +211,17 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entity: SourceEntity) -> None:
     tables = {entity.table: raw_table_columns(entity)}
     for child in entity.children:
         tables[f"{entity.system}__{child.name}"] = child_table_columns(entity, child)
+    existing = {
+        name
+        for (name,) in run(
+            con,
+            "select table_name from information_schema.tables "
+            "where table_catalog = 'lake' and table_schema = 'raw'",
+        )
+    }
     for table, columns in tables.items():
+        if table in existing:
+            continue
         body = ",\n  ".join(f"{quote(name)} {kind}" for name, kind in columns.items())
-        run(con, f"create table if not exists raw.{quote(table)} (\n  {body}\n)")
+        ddl = f"create table if not exists raw.{quote(table)} (\n  {body}\n)"
+        lake.retry_on_conflict(lambda ddl=ddl: run(con, ddl))

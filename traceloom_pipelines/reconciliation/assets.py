@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from traceloom_pipelines.landing.assets import WAREHOUSE_POOL
+from traceloom_pipelines.lake import current_snapshot
+from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import daily_partitions
 from traceloom_pipelines.reconciliation.render import KINDS, load_reports, write_report
 from traceloom_pipelines.resources import WarehouseResource
@@ -25,7 +26,6 @@ REPORT_MARTS = (
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"markdown", "html"},
-    pool=WAREHOUSE_POOL,
     description="The nightly reconciliation report (003 §3.4 layout) per tenant and UTC day "
     "(one partition per day): "
     "totals per side for work orders, inventory and labour, then every discrepancy numbered, "
@@ -36,8 +36,17 @@ def nightly_reconciliation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
+    # Every report of this run reads one snapshot: the latest committed now, attached fixed, so
+    # a run committing meanwhile cannot mix two states into one report.
     with warehouse.connect(read_only=True) as con:
-        reports = load_reports(con, days=(window.start.date(), window.end.date()))
+        snapshot = current_snapshot(con)
+    con = connect(warehouse.root, read_only=True, snapshot=snapshot)
+    try:
+        reports = load_reports(
+            con, days=(window.start.date(), window.end.date()), snapshot_id=snapshot
+        )
+    finally:
+        con.close()
     reports_root = warehouse.root / "reports"
     latest: dict[str, tuple] = {}
     per_kind: Counter = Counter()
@@ -53,6 +62,7 @@ def nightly_reconciliation(
         for tenant, (report, md, html) in sorted(latest.items())
     ]
     metadata: dict[str, object] = {
+        "lake_snapshot_id": snapshot,
         "days": f"{window.start:%Y-%m-%d} .. {window.end - timedelta(days=1):%Y-%m-%d}",
         "reports": len(reports),
         "tenants": len(latest),

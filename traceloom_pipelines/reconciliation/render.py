@@ -49,6 +49,16 @@ class DailyReport:
     day: date
     totals: dict[str, object]
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    snapshot_id: int | None = None  # the lake snapshot the report was computed on
+
+    @property
+    def reproduce_command(self) -> str:
+        """The ``traceloom sql`` time-travel query reading this report's totals again."""
+        return (
+            f'traceloom sql --snapshot {self.snapshot_id} "select * from '
+            f"marts.rpt_reconciliation_daily_totals where tenant_id = '{self.tenant_id}' "
+            f"and reconciliation_date = '{self.day.isoformat()}'\""
+        )
 
     def count(self, kind: str) -> int:
         return sum(1 for d in self.discrepancies if d.kind == kind)
@@ -199,10 +209,12 @@ def load_reports(
     day: date | None = None,
     *,
     days: tuple[date, date] | None = None,
+    snapshot_id: int | None = None,
 ) -> list[DailyReport]:
     """Every tenant-day of ``rpt_reconciliation_daily_totals`` with its discrepancies, high risk
     first; optionally only one tenant, one ``day``, or the UTC ``days`` ``(first, end)`` with
-    ``end`` excluded (a partition window)."""
+    ``end`` excluded (a partition window). ``snapshot_id``: the lake snapshot ``con`` reads
+    (attached at it), stated in each report so that it can be reproduced."""
     where, params = [], []
     if tenant_id is not None:
         where.append("tenant_id = ?")
@@ -225,7 +237,7 @@ def load_reports(
             + _labor_entries(con, tenant, when)
         )
         entries.sort(key=lambda d: (d.severity != "high", KINDS.index(d.kind), d.key))
-        reports.append(DailyReport(tenant, when, totals, entries))
+        reports.append(DailyReport(tenant, when, totals, entries, snapshot_id))
     return reports
 
 
@@ -233,6 +245,11 @@ _MARKDOWN = """\
 # Nightly reconciliation report — {{ r.tenant_id }}
 
 Date: {{ r.day.isoformat() }}
+{%- if r.snapshot_id is not none %}
+
+Computed on lake snapshot {{ r.snapshot_id }}; reproduce with
+`{{ r.reproduce_command }}`.
+{%- endif %}
 
 ## Totals
 {% set t = r.totals %}
@@ -277,6 +294,10 @@ li.low { border-left: 4px solid #2980b9; padding-left: .5rem; margin-bottom: .8r
 <body>
 <h1>Nightly reconciliation report — {{ r.tenant_id }}</h1>
 <p>Date: {{ r.day.isoformat() }}</p>
+{%- if r.snapshot_id is not none %}
+<p>Computed on lake snapshot {{ r.snapshot_id }}; reproduce with
+<code>{{ r.reproduce_command }}</code>.</p>
+{%- endif %}
 <h2>Totals</h2>
 {% set t = r.totals %}
 <table>

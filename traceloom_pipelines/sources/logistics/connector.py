@@ -1,9 +1,16 @@
-"""How carriers' DCSA Track & Trace events arrive: the drop-file reader, and the cursor-paged pull.
+"""How carriers' DCSA Track & Trace events arrive: the drop-file reader, and the paged pull.
 
-DCSA Track & Trace v2 (``GET /v2/events``) answers with a JSON array of events (one *page*); when
-more events are waiting, the response carries a ``Next-Page-Cursor`` header whose value is passed
-back as the ``cursor`` query parameter to get the next page. Pages are written to the drop folder
-(``landing/<tenant>/logistics/dcsa_events/``) and landed like any drop.
+DCSA Track & Trace v2 (``GET /v2/events``) answers with a JSON array of events (one *page*). When
+more events are waiting, the response says where the next page is:
+
+- ``Next-Page: <link>`` (the DCSA standard): a link to the next page, relative
+  (``/v2/events?cursor=abc``, resolved against the request URL) or absolute (on the same host);
+  it is followed as it is (the cursor in it replaces the other filters);
+- ``Next-Page-Cursor: <cursor>`` (older carrier APIs, the fallback when there is no
+  ``Next-Page``): a bare cursor, sent back as the ``cursor`` query parameter.
+
+Pages are written to the drop folder (``landing/<tenant>/logistics/dcsa_events/``) and landed
+like any drop.
 
 :class:`DcsaEventsResource` (``TRACELOOM_DCSA_*``) is the pull resource of the
 ``raw/logistics/dcsa_events`` ingestion asset: per tenant, incremental by the DCSA filter
@@ -14,12 +21,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-from traceloom_pipelines.integration.http import SourceHttpClient
+import requests
+
+from traceloom_pipelines.integration.http import SourceHttpClient, redact_url
 from traceloom_pipelines.landing.drops import write_drop_file
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
@@ -32,9 +43,12 @@ from traceloom_pipelines.landing.pull import (
 SYSTEM = "logistics"
 DCSA_ENTITY = "dcsa_events"
 EVENTS_PATH = "/v2/events"
+NEXT_PAGE = "Next-Page"
 NEXT_PAGE_CURSOR = "Next-Page-Cursor"
 # Aggregators that proxy DCSA sometimes wrap the page: {"events": [...]}.
 _PAGE_ENVELOPE = "events"
+# What a reader may do to each event object before it is serialized (the contract's normaliser).
+EventNormaliser = Callable[[dict], dict]
 
 
 def _dumps(value: object) -> str:
@@ -50,7 +64,16 @@ def _events_of(document: object) -> list[object] | None:
     return None
 
 
-def iter_dcsa_event_records(path: Path) -> Iterator[tuple[int, str]]:
+def _event_text(event: object, normalise: EventNormaliser | None) -> str:
+    """One event as record text: an object normalised (when asked), anything else as it is."""
+    if normalise is not None and isinstance(event, dict):
+        event = normalise(event)
+    return _dumps(event)
+
+
+def iter_dcsa_event_records(
+    path: Path, normalise: EventNormaliser | None = None
+) -> Iterator[tuple[int, str]]:
     """Records of one DCSA drop file: ``(1-based ordinal, event JSON text)``, one per event.
 
     Accepted shapes (000 §2.4 "as carriers send them"):
@@ -60,7 +83,9 @@ def iter_dcsa_event_records(path: Path) -> Iterator[tuple[int, str]]:
     - ``*.jsonl``: one event per line (what :func:`pull_dcsa_events` writes), or one page (array)
       per line.
 
-    An event is passed on as the carrier sent it (extra fields kept; the contract checks it).
+    An event is passed on as the carrier sent it (extra fields kept; the contract checks it),
+    unless ``normalise`` is given: then every event object goes through it first (the contract's
+    reader uses this to map carrier spellings to DCSA's, see ``contract.py``).
     Nothing is dropped: a file or line that is not JSON is yielded as its raw text (quarantined as
     ``_record:valid_json``); an array element that is not an object is yielded as its JSON text
     (quarantined by the contract's required fields). Ordinals count events over the whole file.
@@ -81,11 +106,11 @@ def iter_dcsa_event_records(path: Path) -> Iterator[tuple[int, str]]:
                 events = _events_of(document)
                 if events is None:
                     ordinal += 1
-                    yield ordinal, text
+                    yield ordinal, text if normalise is None else _event_text(document, normalise)
                     continue
                 for event in events:
                     ordinal += 1
-                    yield ordinal, _dumps(event)
+                    yield ordinal, _event_text(event, normalise)
         return
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     try:
@@ -96,7 +121,60 @@ def iter_dcsa_event_records(path: Path) -> Iterator[tuple[int, str]]:
     events = _events_of(document)
     for event in [document] if events is None else events:
         ordinal += 1
-        yield ordinal, _dumps(event)
+        yield ordinal, _event_text(event, normalise)
+
+
+# -- paging -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One page request: ``GET url`` with query ``params`` (``url`` absolute)."""
+
+    url: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_url(self) -> str:
+        """The URL as sent, query included (built by ``requests``, so that a link and a cursor
+        request for the same page compare equal)."""
+        return requests.Request("GET", self.url, params=self.params).prepare().url or self.url
+
+
+def next_page_request(
+    answered_url: str, headers: Mapping[str, str], limit: int, events_url: str
+) -> PageRequest | None:
+    """The request for the page after the answer to ``answered_url`` (None: that was the last).
+
+    - ``Next-Page: <link>``: the link resolved against ``answered_url``
+      (:func:`urllib.parse.urljoin`: ``/v2/events?cursor=abc``, ``?cursor=abc`` or an absolute
+      URL), followed as it is;
+    - otherwise ``Next-Page-Cursor: <cursor>``: ``events_url?limit=<limit>&cursor=<cursor>``.
+
+    ``headers`` is matched case-blind by ``requests``; blank values count as absent.
+
+    Raises:
+        RuntimeError: the ``Next-Page`` link points at another scheme or host (the request would
+            carry the carrier's credentials there).
+    """
+    link = (headers.get(NEXT_PAGE) or "").strip()
+    if link:
+        url = urljoin(answered_url, link)
+        if _origin(url) != _origin(answered_url):
+            raise RuntimeError(
+                f"DCSA {NEXT_PAGE} link {redact_url(url)} leaves the carrier API at "
+                f"{redact_url(answered_url)}; not followed"
+            )
+        return PageRequest(url)
+    cursor = (headers.get(NEXT_PAGE_CURSOR) or "").strip()
+    if cursor:
+        return PageRequest(events_url, {"limit": limit, "cursor": cursor})
+    return None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def pull_dcsa_events(
@@ -112,10 +190,10 @@ def pull_dcsa_events(
 ) -> list[Path]:
     """Pull every waiting DCSA event page from ``client``'s carrier API into the drop folder.
 
-    Sends ``GET /v2/events?limit=…&<params>``; while the answer carries a ``Next-Page-Cursor``
-    header, sends ``GET /v2/events?limit=…&cursor=<value>`` for the next page (DCSA: the cursor
-    replaces the other filters). Each non-empty page is written atomically
-    (:func:`~traceloom_pipelines.landing.drops.write_drop_file`) into
+    Sends ``GET /v2/events?limit=…&<params>``, then follows the answers' ``Next-Page`` links
+    (or, without one, their ``Next-Page-Cursor``: ``GET /v2/events?limit=…&cursor=<value>``;
+    see :func:`next_page_request`) until an answer names no next page. Each non-empty page is
+    written atomically (:func:`~traceloom_pipelines.landing.drops.write_drop_file`) into
     ``landing_root/<tenant_id>/logistics/dcsa_events/`` as
     ``dcsa_<carrier>_<UTC yyyymmddThhmmss>_p<nnnn>.jsonl``, one event per line, as the carrier
     sent it. A body that is not a page (not an array, nor
@@ -128,24 +206,27 @@ def pull_dcsa_events(
     Raises:
         SourceRequestError / CircuitOpenError: a page request failed for good (pages already
             written stay; the next pull starts again from the filters).
-        RuntimeError: the carrier repeats a cursor, or more than ``max_pages`` pages.
+        RuntimeError: the carrier names a page already read as the next one (a repeated link
+            or cursor), a ``Next-Page`` link on another host, or more than ``max_pages`` pages.
     """
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-    cursors: list[str | None] = []
+    answers: list[requests.Response] = []
 
-    def remember_cursor(response, *_args, **_kwargs):
-        cursors.append(response.headers.get(NEXT_PAGE_CURSOR))
+    def remember_answer(response: requests.Response, *_args, **_kwargs) -> None:
+        answers.append(response)
 
     hooks = client.session.hooks.setdefault("response", [])
-    hooks.append(remember_cursor)
+    hooks.append(remember_answer)
+    events_url = client.url_for(EVENTS_PATH)
+    request = PageRequest(events_url, {"limit": limit, **(params or {})})
     written: list[Path] = []
-    seen: set[str] = set()
-    query: dict[str, Any] = {"limit": limit, **(params or {})}
+    read: set[str] = set()
     try:
         for page_no in range(1, max_pages + 1):
-            cursors.clear()
-            body = client.get_json(EVENTS_PATH, query)
-            cursor = cursors[-1] if cursors else None  # the answer get_json accepted
+            read.add(request.full_url)
+            answers.clear()
+            body = client.get_json(request.url, request.params)
+            answer = answers[-1]  # the answer get_json accepted
             events = _events_of(body)
             records = [body] if events is None else events
             if records:
@@ -154,15 +235,18 @@ def pull_dcsa_events(
                 written.append(
                     write_drop_file(landing_root, tenant_id, SYSTEM, DCSA_ENTITY, name, lines)
                 )
-            if not cursor:
+            following = next_page_request(answer.url, answer.headers, limit, events_url)
+            if following is None:
                 return written
-            if cursor in seen:
-                raise RuntimeError(f"{carrier}: DCSA API repeated page cursor {cursor!r}")
-            seen.add(cursor)
-            query = {"limit": limit, "cursor": cursor}
+            if following.full_url in read:
+                raise RuntimeError(
+                    f"{carrier}: DCSA API repeated the next page {redact_url(following.full_url)} "
+                    f"after page {page_no} (already read); stopped instead of looping"
+                )
+            request = following
         raise RuntimeError(f"{carrier}: more than {max_pages} DCSA pages in one pull")
     finally:
-        hooks.remove(remember_cursor)
+        hooks.remove(remember_answer)
 
 
 # -- pull resource: the scheduled, incremental pull of the dcsa_events asset -------------------
@@ -195,8 +279,9 @@ class DcsaEventsResource(PullResource):
 
     ``base_url`` (``TRACELOOM_DCSA_URL``) is the carrier API root; ``{tenant}`` in it is
     replaced by the tenant id. A pull is ``GET <base>/v2/events?limit=<page_size>``
-    [``&eventType=<event_types>``][``&eventCreatedDateTime:gte=<cursor>``], then the
-    ``Next-Page-Cursor`` pages (:func:`pull_dcsa_events`; one JSONL drop file per page).
+    [``&eventType=<event_types>``][``&eventCreatedDateTime:gte=<cursor>``], then the pages
+    the answers' ``Next-Page`` links (or ``Next-Page-Cursor`` values) name
+    (:func:`pull_dcsa_events`; one JSONL drop file per page).
     The cursor stored after landing is the latest ``eventCreatedDateTime`` pulled (the old one
     when nothing new came). ``:gte`` re-sends the events of that very instant; they are exact
     duplicates and the landing's md5 dedupe skips them, so nothing lands twice.
@@ -227,7 +312,8 @@ class DcsaEventsResource(PullResource):
         Raises:
             ValueError: an entity other than ``dcsa_events``.
             SourceRequestError, CircuitOpenError: a page request failed for good.
-            RuntimeError: the carrier repeated a page cursor.
+            RuntimeError: the carrier repeated a next page link or cursor, or linked to
+                another host.
         """
         if entity.entity != DCSA_ENTITY:
             raise ValueError(f"the DCSA API does not serve {entity.entity}")

@@ -1,0 +1,38 @@
+"""The traceloom console script's first contact: help, argument checks and a data directory that
+cannot be used fail at once with a plain message, before anything is generated or run."""
+
+import time
+
+import pytest
+
+from traceloom_pipelines.cli import main
+
+
+def test_help_lists_every_command_without_markup(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "`" not in text
+    for command in ("demo generate", "demo serve", "run", "sql", "summary", "contracts"):
+        assert f"traceloom {command}" in text
+
+
+@pytest.mark.parametrize("scale", ["-1", "0", "nan", "lots"])
+def test_a_scale_that_is_not_positive_is_refused_and_writes_nothing(tmp_path, capsys, scale):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data-dir", str(tmp_path / "data"), "demo", "generate", "--scale", scale])
+    assert exit_info.value.code == 2
+    assert "--scale" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_data_directory_that_cannot_be_created_fails_at_once_with_the_reason(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    started = time.monotonic()
+    assert main(["--data-dir", str(blocker / "data"), "run"]) == 2
+    assert time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert "cannot create the data directory" in err and str(blocker / "data") in err
+    assert "Traceback" not in err
