@@ -26,6 +26,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,12 +147,39 @@ class LakeConfig:
         return env
 
 
-def _prepare_sqlite_catalog(path: Path) -> None:
-    """Create the catalog file in WAL journal mode (readers then never wait for a writer)."""
+def _create_sqlite_catalog(config: LakeConfig) -> None:
+    """Create the lake's SQLite catalog, complete or not at all: a new file in WAL journal mode
+    (readers then never wait for a writer) gets DuckLake's metadata tables under a temporary
+    name and is then linked into place. A reader that finds ``catalog.sqlite`` therefore always
+    finds a lake, never a file whose tables are still being created. Of processes that create
+    it at once, the first link wins; the others discard theirs.
+    """
+    path = config.sqlite_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=60) as catalog:
-        if catalog.execute("pragma journal_mode").fetchone()[0].lower() != "wal":
+    staging = path.with_name(f".{path.name}.creating-{os.getpid()}-{uuid.uuid4().hex}")
+    try:
+        with sqlite3.connect(staging, timeout=60) as catalog:
             catalog.execute("pragma journal_mode = wal")
+        con = open_duckdb()
+        try:
+            con.execute("load sqlite").fetchall()
+            con.execute("load ducklake").fetchall()
+            con.execute(
+                f"attach 'ducklake:sqlite:{staging}' as traceloom_new_lake "
+                f"(data_path '{config.data_path}')"
+            ).fetchall()
+            con.execute("detach traceloom_new_lake").fetchall()
+        finally:
+            con.close()
+        with sqlite3.connect(staging, timeout=60) as catalog:  # fold the WAL into the file
+            catalog.execute("pragma wal_checkpoint(truncate)")
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            pass  # another process created the lake first: it is the lake
+    finally:
+        for leftover in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def open_duckdb() -> duckdb.DuckDBPyConnection:
@@ -181,7 +209,7 @@ def attach(
         if not config.sqlite_path.exists():
             if read_only:
                 raise FileNotFoundError(f"no lake at {config.sqlite_path}: run the pipeline first")
-            _prepare_sqlite_catalog(config.sqlite_path)
+            _create_sqlite_catalog(config)
         con.execute("load sqlite").fetchall()
     else:
         con.execute("load postgres").fetchall()
