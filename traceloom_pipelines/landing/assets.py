@@ -38,6 +38,14 @@ from traceloom_pipelines.snapshots import record_step_snapshot, tag_run
 CONTRACT_CHECK = "pandera_contract"
 BALANCE_CHECK = "rows_accounted_for"
 PULL_CHECK = "source_pull_succeeded"
+# A landing step that fails (its process killed or crashed, the lake unreachable, a commit
+# conflict past its own retries) is run again: landing is idempotent (files land once, by
+# content hash), so a repeat lands only what the failed attempt did not commit. A source that
+# answers badly does not fail the step (it fails the PULL_CHECK check), so what is retried is
+# the machinery, not the data.
+LANDING_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def raw_asset_key(system: str, table: str) -> dg.AssetKey:
@@ -452,6 +460,7 @@ def build_ingestion_asset(
             specs=specs,
             check_specs=check_specs,
             pool=LAKE_WRITERS_POOL,
+            retry_policy=LANDING_RETRY_POLICY,
             # The pull resource's key is chosen per entity, so resources are named here
             # rather than as typed parameters.
             required_resource_keys={"warehouse", *([puller] if puller else [])},
