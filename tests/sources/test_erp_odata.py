@@ -26,6 +26,7 @@ from traceloom_pipelines.sources.erp.connector import ErpODataResource
 from traceloom_pipelines.sources.erp.contract import purchase_orders, purchase_orders_odata
 from traceloom_pipelines.sources.erp.odata import (
     ODataLiteralError,
+    ODataProtocolError,
     fetch_purchase_orders,
     normalize_entity,
     parse_date_literal,
@@ -216,6 +217,36 @@ def test_old_envelope_without_results_and_a_server_ignoring_top(httpserver):
 
     assert [r["PurchaseOrder"] for r in records] == [e["PurchaseOrder"] for e in entities]
     assert len(httpserver.log) == 1  # 5 > $top=2: the server sent everything at once
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        pytest.param({"error": {"code": "SY/530"}}, "no 'd'", id="no-d-member"),
+        pytest.param({"d": "oops"}, "unexpected OData 'd' member", id="d-not-an-object"),
+        pytest.param({"d": {"results": ["4500000001"]}}, "not an object", id="entity-not-object"),
+    ],
+)
+def test_an_answer_that_is_not_odata_is_a_protocol_error(httpserver, payload, message):
+    httpserver.expect_request(SERVICE).respond_with_json(payload)
+    with pytest.raises(ODataProtocolError, match=message) as raised:
+        fetch_purchase_orders(_client(httpserver), page_size=2)
+    assert raised.value.error_class == "protocol"
+
+
+def test_a_change_time_that_is_not_a_timestamp_does_not_move_the_mark(httpserver):
+    entities = [
+        {"PurchaseOrder": "4500000001", "LastChangeDateTime": "/Date(1700000000000)/"},
+        {"PurchaseOrder": "4500000002", "LastChangeDateTime": "2023-13-45T99:00:00Z"},
+    ]
+    httpserver.expect_request(SERVICE).respond_with_json({"d": {"results": entities}})
+    records, mark = fetch_purchase_orders(_client(httpserver), page_size=10)
+    # Both kept (the contract quarantines the second); the mark comes from the first only.
+    assert [r["LastChangeDateTime"] for r in records] == [
+        "2023-11-14T22:13:20Z",
+        "2023-13-45T99:00:00Z",
+    ]
+    assert mark == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 
 
 # -- literals and decimals through landing ---------------------------------------------------------
@@ -567,6 +598,54 @@ def test_ingestion_asset_pulls_lands_and_then_advances_the_cursor(tmp_path, http
     con = connect(tmp_path)
     assert con.sql("select count(*) from raw.erp__purchase_orders_odata").fetchall() == [(5,)]
     con.close()
+
+
+def test_ingestion_asset_records_a_non_odata_answer_as_a_failed_pull_of_that_tenant(
+    tmp_path, httpserver
+):
+    """One tenant's SAP system answers JSON that is not OData (and echoes the password): that
+    tenant's pull fails its check with class ``protocol``, the message is scrubbed, its cursor
+    stays put; the other tenant's purchase orders land and its cursor moves."""
+    import dagster as dg
+
+    from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
+    from traceloom_pipelines.resources import WarehouseResource
+    from traceloom_pipelines.sources.erp.connector import RESOURCE_KEY
+
+    other = "borealis-appliances"
+    pos = [_sap_po(f"450000000{i}", "/Date(1700000000000)/", "1.000", "2.00") for i in (1, 2)]
+    httpserver.expect_request(f"/{TENANT}{SERVICE}").respond_with_json({"d": {"results": pos}})
+    httpserver.expect_request(f"/{other}{SERVICE}").respond_with_json(
+        {"error": {"message": f"user {USER} with password {PASSWORD} is locked"}}
+    )
+    resource = _resource(
+        httpserver, base_url=httpserver.url_for("/") + "{tenant}", tenants=f"{TENANT},{other}"
+    )
+    result = dg.materialize(
+        [build_ingestion_asset(purchase_orders_odata, puller=RESOURCE_KEY)],
+        resources={"warehouse": WarehouseResource(data_dir=str(tmp_path)), RESOURCE_KEY: resource},
+        raise_on_error=False,
+    )
+    assert result.success
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == PULL_CHECK]
+    assert (check.passed, check.metadata["failed_tenants"].value) == (False, other)
+    failure = check.metadata["pull_failures"].value[other]
+    assert failure["failure_class"] == "protocol"
+    assert "not an OData v2 JSON payload" in failure["error"]
+    con = connect(tmp_path, read_only=True)
+    try:
+        runs = con.sql("select tenant_id, status, error from audit.connector_runs").fetchall()
+        state = con.sql("select tenant_id, cursor from audit.connector_state").fetchall()
+        landed = con.sql(
+            'select tenant_id, "PurchaseOrder" from raw.erp__purchase_orders_odata order by 2'
+        ).fetchall()
+    finally:
+        con.close()
+    assert PASSWORD not in json.dumps(failure) and PASSWORD not in json.dumps(runs)
+    statuses = {tenant: status for tenant, status, _ in runs}
+    assert statuses == {TENANT: "landed", other: "pull_failed"}
+    assert state == [(TENANT, "2023-11-14T22:13:20Z")]
+    assert landed == [(TENANT, "4500000001"), (TENANT, "4500000002")]
 
 
 def test_demo_server_serves_the_odata_route(tmp_path, monkeypatch):

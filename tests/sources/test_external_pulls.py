@@ -18,23 +18,35 @@ from werkzeug import Request, Response
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.integration.http import SourceProtocolError, SourceRequestError
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import WarehouseResource
-from traceloom_pipelines.sources.certifications.connector import CertificationsApiResource
+from traceloom_pipelines.sources.certifications.connector import (
+    CertificationsApiResource,
+    CertificationsPullError,
+)
 from traceloom_pipelines.sources.certifications.contract import audits, certificates
+from traceloom_pipelines.sources.erp.odata import ODataLiteralError, ODataProtocolError
+from traceloom_pipelines.sources.hr.connector import HrPullError
 from traceloom_pipelines.sources.logistics.connector import (
     CREATED_SINCE,
     NEXT_PAGE_CURSOR,
     DcsaEventsResource,
+    DcsaPullError,
 )
 from traceloom_pipelines.sources.logistics.contract import dcsa_events
-from traceloom_pipelines.sources.weather.connector import HkoResource, OpenMeteoResource
+from traceloom_pipelines.sources.weather.connector import (
+    HkoResource,
+    OpenMeteoResource,
+    WeatherApiError,
+)
 from traceloom_pipelines.sources.weather.contract import (
     hko_forecasts,
     hko_warning_summary,
     open_meteo_forecasts,
 )
+from traceloom_pipelines.sources.wms.connector import WmsPullError
 
 TENANT = "acme-apparel"
 SOURCES = ("dcsa", "hko", "open_meteo", "certifications")
@@ -288,17 +300,32 @@ def test_dcsa_pull_reads_every_page_of_a_stream(
     assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) == newest
 
 
-def test_dcsa_pull_stops_with_a_clear_error_when_the_next_page_link_repeats(
+def test_dcsa_pull_stops_with_a_clear_pull_check_failure_when_the_next_page_link_repeats(
     dcsa_server: DemoServer, tmp_path: Path
 ) -> None:
     dcsa_server.faults = Faults(dcsa_next_page_header=1, dcsa_page_size=2, dcsa_repeat_next_page=1)
     result = _materialize(tmp_path, dcsa_events, "dcsa_api", _dcsa_resource(dcsa_server))
-    assert not result.success
-    error = str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert "repeated the next page" in error and "after page 2" in error
+    # A protocol error fails the tenant's pull and its check, not the step.
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failed_tenants"].value == TENANT
+    failure = check.metadata["pull_failures"].value[TENANT]
+    assert failure["failure_class"] == "protocol"
+    assert "repeated the next page" in failure["error"] and "after page 2" in failure["error"]
     # page 1, then page 2 naming itself as the next page: two requests, no loop
     assert [sorted(a) for a in _dcsa_requests(dcsa_server)] == [["limit"], ["cursor"]]
     assert _cursor(tmp_path, "dcsa", "dcsa_events", TENANT) is None
+    runs = _query(tmp_path, "select status, error from audit.connector_runs")
+    assert [status for status, _ in runs] == ["pull_failed"]
+    assert "repeated the next page" in runs[0][1]
+    # The two pages read before the loop hold well-formed events and land once each (the next
+    # pull asks from the same cursor again); nothing else arrived, nothing is quarantined.
+    assert _query(
+        tmp_path, 'select "eventID" from raw.logistics__dcsa_events order by "eventID"'
+    ) == [(f"evt-{n:04d}",) for n in range(4)]
+    assert _query(tmp_path, "select count(*) from audit.quarantine") == [(0,)]
+    assert _query(tmp_path, "select count(*) from audit.dead_letters") == [(0,)]
 
 
 def test_dcsa_carrier_spellings_land_with_the_canonical_names_and_codes(
@@ -549,11 +576,106 @@ def test_certifications_feed_paged_landed_and_pulled_incrementally(
     assert _cursor(tmp_path, "certifications", "certificates", TENANT) == "2026-02-01T09:30:00Z"
 
 
-def test_certifications_page_without_items_fails_and_lands_nothing(
+def test_certifications_page_without_items_fails_the_pull_check_and_lands_nothing(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     httpserver.expect_request("/audits").respond_with_json({"results": []})
     resource = CertificationsApiResource(base_url=httpserver.url_for("/"), tenants=TENANT, **FAST)
     result = _materialize(tmp_path, audits, "certifications_api", resource)
-    assert not result.success
-    assert "no 'items' list" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["failed_tenants"].value == TENANT
+    failure = check.metadata["pull_failures"].value[TENANT]
+    assert failure["failure_class"] == "protocol"
+    assert "no 'items' list" in failure["error"]
+    assert _cursor(tmp_path, "certifications", "audits", TENANT) is None
+    assert _query(tmp_path, "select status from audit.connector_runs") == [("pull_failed",)]
+    assert _landed_metadata(result, audits)["rows_landed"] == 0
+    assert _query(tmp_path, "select count(*) from raw.certifications__audits") == [(0,)]
+    assert not list((tmp_path / "landing").rglob("*.jsonl"))
+
+
+def test_one_tenants_malformed_answer_does_not_stop_the_other_tenant_or_the_drops(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Tenant A answers well; tenant B answers its records under the wrong member. B's pull
+    fails its check (protocol), B's answer lands nothing and B's cursor stays put, while A's
+    records, A's cursor and B's drop file all land in the same run."""
+    other = "borealis-appliances"
+    good = [_certificate(n, f"2026-01-{10 + n:02d}T08:00:00Z") for n in range(1, 4)]
+    httpserver.expect_request(f"/{TENANT}/certificates").respond_with_handler(
+        CertificationsApi(good)
+    )
+    wrong = [_certificate(n, "2026-01-20T08:00:00Z") for n in range(50, 53)]
+    httpserver.expect_request(f"/{other}/certificates").respond_with_json(
+        {"results": wrong, "page": 1, "nextPage": None}
+    )
+    dropped = {**_certificate(90, "2026-01-05T08:00:00Z"), "holderName": "Dropped by hand"}
+    drop_folder = tmp_path / "landing" / other / "certifications" / "certificates"
+    drop_folder.mkdir(parents=True)
+    (drop_folder / "certificates_export.jsonl").write_text(json.dumps(dropped) + "\n")
+    resource = CertificationsApiResource(
+        base_url=httpserver.url_for("/{tenant}"), tenants=f"{TENANT},{other}", **FAST
+    )
+
+    result = _materialize(tmp_path, certificates, "certifications_api", resource)
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert check.metadata["tenants_pulled"].value == 1
+    assert check.metadata["failed_tenants"].value == other
+    failures = check.metadata["pull_failures"].value
+    assert list(failures) == [other]
+    assert failures[other]["failure_class"] == "protocol"
+    assert "no 'items' list" in failures[other]["error"]
+    landed = _query(
+        tmp_path,
+        'select tenant_id, "certificateId" from raw.certifications__certificates order by 1, 2',
+    )
+    assert landed == [(TENANT, f"CERT-{n:03d}") for n in range(1, 4)] + [(other, "CERT-090")]
+    assert _cursor(tmp_path, "certifications", "certificates", TENANT) == "2026-01-13T08:00:00Z"
+    assert _cursor(tmp_path, "certifications", "certificates", other) is None
+    runs = dict(_query(tmp_path, "select tenant_id, status from audit.connector_runs"))
+    assert runs == {TENANT: "landed", other: "pull_failed"}
+    assert _query(tmp_path, "select count(*) from audit.quarantine") == [(0,)]
+
+
+def test_open_meteo_answer_that_is_not_an_object_fails_the_pull_check_and_lands_nothing(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/v1/forecast").respond_with_json([{"hourly": {}}])
+    resource = OpenMeteoResource(base_url=httpserver.url_for("/v1/forecast"), ports="HKHKG", **FAST)
+    result = _materialize(tmp_path, open_meteo_forecasts, "open_meteo_api", resource)
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.metadata["failed_tenants"].value) == (False, "public")
+    failure = check.metadata["pull_failures"].value["public"]
+    assert failure["failure_class"] == "protocol" and "not an object" in failure["error"]
+    assert _landed_metadata(result, open_meteo_forecasts)["rows_landed"] == 0
+    assert not list((tmp_path / "landing").rglob("*.json"))
+    assert _query(tmp_path, "select status from audit.connector_runs") == [("pull_failed",)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        CertificationsPullError,
+        DcsaPullError,
+        HrPullError,
+        ODataProtocolError,
+        WeatherApiError,
+        WmsPullError,
+    ],
+)
+def test_each_connectors_answer_error_is_a_source_protocol_error(error: type) -> None:
+    assert issubclass(error, SourceProtocolError) and issubclass(error, RuntimeError)
+    assert error("bad answer").error_class == "protocol"
+    assert str(error("bad answer")) == "bad answer"
+
+
+def test_a_literal_error_and_a_request_failure_are_not_protocol_errors() -> None:
+    # A bad /Date()/ literal is one record's problem (kept and quarantined), not the answer's.
+    assert not issubclass(ODataLiteralError, SourceProtocolError)
+    assert not issubclass(SourceRequestError, SourceProtocolError)
+    assert SourceProtocolError("x", error_class="other").error_class == "other"

@@ -1,8 +1,10 @@
 """HR REST pull through the demo server on loopback: the real pull resource, the real ingestion
 asset (dagster.materialize) and a real DuckDB file. Every fault class is survived with the
 landed rows equal to the source rows; a re-pull lands nothing twice; a 404 is dead-lettered
-without secrets and fails the pull check, not the step, so a downstream step still runs; a failed
-landing keeps the cursor and fails the step; a terminated employee becomes inactive."""
+without secrets and fails the pull check, not the step, so a downstream step still runs; an
+answer without its record list fails that tenant's pull check (class ``protocol``) while the
+other tenant and the drop files land; a failed landing keeps the cursor and fails the step; a
+terminated employee becomes inactive."""
 
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
-from traceloom_pipelines.sources.hr.connector import HrApiResource
+from traceloom_pipelines.sources.hr.connector import HrApiResource, HrPullError
 from traceloom_pipelines.sources.hr.contract import employees, shift_schedules
 
 TENANTS = ("acme-apparel", "borealis-appliances")
@@ -274,6 +278,94 @@ def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server:
     ]
     runs = dict(_query(tmp_path, "select tenant_id, status from audit.connector_runs"))
     assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
+
+
+def _loopback_resource(httpserver: HTTPServer) -> HrApiResource:
+    return HrApiResource(
+        base_url=httpserver.url_for("/{tenant}/hr"),
+        tenants=",".join(TENANTS),
+        timeout_s=2.0,
+        max_attempts=2,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        page_size=4,
+        today=TODAY,
+        schedule_backfill_days=3,
+        schedule_days_ahead=2,
+    )
+
+
+@pytest.mark.parametrize(
+    "bad_answer",
+    [
+        pytest.param({"shifts": []}, id="no-schedules-member"),
+        pytest.param({"schedules": {"employee_id": "EMP-X"}}, id="schedules-not-a-list"),
+    ],
+)
+def test_a_malformed_answer_fails_that_tenants_pull_check_and_the_rest_lands(
+    tmp_path: Path, httpserver: HTTPServer, bad_answer: dict
+):
+    """One tenant's HR API answers without a ``schedules`` list: that tenant's pull fails its
+    check (class ``protocol``) and keeps no cursor, nothing of its answer lands; the other
+    tenant's shifts and the failed tenant's drop file land in the same, successful run."""
+    good, bad = TENANTS[1], TENANTS[0]
+    world = _world()
+
+    def schedules(request: Request) -> Response:
+        rows = [s for s in world[good].schedules if s["shift_date"] == request.args["date"]]
+        return Response(json.dumps({"schedules": rows}), content_type="application/json")
+
+    httpserver.expect_request(f"/{good}/hr/schedules").respond_with_handler(schedules)
+    httpserver.expect_request(f"/{bad}/hr/schedules").respond_with_json(bad_answer)
+    dropped = {**world[bad].schedules[0], "employee_id": "EMP-DROPPED-0001"}
+    drop_folder = tmp_path / "landing" / bad / "hr" / "shift_schedules"
+    drop_folder.mkdir(parents=True)
+    (drop_folder / "schedules_manual.jsonl").write_text(json.dumps(dropped) + "\n")
+
+    result = _materialize(tmp_path, shift_schedules, _loopback_resource(httpserver))
+    assert result.success
+    check = _pull_check(result)
+    assert (check.passed, check.severity, check.blocking) == (
+        False,
+        dg.AssetCheckSeverity.ERROR,
+        False,
+    )
+    assert check.metadata["failed_tenants"].value == bad
+    assert check.metadata["tenants_pulled"].value == 1
+    failure = check.metadata["pull_failures"].value[bad]
+    assert failure["failure_class"] == "protocol"
+    assert "no 'schedules' list" in failure["error"]
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {good: 20, bad: 1}
+    assert _query(
+        tmp_path, f"select employee_id from raw.hr__shift_schedules where tenant_id = '{bad}'"
+    ) == [("EMP-DROPPED-0001",)]
+    assert _query(tmp_path, "select tenant_id, cursor from audit.connector_state") == [
+        (good, TODAY)
+    ]
+    runs = dict(_query(tmp_path, "select tenant_id, status from audit.connector_runs"))
+    assert runs == {bad: "pull_failed", good: "landed"}
+    # The requests themselves succeeded: no dead letter, no retry, the breaker stays closed.
+    assert _query(tmp_path, "select count(*) from audit.dead_letters") == [(0,)]
+    assert breaker_for("hr").snapshot()["state"] == "closed"
+
+
+def test_an_employee_page_whose_total_count_is_not_a_number_is_a_protocol_error(
+    tmp_path: Path, httpserver: HTTPServer
+):
+    people = _world(2)[TENANTS[0]].employees
+    httpserver.expect_request(f"/{TENANTS[0]}/hr/employees").respond_with_json(
+        {"employees": people, "total_count": "two", "page": 1, "page_size": 4}
+    )
+    with pytest.raises(HrPullError, match="total_count 'two' is not a whole number") as raised:
+        _loopback_resource(httpserver).pull(
+            entity=employees,
+            landing_root=tmp_path / "landing",
+            tenant_id=TENANTS[0],
+            cursor=None,
+            log=lambda _message: None,
+        )
+    assert raised.value.error_class == "protocol"
+    assert not (tmp_path / "landing").exists()  # nothing of that answer was written
 
 
 def test_cursor_not_advanced_when_landing_fails_and_the_re_pull_lands_once(

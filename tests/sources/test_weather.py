@@ -300,9 +300,11 @@ def test_pull_rejects_a_client_error_without_writing(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
     httpserver.expect_request("/weather.php").respond_with_data("bad dataType", status=400)
-    with pytest.raises(WeatherApiError, match="400"):
+    with pytest.raises(WeatherApiError, match="400") as raised:
         pull_hko(tmp_path, base_url=httpserver.url_for("/weather.php"))
     assert not any(tmp_path.rglob("*.json"))
+    # A wrapped request failure keeps its own failure class (not "protocol").
+    assert raised.value.error_class == "client_error"
 
 
 # -- intervals after a real dbt build ------------------------------------------------------------

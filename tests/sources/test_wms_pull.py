@@ -1,6 +1,7 @@
 """WMS REST pull through the demo server on loopback into a real DuckDB file: stock levels by
 location and the CDC events after a (timestamp, transaction id) high-water mark, advanced only
-after landing, surviving faults with the landed rows equal to the source rows."""
+after landing, surviving faults with the landed rows equal to the source rows; an answer the
+connector cannot page on is a protocol error (the tenant's pull check fails, not the step)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pytest_httpserver import HTTPServer
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import WarehouseResource
-from traceloom_pipelines.sources.wms.connector import WmsApiResource
+from traceloom_pipelines.sources.wms.connector import WmsApiResource, WmsPullError
 from traceloom_pipelines.sources.wms.contract import stock_events, stock_levels
 
 TENANT = "acme-apparel"
@@ -198,3 +200,44 @@ def test_open_breaker_rejects_the_pull_and_is_recorded(tmp_path: Path, server: D
     assert runs == [("pull_failed", "open"), ("pull_failed", "open")]
     (error_class,) = _query(tmp_path, "select error_class from audit.dead_letters")[0]
     assert error_class == "circuit_open"
+
+
+def _pull_events(httpserver: HTTPServer, landing_root: Path, cursor: str | None = None):
+    resource = WmsApiResource(
+        base_url=httpserver.url_for("/{tenant}/wms"), tenants=TENANT, page_size=5, max_attempts=1
+    )
+    return resource.pull(
+        entity=stock_events,
+        landing_root=landing_root,
+        tenant_id=TENANT,
+        cursor=cursor,
+        log=lambda _message: None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "cursor", "message"),
+    [
+        pytest.param({"data": []}, None, "no 'events' list", id="no-events-member"),
+        pytest.param(
+            {"events": [{"timestamp": "2025-11-18T14:25:30Z", "material_id": "MAT-A-0001"}]},
+            None,
+            "no high-water mark",
+            id="last-event-without-transaction-id",
+        ),
+        pytest.param(
+            {"events": [_event(1, "2025-11-18T14:00:00Z")], "has_more": False},
+            json.dumps({"timestamp": "2025-11-18T14:30:00Z", "transaction_id": "INV-TXN-00009"}),
+            "at or before the high-water mark",
+            id="events-before-the-mark",
+        ),
+    ],
+)
+def test_an_events_answer_that_cannot_be_paged_on_is_a_protocol_error(
+    httpserver: HTTPServer, tmp_path: Path, answer: dict, cursor: str | None, message: str
+):
+    httpserver.expect_request(f"/{TENANT}/wms/materials/stock-events").respond_with_json(answer)
+    with pytest.raises(WmsPullError, match=message) as raised:
+        _pull_events(httpserver, tmp_path / "landing", cursor)
+    assert raised.value.error_class == "protocol"
+    assert not (tmp_path / "landing").exists()  # nothing of that answer was written

@@ -24,6 +24,12 @@ server-side kind (5xx, timeout, connection, malformed) counts against the source
 :class:`~traceloom_pipelines.integration.breaker.CircuitBreaker`; while it is open, calls fail at
 once with :class:`~traceloom_pipelines.integration.breaker.CircuitOpenError`.
 
+The client knows HTTP and JSON, not what a source's answer must hold. A connector that gets an
+answer it cannot use (a page without its record list, an envelope missing a member, a next-page
+link that repeats) raises a subclass of :class:`SourceProtocolError`; retrying the same request
+would get the same answer, so no request is retried for it and no dead letter is written. The
+ingestion asset records either kind as a failed pull of that tenant, not a failed step.
+
 No secret reaches a dead letter, an error message or :meth:`SourceHttpClient.stats`:
 ``Authorization`` headers are never recorded, credentials are scrubbed from any text, and query
 parameters named like ``token``/``secret``/``password``/``api_key`` are replaced by ``***``.
@@ -69,6 +75,8 @@ RATE_LIMITED = "rate_limited"
 UNAUTHORIZED = "unauthorized"
 CLIENT_ERROR = "client_error"
 CIRCUIT_OPEN = "circuit_open"
+# Failure class of a :class:`SourceProtocolError` (raised by connectors, never counted here).
+PROTOCOL = "protocol"
 # Failures that say the source system is unwell: they count against its breaker.
 BREAKER_CLASSES = frozenset({SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED})
 
@@ -114,6 +122,41 @@ class SourceRequestError(RuntimeError):
         self.url = dead_letter.url
         self.status = dead_letter.status
         self.error_class = dead_letter.error_class
+
+
+class SourceProtocolError(RuntimeError):
+    """The source answered, but not as its protocol allows; retrying the same request will not
+    help.
+
+    The HTTP exchange succeeded (a 2xx with a body that parsed), yet the answer cannot be used:
+    a page without its record list, an envelope without a required member, a next-page link or
+    cursor that repeats or leaves the source's host, paging that never ends. Connectors raise
+    their own subclasses (``HrPullError``, ``ODataProtocolError`` …). The ingestion asset treats
+    it like :class:`SourceRequestError`: that tenant's pull is recorded as ``pull_failed`` with
+    failure class :attr:`error_class`, its cursor stays, the other tenants and the drop files
+    still land and the ``source_pull_succeeded`` check fails. Configuration errors (no base
+    URL, a tenant or entity the source does not serve) are not protocol errors: they raise
+    ``ValueError`` and fail the step.
+
+    The message is recorded in ``audit.connector_runs`` and the check's metadata, so it must
+    not carry credentials (the asset also scrubs it with the tenant client's
+    :meth:`SourceHttpClient.scrub`).
+
+    Args:
+        message: what was wrong with the answer.
+        error_class: overrides :attr:`error_class` for this instance.
+
+    Attributes:
+        error_class: short machine-readable failure class, :data:`PROTOCOL` (``protocol``)
+            unless a subclass or the constructor sets another.
+    """
+
+    error_class: str = PROTOCOL
+
+    def __init__(self, message: str = "", *, error_class: str | None = None):
+        super().__init__(message)
+        if error_class is not None:
+            self.error_class = error_class
 
 
 @dataclass(frozen=True)
@@ -559,6 +602,7 @@ __all__ = [
     "CircuitOpenError",
     "DeadLetter",
     "SourceHttpClient",
+    "SourceProtocolError",
     "SourceRequestError",
     "TokenRequestError",
     "parse_retry_after",

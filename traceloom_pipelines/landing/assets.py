@@ -5,7 +5,13 @@ the four row counts (read, landed, quarantined, exact duplicates skipped), per t
 quarantine reasons and the files read; two asset checks report the pandera contract result
 (warning) and whether every row read is accounted for (error, blocking). Assets with a pull
 resource carry a third, non-blocking check: whether every tenant's pull succeeded. A failed pull
-fails that check, not the step, so downstream steps still run on the data that is there.
+— a request that failed for good (``SourceRequestError``), an open breaker
+(``CircuitOpenError``) or an answer that breaks the source's protocol (any
+``SourceProtocolError``: a page without its record list, a bad envelope, a repeated next-page
+link …) — fails that check, not the step, so the other tenants and the drop files still land and
+downstream steps run on the data that is there. Configuration errors (a tenant or entity the
+source does not serve, no tenants configured) and errors while landing or writing the lake
+still fail the step.
 """
 
 import warnings
@@ -17,7 +23,7 @@ import dagster as dg
 from traceloom_pipelines import lake
 from traceloom_pipelines.cadence import freshness_policy
 from traceloom_pipelines.integration.breaker import CircuitOpenError
-from traceloom_pipelines.integration.http import SourceRequestError
+from traceloom_pipelines.integration.http import SourceProtocolError, SourceRequestError
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL, entity_lock_name
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
@@ -109,7 +115,8 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
 @dataclass
 class _TenantPull:
     """One tenant's pull in this run: the batch (None when the pull failed) and its record;
-    ``failure`` is the failure class of a failed pull (``client_error``, ``circuit_open`` …)."""
+    ``failure`` is the failure class of a failed pull (``client_error``, ``circuit_open``,
+    ``protocol`` …)."""
 
     tenant_id: str
     batch: PullBatch | None
@@ -121,8 +128,17 @@ class _TenantPull:
 def _pull_tenants(
     context: dg.AssetExecutionContext, entity: SourceEntity, puller: PullResource, warehouse
 ) -> list[_TenantPull]:
-    """Pull every configured tenant (cursor from ``audit.connector_state``); a tenant whose
-    request failed for good is recorded as ``pull_failed`` and the others still run."""
+    """Pull every configured tenant (cursor from ``audit.connector_state``).
+
+    A tenant whose request failed for good (``SourceRequestError``), whose source's breaker is
+    open (``CircuitOpenError``) or whose source answered against its protocol
+    (``SourceProtocolError``) is recorded as ``pull_failed`` with that failure class and the
+    (scrubbed) message, and the other tenants still run.
+
+    Raises:
+        ValueError: the pull resource is misconfigured (no tenants, a tenant or entity its
+            source does not serve): the step fails.
+    """
     tenants = puller.tenant_ids()
     with warehouse.connect() as con:
         cursors = {t: read_cursor(con, puller.source, entity.entity, t) for t in tenants}
@@ -148,15 +164,20 @@ def _pull_tenants(
                 log=context.log.info,
             )
             record.files_written = len(batch.files)
-        except (SourceRequestError, CircuitOpenError) as exc:
+        except (SourceRequestError, SourceProtocolError, CircuitOpenError) as exc:
+            message = str(exc)
+            if isinstance(exc, SourceProtocolError):
+                # Written by the connector from the answer, not by the client: scrub it the
+                # way the client scrubs its own errors before it is recorded anywhere.
+                message = puller.client(tenant_id).scrub(message)
             record.status = "pull_failed"
-            record.error = str(exc)[:2000]
+            record.error = message[:2000]
             failure = (
                 "circuit_open"
                 if isinstance(exc, CircuitOpenError)
                 else getattr(exc, "error_class", None) or type(exc).__name__
             )
-            context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {exc}")
+            context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {message}")
         stats = puller.http_stats(tenant_id)
         record.requests = stats["requests"]
         record.retries = stats["retries"]
@@ -210,7 +231,14 @@ def _pull_check(
 ) -> dg.AssetCheckResult:
     """:data:`PULL_CHECK`: passed when every tenant's pull succeeded (or nothing was pulled
     because the pull resource is disabled); failed, severity error, naming each failed tenant
-    with its failure class and message (secrets already redacted by the HTTP client)."""
+    with its failure class and message (secrets redacted).
+
+    A pull fails when a request failed for good (failure class from the HTTP client:
+    ``server_error``, ``timeout``, ``connection``, ``malformed``, ``rate_limited``,
+    ``unauthorized``, ``client_error``), when the source's breaker was open
+    (``circuit_open``), or when the source answered against its protocol (a
+    ``SourceProtocolError`` from the connector: ``protocol``).
+    """
     if not pulled:
         return dg.AssetCheckResult(
             check_name=PULL_CHECK,
@@ -281,14 +309,16 @@ def build_ingestion_asset(
             configured tenant into the drop folder (cursor from ``audit.connector_state``),
             then lands as usual, then advances the cursors of the tenants whose pull succeeded
             and records dead letters and the pull in ``audit``. A failed pull (an error answer
-            after the retries, an unreachable source, an open breaker) does not fail the step:
+            after the retries, an unreachable source, an open breaker, or an answer that breaks
+            the source's protocol: ``SourceProtocolError``) does not fail the step:
             it is recorded as ``pull_failed`` with its dead letters, that tenant's cursor stays
             where it was (the next run pulls the same window again), what did arrive and every
             drop file land, the materialization is reported as usual, an error is logged naming
             the failed tenants, and the non-blocking check ``source_pull_succeeded`` fails
             (severity error) with each tenant's failure class and redacted message. Downstream
-            steps therefore run on the data that is there. An error while landing or writing
-            the lake still fails the step. When disabled, the asset lands drop files only and
+            steps therefore run on the data that is there. A misconfigured pull resource (a
+            tenant or entity its source does not serve) and an error while landing or writing
+            the lake still fail the step. When disabled, the asset lands drop files only and
             the check passes saying so.
         puller_default: the resource bound to ``puller`` on the asset itself (built from the
             environment), so runs need not provide it; without it the run must provide it.
@@ -343,9 +373,10 @@ def build_ingestion_asset(
                 asset=parent_key,
                 blocking=False,
                 description="Every configured tenant's pull from the source succeeded. Fails "
-                "(error) when a source answered an error after the retries, was unreachable or "
-                "its breaker was open; what did arrive and every drop file still land, the "
-                "failed tenant's cursor stays put, and downstream steps run on the data there.",
+                "(error) when a source answered an error after the retries, was unreachable, "
+                "its breaker was open or its answer broke the source's protocol; what did "
+                "arrive and every drop file still land, the failed tenant's cursor stays put, "
+                "and downstream steps run on the data there.",
             )
         )
 

@@ -234,6 +234,7 @@ class PullResource(dg.ConfigurableResource):
         Raises:
             SourceRequestError, CircuitOpenError: a request failed for good (files written
                 before the failure stay and are landed; the cursor is not advanced).
+            SourceProtocolError: an answer the connector cannot use (same consequences).
         """
         raise NotImplementedError
 
@@ -395,7 +396,8 @@ class ConnectorRun:
     """One pull of one tenant's entity, as recorded in ``audit.connector_runs``.
 
     ``status`` is ``landed`` (pulled and landed, cursor advanced), ``pull_failed`` (a request
-    failed for good or the breaker was open) or ``landing_failed``.
+    failed for good, the breaker was open or the answer broke the source's protocol) or
+    ``landing_failed``.
     """
 
     source: str

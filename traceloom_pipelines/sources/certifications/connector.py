@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from traceloom_pipelines.integration.http import SourceProtocolError
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
     PullBatch,
@@ -46,8 +47,12 @@ UPDATED_SINCE = "updatedSince"
 MAX_PAGES = 10_000  # a server whose nextPage never ends must not loop forever
 
 
-class CertificationsPullError(RuntimeError):
-    """The certifications API answered with a shape the connector cannot page through."""
+class CertificationsPullError(SourceProtocolError):
+    """The certifications API answered with a shape the connector cannot page through.
+
+    A :class:`~traceloom_pipelines.integration.http.SourceProtocolError` (failure class
+    ``protocol``): the ingestion asset records the tenant's pull as failed, not the step.
+    """
 
 
 class CertificationsApiResource(PullResource):
@@ -78,7 +83,8 @@ class CertificationsApiResource(PullResource):
         Raises:
             ValueError: an entity the API does not serve.
             CertificationsPullError: a page without an ``items`` list, a repeated or
-                non-increasing ``nextPage``, or more than :data:`MAX_PAGES` pages.
+                non-increasing ``nextPage``, or more than :data:`MAX_PAGES` pages (pages
+                written before stay and land; the cursor is not advanced).
             SourceRequestError, CircuitOpenError: a request failed for good (pages written
                 before stay and land; the cursor is not advanced).
         """

@@ -88,7 +88,8 @@ class ErpODataResource(PullResource):
                 ISO-8601 with a zone.
             SourceRequestError, CircuitOpenError: a request failed for good (nothing written,
                 cursor unchanged).
-            ODataProtocolError: the service answered something that is not OData v2 JSON.
+            ODataProtocolError: the service answered something that is not OData v2 JSON,
+                or its ``__next`` links looped (nothing written, cursor unchanged).
         """
         if (entity.system, entity.entity) != ("erp", PULLED_ENTITY):
             raise ValueError(f"ErpODataResource pulls erp/{PULLED_ENTITY}, not {entity.table}")

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from traceloom_pipelines.integration.http import SourceProtocolError
+
 SERVICE_PATH = "sap/opu/odata/sap/API_PURCHASEORDER_PROCESS_SRV"
 ENTITY_SET = "A_PurchaseOrder"
 ITEMS = "to_PurchaseOrderItem"
@@ -58,8 +60,13 @@ class ODataLiteralError(ValueError):
     by the contract's ``is_timestamp`` / ``is_date`` check)."""
 
 
-class ODataProtocolError(RuntimeError):
-    """A response that is not an OData v2 JSON payload (no ``d``), or paging that loops."""
+class ODataProtocolError(SourceProtocolError):
+    """A response that is not an OData v2 JSON payload (no ``d``, or entities that are not
+    objects), or paging that loops.
+
+    A :class:`~traceloom_pipelines.integration.http.SourceProtocolError` (failure class
+    ``protocol``): the ingestion asset records the tenant's pull as failed, not the step.
+    """
 
 
 class JsonGetter(Protocol):
@@ -155,18 +162,31 @@ def unwrap(payload: object) -> tuple[list[dict], str | None]:
     """``(entities, __next)`` of one OData v2 JSON response, whichever envelope it uses.
 
     Raises:
-        ODataProtocolError: if the payload has no ``d`` member (not OData v2 JSON).
+        ODataProtocolError: if the payload has no ``d`` member (not OData v2 JSON), or an
+            entity in it is not a JSON object.
     """
     if not isinstance(payload, Mapping) or "d" not in payload:
         raise ODataProtocolError(f"not an OData v2 JSON payload (no 'd'): {str(payload)[:200]!r}")
     body = payload["d"]
     if isinstance(body, list):  # older services: {"d": [...]}
-        return [dict(e) for e in body], None
+        return _entities(body), None
     if isinstance(body, Mapping) and isinstance(body.get("results"), list):
-        return [dict(e) for e in body["results"]], body.get("__next")
+        return _entities(body["results"]), body.get("__next")
     if isinstance(body, Mapping):  # a single entity
         return [dict(body)], None
     raise ODataProtocolError(f"unexpected OData 'd' member: {str(body)[:200]!r}")
+
+
+def _entities(results: list) -> list[dict]:
+    """The entities of an OData ``results`` list as dicts.
+
+    Raises:
+        ODataProtocolError: an element that is not a JSON object.
+    """
+    for entity in results:
+        if not isinstance(entity, Mapping):
+            raise ODataProtocolError(f"OData entity is not an object: {str(entity)[:200]!r}")
+    return [dict(e) for e in results]
 
 
 @dataclass
@@ -315,7 +335,10 @@ def fetch_purchase_orders(
         records.append(record)
         changed = record.get(CHANGE_FIELD)
         if isinstance(changed, str) and changed.endswith("Z"):
-            moment = parse_cursor(changed)
+            try:
+                moment = parse_cursor(changed)
+            except ValueError:  # not a timestamp: kept for quarantine, the mark stays
+                continue
             if mark is None or moment > mark:
                 mark = moment
     return records, mark

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from traceloom_pipelines.integration.http import SourceProtocolError
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
     PullBatch,
@@ -36,8 +37,12 @@ RESOURCE_KEY = "hr_api"
 MAX_PAGES = 10_000  # a server that never reaches total_count must not loop forever
 
 
-class HrPullError(RuntimeError):
-    """The HR API answered with a shape the connector cannot page through (no retry helps)."""
+class HrPullError(SourceProtocolError):
+    """The HR API answered with a shape the connector cannot page through (no retry helps).
+
+    A :class:`~traceloom_pipelines.integration.http.SourceProtocolError` (failure class
+    ``protocol``): the ingestion asset records the tenant's pull as failed, not the step.
+    """
 
 
 class HrApiResource(PullResource):
@@ -73,7 +78,9 @@ class HrApiResource(PullResource):
 
         Raises:
             SourceRequestError, CircuitOpenError: a request failed for good.
-            HrPullError: an employees page without an ``employees`` list.
+            HrPullError: an answer without its ``employees`` / ``schedules`` list, a
+                ``total_count`` that is not a whole number, or more than :data:`MAX_PAGES`
+                pages (pages written before stay and land; the cursor is not advanced).
             ValueError: any other entity.
         """
         if entity.entity == "employees":
@@ -104,7 +111,13 @@ class HrApiResource(PullResource):
             records = body.get("employees") if isinstance(body, dict) else None
             if not isinstance(records, list):
                 raise HrPullError(f"hr employees page {page}: no 'employees' list in the answer")
-            total = int(body.get("total_count", total or 0))
+            try:
+                total = int(body.get("total_count", total or 0))
+            except (TypeError, ValueError):
+                raise HrPullError(
+                    f"hr employees page {page}: total_count {str(body.get('total_count'))[:40]!r} "
+                    "is not a whole number"
+                ) from None
             if not records:
                 break
             files.append(

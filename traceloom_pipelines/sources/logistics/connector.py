@@ -30,7 +30,11 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from traceloom_pipelines.integration.http import SourceHttpClient, redact_url
+from traceloom_pipelines.integration.http import (
+    SourceHttpClient,
+    SourceProtocolError,
+    redact_url,
+)
 from traceloom_pipelines.landing.drops import write_drop_file
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
@@ -49,6 +53,16 @@ NEXT_PAGE_CURSOR = "Next-Page-Cursor"
 _PAGE_ENVELOPE = "events"
 # What a reader may do to each event object before it is serialized (the contract's normaliser).
 EventNormaliser = Callable[[dict], dict]
+
+
+class DcsaPullError(SourceProtocolError):
+    """A carrier's DCSA API paged in a way the connector cannot follow (no retry helps): it named
+    a page already read as the next one, linked to another host, or never stopped paging.
+
+    A :class:`~traceloom_pipelines.integration.http.SourceProtocolError` (failure class
+    ``protocol``, a ``RuntimeError``): the ingestion asset records the tenant's pull as failed,
+    not the step.
+    """
 
 
 def _dumps(value: object) -> str:
@@ -154,14 +168,14 @@ def next_page_request(
     ``headers`` is matched case-blind by ``requests``; blank values count as absent.
 
     Raises:
-        RuntimeError: the ``Next-Page`` link points at another scheme or host (the request would
+        DcsaPullError: the ``Next-Page`` link points at another scheme or host (the request would
             carry the carrier's credentials there).
     """
     link = (headers.get(NEXT_PAGE) or "").strip()
     if link:
         url = urljoin(answered_url, link)
         if _origin(url) != _origin(answered_url):
-            raise RuntimeError(
+            raise DcsaPullError(
                 f"DCSA {NEXT_PAGE} link {redact_url(url)} leaves the carrier API at "
                 f"{redact_url(answered_url)}; not followed"
             )
@@ -206,8 +220,9 @@ def pull_dcsa_events(
     Raises:
         SourceRequestError / CircuitOpenError: a page request failed for good (pages already
             written stay; the next pull starts again from the filters).
-        RuntimeError: the carrier names a page already read as the next one (a repeated link
-            or cursor), a ``Next-Page`` link on another host, or more than ``max_pages`` pages.
+        DcsaPullError: the carrier names a page already read as the next one (a repeated link
+            or cursor), a ``Next-Page`` link on another host, or more than ``max_pages`` pages
+            (pages already written stay).
     """
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S")
     answers: list[requests.Response] = []
@@ -239,12 +254,12 @@ def pull_dcsa_events(
             if following is None:
                 return written
             if following.full_url in read:
-                raise RuntimeError(
+                raise DcsaPullError(
                     f"{carrier}: DCSA API repeated the next page {redact_url(following.full_url)} "
                     f"after page {page_no} (already read); stopped instead of looping"
                 )
             request = following
-        raise RuntimeError(f"{carrier}: more than {max_pages} DCSA pages in one pull")
+        raise DcsaPullError(f"{carrier}: more than {max_pages} DCSA pages in one pull")
     finally:
         hooks.remove(remember_answer)
 
@@ -312,8 +327,9 @@ class DcsaEventsResource(PullResource):
         Raises:
             ValueError: an entity other than ``dcsa_events``.
             SourceRequestError, CircuitOpenError: a page request failed for good.
-            RuntimeError: the carrier repeated a next page link or cursor, or linked to
-                another host.
+            DcsaPullError: the carrier repeated a next page link or cursor, linked to
+                another host, or never stopped paging (pages written before stay and land;
+                the cursor is not advanced).
         """
         if entity.entity != DCSA_ENTITY:
             raise ValueError(f"the DCSA API does not serve {entity.entity}")

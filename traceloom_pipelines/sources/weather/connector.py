@@ -28,7 +28,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from traceloom_pipelines.integration.breaker import CircuitOpenError
-from traceloom_pipelines.integration.http import SourceHttpClient, SourceRequestError
+from traceloom_pipelines.integration.http import (
+    CIRCUIT_OPEN,
+    SourceHttpClient,
+    SourceProtocolError,
+    SourceRequestError,
+)
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
     PullBatch,
@@ -215,8 +220,23 @@ class ForecastLocation:
     longitude: float
 
 
-class WeatherApiError(RuntimeError):
-    """A weather API answered with something that is not a usable JSON payload."""
+class WeatherApiError(SourceProtocolError):
+    """A weather API answered with something that is not a usable JSON payload.
+
+    A :class:`~traceloom_pipelines.integration.http.SourceProtocolError` (failure class
+    ``protocol``): raised by a pull resource, the ingestion asset records the pull as failed,
+    not the step. The one-off :func:`pull_hko` / :func:`pull_open_meteo` also raise it for a
+    request that failed for good; it then wraps that error (``__cause__``) and carries its
+    failure class (``client_error``, ``server_error``, ``circuit_open`` …) as ``error_class``.
+    """
+
+
+def _request_failed(error: SourceRequestError | CircuitOpenError) -> WeatherApiError:
+    """``error`` (a request that failed for good) as the :class:`WeatherApiError` of the
+    one-off pulls, keeping its failure class."""
+    return WeatherApiError(
+        str(error), error_class=getattr(error, "error_class", None) or CIRCUIT_OPEN
+    )
 
 
 def _client(client: SourceHttpClient | None, base_url: str, timeout: float) -> SourceHttpClient:
@@ -317,7 +337,7 @@ def pull_hko(
         try:
             payload = fetch_hko(client, base_url, data_type, lang)
         except (SourceRequestError, CircuitOpenError) as error:
-            raise WeatherApiError(str(error)) from error
+            raise _request_failed(error) from error
         written.append(
             write_weather_drop(landing_root, entity, f"hko_{data_type}_{_stamp(now)}.json", payload)
         )
@@ -346,7 +366,7 @@ def pull_open_meteo(
     try:
         responses = fetch_open_meteo(client, base_url, locations, forecast_days)
     except (SourceRequestError, CircuitOpenError) as error:
-        raise WeatherApiError(str(error)) from error
+        raise _request_failed(error) from error
     return write_weather_drop(
         landing_root, "open_meteo_forecasts", f"open_meteo_{_stamp(now)}.json", responses
     )

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from traceloom_pipelines.integration.http import SourceProtocolError
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
     PullBatch,
@@ -40,8 +41,12 @@ RESOURCE_KEY = "wms_api"
 MAX_PAGES = 100_000
 
 
-class WmsPullError(RuntimeError):
-    """The WMS API answered with a shape the connector cannot use (no retry helps)."""
+class WmsPullError(SourceProtocolError):
+    """The WMS API answered with a shape the connector cannot use (no retry helps).
+
+    A :class:`~traceloom_pipelines.integration.http.SourceProtocolError` (failure class
+    ``protocol``): the ingestion asset records the tenant's pull as failed, not the step.
+    """
 
 
 def parse_event_time(value: str) -> datetime:
@@ -67,7 +72,7 @@ def _at_or_before_mark(event: dict, mark: dict) -> bool:
             parse_event_time(mark["timestamp"]),
             str(mark["transaction_id"]),
         )
-    except (KeyError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return False
 
 
@@ -102,7 +107,10 @@ class WmsApiResource(PullResource):
 
         Raises:
             SourceRequestError, CircuitOpenError: a request failed for good.
-            WmsPullError: an answer without its record list, or events out of order.
+            WmsPullError: an answer without its record list, events at or before the
+                high-water mark, or a page whose last event has no ``timestamp`` and
+                ``transaction_id`` to page on (pages written before stay and land; the cursor
+                is not advanced).
             ValueError: any other entity.
         """
         if entity.entity == "stock_levels":
@@ -168,7 +176,12 @@ class WmsApiResource(PullResource):
                     "wms stock-events: the server returned events at or before the high-water mark"
                 )
             first, last = ordered[0], ordered[-1]
-            stamp = _slug(str(first.get("timestamp")))
+            if not (isinstance(last, dict) and "timestamp" in last and "transaction_id" in last):
+                raise WmsPullError(
+                    "wms stock-events: the last event of a page has no timestamp and "
+                    "transaction_id, so there is no high-water mark to page on"
+                )
+            stamp = _slug(str(first.get("timestamp") if isinstance(first, dict) else None))
             digest = content_digest(record_line(e) for e in ordered)
             name = f"stock_events_{stamp}_{_slug(str(last['transaction_id']))}_{digest}.jsonl"
             files.append(write_pull_file(landing_root, tenant_id, entity, name, ordered))
