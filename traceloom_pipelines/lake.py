@@ -23,7 +23,6 @@ import fcntl
 import hashlib
 import os
 import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -36,6 +35,8 @@ from typing import TypeVar
 import duckdb
 import tenacity
 
+from traceloom_pipelines import duckdb_extensions
+
 LAKE_ALIAS = "lake"
 CATALOG_ENV = "TRACELOOM_LAKE_CATALOG"
 DATA_PATH_ENV = "TRACELOOM_LAKE_DATA_PATH"
@@ -47,22 +48,6 @@ LOCK_TIMEOUT_S = 1800.0
 LAKE_WRITERS_POOL = "lake_writers"  # a writer waits at most this long for the lake's writer lock
 
 T = TypeVar("T")
-
-
-def extension_directory() -> Path:
-    """``<site-packages>/duckdb_ext/extensions``: the extensions installed as wheels.
-
-    Raises:
-        RuntimeError: if the ``duckdb-ext-*`` wheels are not installed.
-    """
-    for entry in sys.path:
-        candidate = Path(entry) / "duckdb_ext" / "extensions"
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError(
-        "duckdb_ext/extensions not found: install the duckdb-ext-ducklake, -sqlite, -postgres "
-        "and -httpfs wheels of DuckDB's version (pyproject.toml pins them)"
-    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +120,9 @@ class LakeConfig:
         env = {
             "TRACELOOM_LAKE_ATTACH": self.catalog_uri,
             DATA_PATH_ENV: self.data_path,
-            "TRACELOOM_DUCKDB_EXTENSION_DIR": str(extension_directory()),
+            "TRACELOOM_DUCKDB_EXTENSION_DIR": str(duckdb_extensions.extension_directory()),
+            # dbt's connection skips the per-load signature hash once the files are verified.
+            "TRACELOOM_DUCKDB_ALLOW_UNSIGNED": str(duckdb_extensions.signatures_verified()).lower(),
             # One dbt thread: DuckLake 1.4.4 fails concurrent DDL commits of one process
             # ("Failed to parse catalog entry - trailing data after quoted value": 54 of 501
             # nodes of a 4-thread build on the PostgreSQL catalog), and the SQLite catalog
@@ -182,15 +169,17 @@ def _create_sqlite_catalog(config: LakeConfig) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def open_duckdb() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB (UTC) that loads extensions from the wheels and never downloads."""
-    con = duckdb.connect(
-        config={
-            "extension_directory": str(extension_directory()),
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": True,
-        }
-    )
+def open_duckdb(verify_each_load: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB (UTC) that loads extensions from the wheels and never downloads.
+
+    Extension signatures are checked once per installation (duckdb_extensions.py), not on each
+    load; ``verify_each_load`` keeps DuckDB's check on every load (and refuses unsigned
+    extensions) for connections that run SQL typed by a user (``traceloom sql``).
+    """
+    config = duckdb_extensions.connect_config()
+    if verify_each_load:
+        config["allow_unsigned_extensions"] = False
+    con = duckdb.connect(config=config)
     con.execute("set TimeZone = 'UTC'").fetchall()
     return con
 

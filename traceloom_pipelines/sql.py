@@ -54,7 +54,7 @@ def run_query(
     out = out if out is not None else sys.stdout  # looked up per call (redirections, capture)
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    con = connect(data_dir, read_only=True, snapshot=snapshot)
+    con = connect(data_dir, read_only=True, snapshot=snapshot, verify_each_load=True)
     try:
         relation = con.sql(query)
         if relation is None:  # a statement without a result (e.g. SET)
