@@ -80,17 +80,15 @@ def _verify(directory: Path) -> None:
         con.close()
 
 
-@functools.cache
-def signatures_verified() -> bool:
-    """True when every extension file in :func:`extension_directory` is one whose signature
-    DuckDB verified (now, or earlier as the stamp records), so connections may load them with
-    ``allow_unsigned_extensions``. False when the stamp cannot be written (a read-only home):
-    then every load verifies, as DuckDB does by default. Cached per process.
+def stamp_verified(directory: Path) -> bool:
+    """True when every extension file in ``directory`` is one whose signature DuckDB verified:
+    the stamp (:func:`stamp_path`) matches the files, or a signed load of each succeeds now and
+    the stamp is written. False when the stamp cannot be written (a read-only home): then every
+    load verifies, as DuckDB does by default.
 
     Raises:
         duckdb.Error: a file fails DuckDB's signature check (nothing is stamped).
     """
-    directory = extension_directory()
     stamp = stamp_path(directory)
     fingerprint = _fingerprint(directory)
     try:
@@ -107,6 +105,17 @@ def signatures_verified() -> bool:
     except OSError:
         return False
     return True
+
+
+@functools.cache
+def signatures_verified() -> bool:
+    """:func:`stamp_verified` of :func:`extension_directory`, once per process: whether
+    connections may load the wheels' extensions with ``allow_unsigned_extensions``.
+
+    Raises:
+        duckdb.Error: an extension file fails DuckDB's signature check.
+    """
+    return stamp_verified(extension_directory())
 
 
 def connect_config() -> dict[str, object]:
