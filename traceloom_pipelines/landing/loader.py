@@ -51,6 +51,7 @@ from traceloom_pipelines.landing.warehouse import (
     quote,
     raw_table_columns,
     run,
+    table_exists,
 )
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -302,12 +303,7 @@ class EntityLoader:
             return self._schemas[tenant_id]
         schema = self.entity.schema
         for ref in self.entity.reference_checks:
-            exists = run(
-                self.con,
-                "select count(*) from information_schema.tables "
-                "where table_schema = 'raw' and table_name = ?",
-                [ref.ref_table],
-            )[0][0]
+            exists = table_exists(self.con, "raw", ref.ref_table)
             known: list[str] = []
             if exists:
                 known = [

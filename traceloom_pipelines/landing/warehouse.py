@@ -178,15 +178,21 @@ def connect(
 AUDIT_TABLES = tuple(re.findall(r"create table if not exists (audit\.\w+)", AUDIT_DDL))
 
 
-def _audit_tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
-    # Each table looked up by name: listing the lake's tables (information_schema) loads every
-    # table's entry from the catalog, ~0.1 s of CPU on each new connection.
-    for table in AUDIT_TABLES:
-        try:
-            run(con, f"select * from {table} limit 0")
-        except duckdb.CatalogException:
-            return False
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the lake at the connection's snapshot.
+
+    Looked up by name: listing the lake's tables (``information_schema``) loads every table's
+    entry from the catalog, ~0.1 s of CPU on each new connection.
+    """
+    try:
+        run(con, f"select * from {quote(schema)}.{quote(table)} limit 0")
+    except duckdb.CatalogException:
+        return False
     return True
+
+
+def _audit_tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
+    return all(table_exists(con, *name.split(".")) for name in AUDIT_TABLES)
 
 
 def quote(identifier: str) -> str:
@@ -223,16 +229,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entity: SourceEntity) -> None:
     tables = {entity.table: raw_table_columns(entity)}
     for child in entity.children:
         tables[f"{entity.system}__{child.name}"] = child_table_columns(entity, child)
-    existing = {
-        name
-        for (name,) in run(
-            con,
-            "select table_name from information_schema.tables "
-            "where table_catalog = 'lake' and table_schema = 'raw'",
-        )
-    }
     for table, columns in tables.items():
-        if table in existing:
+        if table_exists(con, "raw", table):
             continue
         body = ",\n  ".join(f"{quote(name)} {kind}" for name, kind in columns.items())
         ddl = f"create table if not exists raw.{quote(table)} (\n  {body}\n)"
