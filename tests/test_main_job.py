@@ -320,6 +320,19 @@ def test_traceloom_sql_reads_the_lake_read_only_and_by_snapshot(world, capsys):
     )
 
 
+def test_dbt_keeps_its_parse_in_the_data_directory_and_reuses_it(world):
+    """The first dbt invocation of a new data directory parses the project; the daily build
+    right after starts from the parse it left (``dbt_targets``), and targets live under the
+    data directory, not in the repository."""
+    dbt_state = world["dir"] / "dbt"
+    assert (dbt_state / "partial_parse.msgpack").stat().st_size > 0
+    daily = sorted((dbt_state / "target").glob("traceloom_dbt_daily_models-*"))
+    assert daily, sorted(p.name for p in (dbt_state / "target").iterdir())
+    log = "".join(p.read_text(errors="replace") for p in daily[0].glob("dbt.log*"))
+    assert "skipping partial parsing" in log or "Partial parsing enabled" in log
+    assert "Starting full parse" not in log
+
+
 def test_answer_key_on_disk_is_the_one_returned(world):
     on_disk = json.loads((world["dir"] / "demo" / "answer_key.json").read_text())
     assert on_disk == json.loads(json.dumps(world["key"]))

@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from traceloom_pipelines import dbt_inputs
+from traceloom_pipelines import dbt_inputs, dbt_targets
 from traceloom_pipelines.dbt_child import PARENT_PID_ENV as DBT_PARENT_PID_ENV
 from traceloom_pipelines.dbt_child import real_dbt
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL, WRITER_LOCK
@@ -124,8 +124,10 @@ def _start(
         **warehouse.lake.dbt_env(),
         DBT_PARENT_PID_ENV: str(os.getpid()),
     }
+    name = f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}"
+    target = dbt_targets.new_target(warehouse.root, name)
     with _scoped_env(env):
-        return dbt.cli(["build", *args], context=context)
+        return dbt.cli(["build", *args], context=context, target_path=target)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -144,12 +146,15 @@ def _stop(process: subprocess.Popen) -> None:
 def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
     """dbt's events, then the lake snapshot the build left (run tag and ``audit``). However the
     step leaves this (an error, an interrupt, the generator closed), dbt is not left running: the
-    step process may live on (in-process execution) and release the lake lock right after."""
+    step process may live on (in-process execution) and release the lake lock right after. The
+    parse dbt left is kept for the next invocation (:mod:`traceloom_pipelines.dbt_targets`)."""
+    warehouse = context.resources.warehouse
     try:
         yield from invocation.stream()
     finally:
         _stop(invocation.process)
-    record_run_snapshot(context, context.resources.warehouse, step="dbt")
+        dbt_targets.keep_partial_parse(warehouse.root, invocation.target_path)
+    record_run_snapshot(context, warehouse, step="dbt")
 
 
 @dbt_assets(
