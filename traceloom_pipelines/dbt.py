@@ -9,13 +9,20 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from traceloom_pipelines import dbt_inputs, dbt_targets
 from traceloom_pipelines.dbt_child import PARENT_PID_ENV as DBT_PARENT_PID_ENV
@@ -59,6 +66,12 @@ class TraceloomDbtTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
+# Each dbt asset links to its model's SQL file (traceloom_pipelines/code_references.py).
+TRANSLATOR = TraceloomDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_code_references=True)
+)
+
+
 def dbt_executable() -> str:
     """The executable every dbt invocation runs: ``traceloom-dbt`` beside this interpreter (the
     project venv), the supervisor that runs the real dbt (``dbt_child.real_dbt()``: ``dbt``
@@ -70,6 +83,8 @@ def dbt_executable() -> str:
 
 
 DAILY_TAG = "daily"
+# `backfill_policy` (one run per backfill window, below) is marked beta: not a warning for users.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 DBT_STOP_TIMEOUT_S = 10
 
 
@@ -159,7 +174,8 @@ def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
-    dagster_dbt_translator=TraceloomDbtTranslator(),
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
     exclude=f"tag:{DAILY_TAG}",
     pool=LAKE_WRITERS_POOL,
 )
@@ -203,7 +219,8 @@ def traceloom_dbt_models(
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
-    dagster_dbt_translator=TraceloomDbtTranslator(),
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
     select=f"tag:{DAILY_TAG}",
     partitions_def=daily_partitions,
     # One run for a whole backfill window: dbt's microbatch splits it into days itself.

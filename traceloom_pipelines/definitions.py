@@ -1,11 +1,14 @@
 """The one Definitions object: every source system's ingestion assets, the dbt models, the BI
 export, jobs, schedules (cadences from the seeds) and sensors; freshness policies sit on the
-ingestion assets (traceloom_pipelines/cadence.py)."""
+ingestion assets (traceloom_pipelines/cadence.py), owners and tags come from one table
+(traceloom_pipelines/ownership.py), and every asset links to its code
+(traceloom_pipelines/code_references.py)."""
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.bi import marts_parquet
+from traceloom_pipelines.code_references import with_code_references
 from traceloom_pipelines.dbt import (
     dbt_executable,
     dbt_project,
@@ -26,6 +29,7 @@ from traceloom_pipelines.maintenance import (
     lake_maintenance_job,
     lake_maintenance_schedule,
 )
+from traceloom_pipelines.ownership import with_ownership
 from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource, default_data_dir
 from traceloom_pipelines.schedules import schedules
@@ -44,8 +48,8 @@ from traceloom_pipelines.sources.wms.assets import assets as wms_assets
 
 __all__ = ["MAIN_JOB", "defs", "main_job_def"]
 
-defs = dg.Definitions(
-    assets=[
+ASSETS = with_ownership(
+    [
         *erp_assets,
         *factory_assets,
         *mes_assets,
@@ -63,7 +67,11 @@ defs = dg.Definitions(
         marts_parquet,
         nightly_reconciliation,
         lake_maintenance,
-    ],
+    ]
+)
+
+defs = dg.Definitions(
+    assets=with_code_references(ASSETS),
     jobs=[
         main_job,
         nightly_reconciliation_job,
