@@ -333,6 +333,33 @@ def test_dbt_keeps_its_parse_in_the_data_directory_and_reuses_it(world):
     assert "Starting full parse" not in log
 
 
+def test_marts_carry_their_documentation_and_no_dbt_leftovers(world):
+    """Every mart and every mart column has its dbt description as a comment in the lake (what
+    a BI tool shows), and no ``__dbt_backup``/``__dbt_tmp`` relation is left after two runs."""
+    con = world["con"]
+    tables = con.execute(
+        "select count(*), count(comment) from duckdb_tables() "
+        "where database_name = 'lake' and schema_name = 'marts'"
+    ).fetchall()[0]
+    columns = con.execute(
+        "select count(*), count(comment) from duckdb_columns() "
+        "where database_name = 'lake' and schema_name = 'marts'"
+    ).fetchall()[0]
+    assert tables[0] >= 20 and tables == (tables[0], tables[0]), tables
+    assert columns[0] > 200 and columns == (columns[0], columns[0]), columns
+    (comment,) = con.execute(
+        "select comment from duckdb_columns() where database_name = 'lake' "
+        "and table_name = 'fct_production_daily' and column_name = 'oee'"
+    ).fetchall()[0]
+    assert "oee" in comment.lower() or "availability" in comment.lower(), comment
+    leftovers = con.execute(
+        "select schema_name || '.' || table_name from duckdb_tables() where database_name = "
+        "'lake' and (table_name like '%\\_\\_dbt\\_backup' escape '\\' "
+        "or table_name like '%\\_\\_dbt\\_tmp%' escape '\\')"
+    ).fetchall()
+    assert leftovers == []
+
+
 def test_answer_key_on_disk_is_the_one_returned(world):
     on_disk = json.loads((world["dir"] / "demo" / "answer_key.json").read_text())
     assert on_disk == json.loads(json.dumps(world["key"]))

@@ -1,0 +1,35 @@
+{#
+  Mart documentation in the lake: each mart's and each of its columns' description becomes a
+  table or column comment, so BI tools show them. Run once at the end of every dbt invocation
+  (dbt_project.yml on-run-end), for the marts this invocation built successfully, in one
+  transaction: one lake commit for all of them.
+
+  Not dbt's persist_docs: dbt-duckdb applies it after the model's commit, in a transaction that
+  dbt never commits for table models (it is rolled back when dbt releases the connection),
+  losing the column comments and the drop of the model's __dbt_backup table, which then stays
+  in the lake beside the mart (the pattern of dbt-duckdb#660), while for incremental models no
+  transaction is open at that point. Every mart has an enforced contract, so each documented
+  column exists. tests/test_main_job.py checks the comments and that no __dbt_backup remains.
+#}
+{% macro persist_mart_docs(results) %}
+  {%- if not execute -%}{{ return('select 1') }}{%- endif -%}
+  {%- set statements = [] -%}
+  {%- for result in results
+      if result.node.resource_type == 'model'
+      and result.node.schema == 'marts'
+      and result.status == 'success' -%}
+    {%- set node = result.node -%}
+    {%- set relation = api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.alias) -%}
+    {%- if node.description -%}
+      {%- do statements.append(
+          'comment on table ' ~ relation ~ ' is ' ~ duckdb_escape_comment(node.description)) -%}
+    {%- endif -%}
+    {%- for column in node.columns.values() if column.description -%}
+      {%- do statements.append(
+          'comment on column ' ~ relation ~ '.' ~ adapter.quote(column.name)
+          ~ ' is ' ~ duckdb_escape_comment(column.description)) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {{ return(statements | join(';\n') if statements else 'select 1') }}
+{% endmacro %}
