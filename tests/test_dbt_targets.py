@@ -12,11 +12,11 @@ def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path
     assert first.parent == tmp_path / "dbt" / "target"
     assert list(first.iterdir()) == []  # nothing saved yet: dbt parses from scratch
     (first / dbt_targets.PARTIAL_PARSE).write_bytes(b"parse of run 1")
-    dbt_targets.keep_partial_parse(tmp_path, first)
+    dbt_targets.keep_partial_parse(first)
     second = dbt_targets.new_target(tmp_path, "traceloom_dbt_models-def5678")
     assert (second / dbt_targets.PARTIAL_PARSE).read_bytes() == b"parse of run 1"
     (second / dbt_targets.PARTIAL_PARSE).write_bytes(b"parse of run 2")
-    dbt_targets.keep_partial_parse(tmp_path, second)
+    dbt_targets.keep_partial_parse(second)
     assert (tmp_path / "dbt" / dbt_targets.PARTIAL_PARSE).read_bytes() == b"parse of run 2"
     assert [p.name for p in (tmp_path / "dbt").iterdir() if p.name.startswith(".")] == []
 
@@ -24,10 +24,10 @@ def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path
 def test_an_invocation_that_left_no_parse_keeps_the_last_one(tmp_path):
     first = dbt_targets.new_target(tmp_path, "a")
     (first / dbt_targets.PARTIAL_PARSE).write_bytes(b"good parse")
-    dbt_targets.keep_partial_parse(tmp_path, first)
+    dbt_targets.keep_partial_parse(first)
     killed = dbt_targets.new_target(tmp_path, "b")
     (killed / dbt_targets.PARTIAL_PARSE).unlink()  # dbt died before writing it
-    dbt_targets.keep_partial_parse(tmp_path, killed)
+    dbt_targets.keep_partial_parse(killed)
     assert (tmp_path / "dbt" / dbt_targets.PARTIAL_PARSE).read_bytes() == b"good parse"
 
 

@@ -262,8 +262,9 @@ def test_supervisor_does_not_start_dbt_for_a_step_that_is_already_gone(fake_dbt)
 class _Invocation:
     """What ``_stream`` uses of a DbtCliInvocation: the process, and events that break off."""
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen, target_path: Path):
         self.process = process
+        self.target_path = target_path  # dbt_targets.new_target's folder
 
     def stream(self) -> Iterator[str]:
         yield "event"
@@ -278,7 +279,9 @@ def test_a_dbt_step_that_fails_stops_dbt_before_it_lets_go(tmp_path, fake_dbt):
     try:
         wait_for("the fake dbt wrote its pids", fake_dbt.exists, STARTUP_TIMEOUT_S)
         pids.update({k: psutil.Process(v) for k, v in json.loads(fake_dbt.read_text()).items()})
-        events = _stream(None, _Invocation(supervisor))
+        target = tmp_path / "dbt" / "target" / "traceloom_dbt_models-test"
+        target.mkdir(parents=True)
+        events = _stream(None, _Invocation(supervisor, target))
         assert next(events) == "event"
         with pytest.raises(RuntimeError, match="the step fails"):
             next(events)

@@ -163,13 +163,12 @@ def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
     step leaves this (an error, an interrupt, the generator closed), dbt is not left running: the
     step process may live on (in-process execution) and release the lake lock right after. The
     parse dbt left is kept for the next invocation (:mod:`traceloom_pipelines.dbt_targets`)."""
-    warehouse = context.resources.warehouse
     try:
         yield from invocation.stream()
     finally:
         _stop(invocation.process)
-        dbt_targets.keep_partial_parse(warehouse.root, invocation.target_path)
-    record_run_snapshot(context, warehouse, step="dbt")
+        dbt_targets.keep_partial_parse(invocation.target_path)
+    record_run_snapshot(context, context.resources.warehouse, step="dbt")
 
 
 @dbt_assets(

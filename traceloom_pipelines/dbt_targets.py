@@ -40,16 +40,18 @@ def new_target(data_dir: Path, name: str) -> Path:
     return target
 
 
-def keep_partial_parse(data_dir: Path, target: Path) -> None:
-    """Make ``target``'s ``partial_parse.msgpack`` the one the next invocation starts from
-    (atomic replace: concurrent invocations never leave a half-written file), then remove all
-    but the newest :data:`KEEP_TARGETS` target folders."""
-    written = target / PARTIAL_PARSE
+def keep_partial_parse(target: Path) -> None:
+    """Make ``target``'s ``partial_parse.msgpack`` (``target`` from :func:`new_target`) the one
+    the next invocation of its data directory starts from (atomic replace: concurrent
+    invocations never leave a half-written file), then remove all but the newest
+    :data:`KEEP_TARGETS` target folders."""
+    state = Path(target).parent.parent  # <data_dir>/dbt
+    written = Path(target) / PARTIAL_PARSE
     if written.exists():
-        staging = dbt_dir(data_dir) / f".{PARTIAL_PARSE}.{os.getpid()}-{uuid.uuid4().hex[:7]}"
+        staging = state / f".{PARTIAL_PARSE}.{os.getpid()}-{uuid.uuid4().hex[:7]}"
         shutil.copyfile(written, staging)
-        os.replace(staging, dbt_dir(data_dir) / PARTIAL_PARSE)
-    prune_targets(data_dir)
+        os.replace(staging, state / PARTIAL_PARSE)
+    prune_targets(state.parent)
 
 
 def prune_targets(data_dir: Path, keep: int = KEEP_TARGETS) -> list[Path]:
