@@ -31,7 +31,7 @@ SEED = 11
 
 def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [a for a in defs.assets if a is not lake_maintenance],
+        [a for a in defs.assets if lake_maintenance.key not in a.keys],
         resources={
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

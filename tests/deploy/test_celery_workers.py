@@ -255,7 +255,7 @@ def _wait_for_workers(deploy: Deployment, workers: tuple[str, ...]) -> None:
 def _reference_marts(data_dir: Path) -> dg.ExecuteInProcessResult:
     """Every asset of the main job in this process, on the embedded (SQLite) catalog."""
     return dg.materialize(
-        [a for a in defs.assets if a is not lake_maintenance],
+        [a for a in defs.assets if lake_maintenance.key not in a.keys],
         resources={
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
