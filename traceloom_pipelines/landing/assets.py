@@ -104,6 +104,14 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
         "per_tenant": _md_table(
             ("tenant", "read", "landed", "quarantined", "duplicates"), per_tenant
         ),
+        # CSV header columns no contract field reads: their values are not landed
+        "unknown_columns": _md_table(
+            ("file", "columns not in the contract"),
+            [
+                (path, ", ".join(columns))
+                for path, columns in sorted(result.unknown_columns.items())
+            ],
+        ),
         "quarantine_reasons": _md_table(
             ("failed check", "rows"), sorted(total.reasons.items(), key=lambda kv: -kv[1])
         ),
@@ -413,6 +421,11 @@ def build_ingestion_asset(
                     context.log.warning(
                         f"landing skipped {skipped.relative_path} ({skipped.reason}): "
                         "not read, not landed"
+                    )
+                for path, columns in sorted(result.unknown_columns.items()):
+                    context.log.warning(
+                        f"{path}: columns not in the contract, their values not landed: "
+                        + ", ".join(columns)
                     )
             except Exception as exc:
                 for p in pulls:

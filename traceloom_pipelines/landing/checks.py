@@ -22,11 +22,27 @@ check name           fails when
 ``is_boolean``       the text is not ``true``/``false``
 ``known_<name>``     a reference id (e.g. ``machine_id``) is not in the tenant's master data
 ===================  =================================================================
+
+Two more checks are applied by the loader to every field of every contract (parent and child
+columns), not declared per field, so that no contract can forget them (issue #12,
+:func:`text_failures`):
+
+===========================  =========================================================
+check name                   fails when
+===========================  =========================================================
+``no_control_characters``    the text holds a C0 control character other than tab, line
+                             feed and carriage return (U+0000–U+0008, U+000B, U+000C,
+                             U+000E–U+001F, e.g. NUL from an escaped ``\\u0000``); in a JSON
+                             field, such a character escaped inside the JSON text
+``max_length``               the text is longer than the field's limit: :data:`MAX_LENGTH`
+                             characters (:data:`MAX_JSON_LENGTH` for JSON fields) unless
+                             ``field(..., max_length=N)`` says otherwise
+===========================  =========================================================
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import pandera.polars as pa
@@ -43,6 +59,18 @@ TEXT, NUMBER, INTEGER, TIMESTAMP, DATE, TIME, BOOLEAN, JSON = (
     "BOOLEAN",
     "JSON",
 )
+
+# Longest text (in characters) a field may carry unless its contract sets `max_length`: a
+# TEXT/number/time field, and a JSON field (an array or object landed as JSON text).
+MAX_LENGTH = 4_096
+MAX_JSON_LENGTH = 65_536
+NO_CONTROL_CHARACTERS = "no_control_characters"
+MAX_LENGTH_CHECK = "max_length"
+# C0 control characters other than tab, line feed and carriage return (XML 1.0 forbids them too).
+_CONTROL_CHARACTER = r"[\x00-\x08\x0B\x0C\x0E-\x1F]"
+# The same characters escaped inside JSON text (``\u0000``, ``\b``, ``\f``), not preceded by an
+# escaped backslash (``\\u0000`` is the six characters ``\u0000``, not NUL).
+_CONTROL_ESCAPE = r"(?:^|[^\\])(?:\\\\)*\\(?:[bf]|u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]))"
 
 # ISO-8601 extended form; `%.f` also accepts no fraction, and a trailing Z becomes +00:00.
 # One format, not a coalesce of several: parsing is the hot path of every event stream.
@@ -154,6 +182,7 @@ def field(
     accepted: Iterable[str] | None = None,
     stale_after: timedelta | None = None,
     description: str = "",
+    max_length: int | None = None,
 ) -> pa.Column:
     """One contract field: a pandera text column that knows its JSON path and landed type.
 
@@ -165,6 +194,9 @@ def field(
         non_negative_value: numbers below zero fail ``non_negative``.
         accepted: the accepted vocabulary (case-sensitive); others fail ``isin``.
         stale_after: timestamps older than this fail ``not_stale``.
+        max_length: longest text accepted (characters) where the default (:data:`MAX_LENGTH`,
+            :data:`MAX_JSON_LENGTH` for JSON) does not fit, e.g. a long free-text field; longer
+            text fails ``max_length`` (checked by the loader, :func:`text_failures`).
     """
     checks: list[pa.Check] = []
     if duckdb_type in _TYPE_CHECK_NAMES:
@@ -181,5 +213,56 @@ def field(
         nullable=not required,
         required=True,
         description=description or None,
-        metadata={"path": path, "type": duckdb_type},
+        metadata={
+            "path": path,
+            "type": duckdb_type,
+            **({"max_length": max_length} if max_length is not None else {}),
+        },
     )
+
+
+def field_max_length(column: pa.Column) -> int:
+    """Longest text (characters) ``column`` accepts: its ``max_length``, else the default."""
+    metadata = column.metadata or {}
+    if "max_length" in metadata:
+        return int(metadata["max_length"])
+    return MAX_JSON_LENGTH if metadata.get("type") == JSON else MAX_LENGTH
+
+
+def text_failures(frame: pl.DataFrame, columns: Mapping[str, pa.Column]) -> dict[int, list[str]]:
+    """The checks every field gets (issue #12): ``no_control_characters`` and ``max_length``.
+
+    Args:
+        frame: one text column (``pl.String``, as extracted, not trimmed) per name in
+            ``columns``, one row per record; nulls pass both checks.
+        columns: contract columns (``field`` metadata: landed type, optional ``max_length``).
+
+    Returns:
+        row position → sorted ``<column>:<check>`` of the rows failing either check (rows
+        passing both are absent), the same shape as :func:`~traceloom_pipelines.landing.loader.
+        failed_checks`. A JSON field's text is JSON, where a control character can only appear
+        escaped, so for JSON fields the escapes (``\\u0000``, ``\\b`` …) are what fails.
+    """
+    flags: list[pl.Expr] = []
+    for name, column in columns.items():
+        text = pl.col(name)
+        is_json = (column.metadata or {}).get("type") == JSON
+        pattern = _CONTROL_ESCAPE if is_json else _CONTROL_CHARACTER
+        flags.append(
+            text.str.contains(pattern).fill_null(False).alias(f"{name}:{NO_CONTROL_CHARACTERS}")
+        )
+        flags.append(
+            (text.str.len_chars() > field_max_length(column))
+            .fill_null(False)
+            .alias(f"{name}:{MAX_LENGTH_CHECK}")
+        )
+    if not flags or frame.height == 0:
+        return {}
+    failing = (
+        frame.select(flags).with_row_index("_pos").filter(pl.any_horizontal(pl.exclude("_pos")))
+    )
+    failures: dict[int, list[str]] = {}
+    for row in failing.iter_rows(named=True):
+        position = int(row.pop("_pos"))
+        failures[position] = sorted(check for check, failed in row.items() if failed)
+    return failures

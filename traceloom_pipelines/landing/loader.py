@@ -16,6 +16,12 @@ other file (so it is not read again until it changes) and every other file of it
 every other group and tenant, still lands. Paths :func:`list_drop_files` refuses (links, bad
 tenant folder names) are reported in :attr:`LandingResult.paths_skipped` (the asset logs them
 as warnings and lists them in its metadata).
+
+Nothing is dropped silently (issue #12): a CSV row with more values than its header is
+quarantined as ``_record:extra_values``; header columns the contract does not read are reported
+per file in :attr:`LandingResult.unknown_columns`; every field of every record (and child row)
+is checked for control characters (``<field>:no_control_characters``) and its length
+(``<field>:max_length``), see :func:`~traceloom_pipelines.landing.checks.text_failures`.
 Errors writing to the lake still fail the group as a whole (nothing of it is committed).
 """
 
@@ -36,10 +42,12 @@ import pandera.polars as pa
 import polars as pl
 
 from traceloom_pipelines import lake
-from traceloom_pipelines.landing.checks import cast_expr, known_values
+from traceloom_pipelines.landing.checks import cast_expr, known_values, text_failures
 from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
 from traceloom_pipelines.landing.readers import (
+    EXTRA_VALUES_KEY,
     DropFile,
+    ReadNotes,
     SkippedPath,
     iter_records,
     list_drop_files,
@@ -65,6 +73,9 @@ NESTING_DEPTH = "_record:nesting_depth"
 # A whole file quarantined as one row (source_row 0): not UTF-8, or reading it raised.
 FILE_ENCODING = "_file:encoding"
 FILE_UNREADABLE = "_file:unreadable"
+# A record with values beyond its file's header (a CSV row with more fields than columns).
+EXTRA_VALUES = "_record:extra_values"
+_EXTRA_VALUES_COLUMN = "__extra_values"
 _ERROR_MESSAGE_CHARS = 300
 
 
@@ -102,6 +113,9 @@ class LandingResult:
     files_skipped: list[str] = field(default_factory=list)  # already landed, same sha256
     paths_skipped: list[SkippedPath] = field(default_factory=list)  # links, bad tenant names
     per_tenant: dict[str, LandingCounts] = field(default_factory=dict)
+    # ingested file (relative path) → its CSV header columns no contract field reads (not
+    # landed); only files that have any
+    unknown_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def total(self) -> LandingCounts:
@@ -136,6 +150,7 @@ class _PendingFile:
     batch_id: str
     counts: LandingCounts = field(default_factory=LandingCounts)
     failure: BaseException | None = None  # why reading it raised: the file lands as one row
+    unknown_columns: tuple[str, ...] = ()  # CSV header columns the contract does not read
 
 
 class _ReadFailed(Exception):
@@ -265,6 +280,12 @@ def _child_frames(records: pl.DataFrame, child: ChildTable) -> tuple[pl.DataFram
     return frame, too_deep
 
 
+def _merge(reasons: dict[int, list[str]], more: dict[int, list[str]]) -> None:
+    """Add ``more`` (row position → failed checks) into ``reasons``, each list kept sorted."""
+    for position, checks in more.items():
+        reasons[position] = sorted({*reasons.get(position, []), *checks})
+
+
 class EntityLoader:
     """Lands the drop files of one entity into an open, writable warehouse connection.
 
@@ -352,6 +373,8 @@ class EntityLoader:
             for item in group:
                 result.files_ingested.append(item.drop.relative_path)
                 result.per_tenant.setdefault(item.drop.tenant_id, LandingCounts()).add(item.counts)
+                if item.unknown_columns and item.failure is None:
+                    result.unknown_columns[item.drop.relative_path] = item.unknown_columns
         return result
 
     def _landed_files(self) -> set[tuple[str, str, str]]:
@@ -380,10 +403,12 @@ class EntityLoader:
                 if item.failure is not None:
                     continue
                 yielded = False
+                notes = ReadNotes()
                 try:
-                    for row, text in iter_records(item.drop.path, self.entity):
+                    for row, text in iter_records(item.drop.path, self.entity, notes):
                         yielded = True
                         yield index, row, text
+                    item.unknown_columns = notes.unknown_columns
                 except Exception as error:  # any reading error stays with its file
                     if yielded:  # some of its records may have landed in this attempt
                         raise _ReadFailed(index, error) from error
@@ -434,6 +459,11 @@ class EntityLoader:
                 self.log(
                     f"{item.drop.relative_path}: quarantined as a whole: "
                     f"{file_failure(item.failure)[1]}"
+                )
+            elif item.unknown_columns:
+                self.log(
+                    f"{item.drop.relative_path}: columns not in the contract, not landed: "
+                    + ", ".join(item.unknown_columns)
                 )
         total = LandingCounts()
         for item in group:
@@ -519,9 +549,18 @@ class EntityLoader:
         frame = frame.filter(pl.col("_json_ok")).drop("_json_ok")
         reasons: dict[int, list[str]] = {}
         frame = extract_text_fields(
-            self.con, frame, {name: path for name, (path, _) in self.entity.fields.items()}
+            self.con,
+            frame,
+            {
+                **{name: path for name, (path, _) in self.entity.fields.items()},
+                _EXTRA_VALUES_COLUMN: f"$.{EXTRA_VALUES_KEY}",
+            },
         )
-        reasons.update(failed_checks(frame, self._schema_for(tenant_id)))
+        for position in frame[_EXTRA_VALUES_COLUMN].is_not_null().arg_true().to_list():
+            reasons[position] = [EXTRA_VALUES]
+        frame = frame.drop(_EXTRA_VALUES_COLUMN)
+        _merge(reasons, failed_checks(frame, self._schema_for(tenant_id)))
+        _merge(reasons, text_failures(frame, self.entity.schema.columns))
         children: list[tuple[ChildTable, pl.DataFrame]] = []
         for child in self.entity.children:
             child_frame, too_deep = _child_frames(frame, child)
@@ -532,7 +571,9 @@ class EntityLoader:
                 child_frame,
                 {name: col.metadata["path"] for name, col in child.schema.columns.items()},
             )
-            for position, checks in failed_checks(child_frame, child.schema).items():
+            child_failures = failed_checks(child_frame, child.schema)
+            _merge(child_failures, text_failures(child_frame, child.schema.columns))
+            for position, checks in child_failures.items():
                 parent = int(child_frame["_parent_pos"][position])
                 merged = set(reasons.get(parent, [])) | {f"{child.array_key}[].{c}" for c in checks}
                 reasons[parent] = sorted(merged)

@@ -12,6 +12,12 @@ pattern); each such path is reported as a :class:`SkippedPath`. The shared reade
 with ``O_NOFOLLOW`` and decode them as strict UTF-8 (a BOM is allowed): a UTF-16/32 file or
 bytes that do not decode raise :class:`FileEncodingError` / :class:`UnicodeDecodeError`, which
 the loader quarantines as the whole file (``_file:encoding``).
+
+What does not fit is kept visible (issue #12): a CSV row with more values than the header keeps
+the surplus under :data:`EXTRA_VALUES_KEY` (the loader quarantines it as
+``_record:extra_values``), header columns no contract field reads are reported through
+:class:`ReadNotes`, and a ``.json`` array cut off mid-way yields its complete leading elements
+and then its rest as one record that is not JSON (``_record:valid_json``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import csv
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +54,11 @@ _FOREIGN_BOMS = (
     (codecs.BOM_UTF16_BE, "UTF-16 BE"),
 )
 _SNIFF_BYTES = 4096
+# Where a reader keeps the values of a row beyond its header (a CSV row with more fields than
+# header columns): every record carrying this key is quarantined (``_record:extra_values``).
+EXTRA_VALUES_KEY = "_extra_columns"
+# JSON white space (what may stand between the tokens of an array).
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 class FileEncodingError(UnicodeError):
@@ -82,6 +94,19 @@ class SkippedPath:
 
     relative_path: str
     reason: str
+
+
+@dataclass
+class ReadNotes:
+    """What reading one drop file showed besides its records; filled in while it is read.
+
+    Attributes:
+        unknown_columns: header columns of a ``.csv`` file that no contract field reads, in
+            header order (their values are not landed; the loader reports them per file). Empty
+            for other files and for readers of custom formats.
+    """
+
+    unknown_columns: tuple[str, ...] = ()
 
 
 def list_drop_files(
@@ -221,30 +246,97 @@ def _iter_jsonl(path: Path, envelope: str | None) -> Iterator[str]:
             yield from _unwrap(payload, envelope)
 
 
+def _skip_whitespace(text: str, position: int) -> int:
+    match = _JSON_WHITESPACE.match(text, position)
+    return match.end() if match else position
+
+
+def iter_json_array_prefix(text: str, envelope: str | None = None) -> Iterator[str]:
+    """Records of a ``.json`` text that is not valid JSON, salvaging a cut-off array.
+
+    If ``text`` is a JSON array (``[`` after optional white space) it is read element by element
+    (:meth:`json.JSONDecoder.raw_decode`): every complete element before the first one that
+    does not parse is yielded as record text (envelope payloads unwrapped, as for a valid file),
+    then the rest of the text — from that element, or from the end of the last element when the
+    closing ``]`` is missing or followed by more text — as one last record. That record is not
+    JSON (the loader quarantines it as ``_record:valid_json``, its text kept), so a truncated
+    array ``[{…}, {…}, {"a": 1, "b"`` lands its two records and quarantines ``{"a": 1, "b"``.
+    Any other text is yielded whole, as one record.
+
+    Nothing is lost: the yielded texts cover every element and the tail. Implements the
+    landing rule "bad input loses nothing, good records still land" (issue #12).
+
+    Raises:
+        RecursionError: an element nested deeper than Python's recursion limit.
+    """
+    position = _skip_whitespace(text, 0)
+    if not text.startswith("[", position):
+        yield text  # not an array: the whole file is one unreadable record
+        return
+    decoder = json.JSONDecoder()
+    position = _skip_whitespace(text, position + 1)
+    if not text.startswith("]", position):
+        while True:
+            try:
+                payload, end = decoder.raw_decode(text, position)
+            except json.JSONDecodeError:
+                yield text[position:]  # this element is cut off or not JSON: it and the rest
+                return
+            yield from _unwrap(payload, envelope)
+            position = _skip_whitespace(text, end)
+            if not text.startswith(",", position):
+                break
+            position = _skip_whitespace(text, position + 1)
+    if text.startswith("]", position):
+        position = _skip_whitespace(text, position + 1)
+        if position == len(text):
+            return  # a complete array (not reached for text json.loads rejects)
+    yield text[position:]  # no closing bracket (possibly empty), or text after the array
+
+
 def _iter_json(path: Path, envelope: str | None) -> Iterator[str]:
     with _open_text(path) as handle:
         text = handle.read()
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
-        yield text  # the whole file is one unreadable record
+        yield from iter_json_array_prefix(text, envelope)
         return
     payloads = document if isinstance(document, list) else [document]
     for payload in payloads:
         yield from _unwrap(payload, envelope)
 
 
-def _iter_csv(path: Path) -> Iterator[str]:
+def contract_keys(entity: SourceEntity) -> frozenset[str]:
+    """Top-level record keys the entity's contract reads: the first key of every field's JSON
+    path (``$.routeTemplate.ports`` → ``routeTemplate``) and of every child array. For CSV
+    drops these are the header columns that land."""
+    paths = [path for path, _ in entity.fields.values()]
+    paths += ["$." + child.array_key for child in entity.children]
+    return frozenset(re.split(r"[.\[]", p.removeprefix("$."), maxsplit=1)[0] for p in paths)
+
+
+def _iter_csv(path: Path, entity: SourceEntity, notes: ReadNotes | None) -> Iterator[str]:
     with _open_text(path, newline="") as handle:
-        for row in csv.DictReader(handle):
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        if notes is not None:
+            known = contract_keys(entity)
+            notes.unknown_columns = tuple(name for name in header if name not in known)
+        for row in reader:
             extra = row.pop(None, None)  # type: ignore[call-overload]
             if extra:
-                row["_extra_columns"] = extra
+                row[EXTRA_VALUES_KEY] = extra
             yield _dumps(row)
 
 
-def iter_records(path: Path, entity: SourceEntity) -> Iterator[tuple[int, str]]:
+def iter_records(
+    path: Path, entity: SourceEntity, notes: ReadNotes | None = None
+) -> Iterator[tuple[int, str]]:
     """Yield ``(source_row, record_json_text)`` for every record of one drop file.
+
+    ``notes``, when given, is filled in with what the file showed besides its records (a CSV
+    header's columns the contract does not read) before the first record is yielded.
 
     Raises:
         ValueError: for a file type the entity does not accept.
@@ -261,7 +353,7 @@ def iter_records(path: Path, entity: SourceEntity) -> Iterator[tuple[int, str]]:
     elif suffix == ".json":
         texts = _iter_json(path, entity.envelope)
     elif suffix == ".csv":
-        texts = _iter_csv(path)
+        texts = _iter_csv(path, entity, notes)
     else:
         raise ValueError(f"{entity.system}/{entity.entity} does not read {suffix} files: {path}")
     check_utf8_start(path)

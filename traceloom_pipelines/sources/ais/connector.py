@@ -203,9 +203,11 @@ def iter_ais_records(path: Path) -> Iterator[tuple[int, str]]:
     or wrong checksum, which pyais would otherwise decode), ``not_ais`` (not an AIVDM/AIVDO
     sentence), ``missing_fragment`` (fragments left without their siblings at the end of the
     file, or superseded by a new message on the same sequence id), ``undecodable``.
+    NMEA is ASCII: the file is decoded strictly, so a byte outside ASCII raises
+    :class:`UnicodeDecodeError` and the loader quarantines the whole file (``_file:encoding``).
     """
     pending: dict[tuple[object, object], _Pending] = {}
-    with path.open("r", encoding="ascii", errors="replace", newline=None) as handle:
+    with path.open("r", encoding="ascii", errors="strict", newline=None) as handle:
         for line_no, line in enumerate(handle, start=1):
             text = line.strip()
             if not text:

@@ -103,10 +103,12 @@ def iter_dcsa_event_records(
     Nothing is dropped: a file or line that is not JSON is yielded as its raw text (quarantined as
     ``_record:valid_json``); an array element that is not an object is yielded as its JSON text
     (quarantined by the contract's required fields). Ordinals count events over the whole file.
+    The file is decoded as strict UTF-8 (BOM allowed): bytes that do not decode raise
+    :class:`UnicodeDecodeError`, and the loader quarantines the whole file (``_file:encoding``).
     """
     ordinal = 0
     if path.suffix.lower() == ".jsonl":
-        with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
+        with path.open("r", encoding="utf-8-sig", errors="strict") as handle:
             for line in handle:
                 text = line.strip()
                 if not text:
@@ -126,7 +128,7 @@ def iter_dcsa_event_records(
                     ordinal += 1
                     yield ordinal, _event_text(event, normalise)
         return
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="strict")
     try:
         document = json.loads(text)
     except json.JSONDecodeError:

@@ -97,7 +97,9 @@ def iter_mardep_vessel_records(path: Path) -> Iterator[tuple[int, str]]:
     holding the raw file text, and a child of the root that is not ``<G_SQL1>`` is a record
     holding that element's XML; neither is JSON, so both are quarantined. The ordinal is the
     1-based position among the root's children. The file is parsed whole (feeds are tens of
-    kilobytes), so a truncated file yields no partial records.
+    kilobytes), so a truncated file yields no partial records. The raw text of a file that is not
+    well-formed is decoded as strict UTF-8: bytes that do not decode raise
+    :class:`UnicodeDecodeError` (the loader quarantines the whole file, ``_file:encoding``).
     """
     raw = path.read_bytes()
     try:
@@ -105,7 +107,7 @@ def iter_mardep_vessel_records(path: Path) -> Iterator[tuple[int, str]]:
             raise ET.ParseError("a DTD is not accepted in a MarDep feed")
         root = ET.fromstring(raw)
     except ET.ParseError:
-        yield 1, raw.decode("utf-8", errors="replace")
+        yield 1, raw.decode("utf-8")  # strict: bytes that do not decode: `_file:encoding`
         return
     for ordinal, row in enumerate(root, start=1):
         if row.tag != MARDEP_RECORD_ELEMENT:
@@ -115,8 +117,12 @@ def iter_mardep_vessel_records(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _csv_rows(path: Path) -> Iterator[list[str]]:
-    """Rows of a DATA.GOV.HK CSV (UTF-8, BOM allowed, CRLF or LF), fully blank lines skipped."""
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as handle:
+    """Rows of a DATA.GOV.HK CSV (UTF-8, BOM allowed, CRLF or LF), fully blank lines skipped.
+
+    Decoded strictly: bytes that are not UTF-8 raise :class:`UnicodeDecodeError` (the loader
+    quarantines the whole file, ``_file:encoding``) instead of landing U+FFFD.
+    """
+    with path.open("r", encoding="utf-8-sig", errors="strict", newline="") as handle:
         for row in csv.reader(handle):
             if any(cell.strip() for cell in row):
                 yield row

@@ -65,8 +65,13 @@ def _dumps(record: object) -> str:
 
 
 def _load(path: Path) -> tuple[object | None, str]:
-    """The file's parsed JSON (``None`` if it is not JSON) and its text."""
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    """The file's parsed JSON (``None`` if it is not JSON) and its text.
+
+    Raises:
+        UnicodeDecodeError: the file is not UTF-8 (BOM allowed); the loader quarantines it
+            whole (``_file:encoding``).
+    """
+    text = path.read_text(encoding="utf-8-sig", errors="strict")
     try:
         return json.loads(text), text
     except json.JSONDecodeError:
