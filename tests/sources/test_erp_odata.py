@@ -6,24 +6,24 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from werkzeug import Request, Response
 
-from traceloom_pipelines.dbt import DBT_PROJECT_DIR, dbt_executable
+from tests.sources.erp_support import (
+    build_purchase_order_marts,
+    land_both_routes,
+    mount_service,
+    served_queries,
+)
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.demo.odata_service import ODataPurchaseOrderService
 from traceloom_pipelines.integration.http import SourceHttpClient
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.sources.erp.connector import ErpODataResource
-from traceloom_pipelines.sources.erp.contract import purchase_orders, purchase_orders_odata
+from traceloom_pipelines.sources.erp.contract import purchase_orders_odata
 from traceloom_pipelines.sources.erp.odata import (
     ODataLiteralError,
     ODataProtocolError,
@@ -84,21 +84,6 @@ def _write_drops(landing: Path, records: list[dict]) -> None:
     (folder / "po_export.json").write_text(json.dumps(records), encoding="utf-8")
 
 
-def _mount(httpserver, service: ODataPurchaseOrderService) -> None:
-    """Serve ``service`` on the loopback test server (a werkzeug adapter over ``handle``)."""
-
-    def handler(request: Request) -> Response:
-        status, headers, body = service.handle(
-            request.method,
-            request.path,
-            request.query_string.decode("latin-1"),
-            dict(request.headers),
-        )
-        return Response(body, status=status, headers=headers)
-
-    httpserver.expect_request(re.compile(r"^/[^/]+/erp/.*")).respond_with_handler(handler)
-
-
 def _resource(httpserver, **kwargs) -> ErpODataResource:
     config = {
         "base_url": httpserver.url_for("/") + "{tenant}/erp",
@@ -116,10 +101,6 @@ def _resource(httpserver, **kwargs) -> ErpODataResource:
 
 def _client(httpserver) -> SourceHttpClient:
     return SourceHttpClient("erp-test", httpserver.url_for("/"), max_attempts=1)
-
-
-def _queries(service: ODataPurchaseOrderService) -> list[dict[str, str]]:
-    return [{k: v[-1] for k, v in parse_qs(urlsplit(r).query).items()} for r in service.requests]
 
 
 # -- literals -----------------------------------------------------------------------------------
@@ -177,13 +158,13 @@ def test_server_driven_paging_follows_next_across_pages(tmp_path, httpserver):
     ]
     _write_drops(tmp_path / "landing", drops)
     service = ODataPurchaseOrderService(tmp_path / "landing", server_page_size=4)
-    _mount(httpserver, service)
+    mount_service(httpserver, service)
 
     client = SourceHttpClient("erp-test", httpserver.url_for(f"/{TENANT}/erp"), max_attempts=1)
     records, mark = fetch_purchase_orders(client, page_size=100)
 
     assert [r["PurchaseOrder"] for r in records] == [d["poId"] for d in drops]
-    queries = _queries(service)
+    queries = served_queries(service)
     assert [q.get("$skiptoken") for q in queries] == [None, "4", "8"]  # 3 pages via __next
     assert all(q["$top"] == "100" and q["$skip"] == "0" for q in queries)
     assert mark == updated + timedelta(minutes=10)
@@ -194,14 +175,14 @@ def test_client_paging_by_top_and_skip_when_no_next_comes(tmp_path, httpserver):
     drops = [_drop_po(i, f"{(updated + timedelta(hours=i)):%Y-%m-%dT%H:%M:%SZ}") for i in range(7)]
     _write_drops(tmp_path / "landing", drops)
     service = ODataPurchaseOrderService(tmp_path / "landing", server_page_size=None)
-    _mount(httpserver, service)
+    mount_service(httpserver, service)
 
     client = SourceHttpClient("erp-test", httpserver.url_for(f"/{TENANT}/erp"), max_attempts=1)
     records, _ = fetch_purchase_orders(client, page_size=3)
 
     assert sorted(r["PurchaseOrder"] for r in records) == sorted(d["poId"] for d in drops)
     assert len(records) == 7
-    queries = _queries(service)
+    queries = served_queries(service)
     assert [(q["$top"], q["$skip"]) for q in queries] == [("3", "0"), ("3", "3"), ("3", "6")]
     assert all("$skiptoken" not in q for q in queries)
 
@@ -350,7 +331,7 @@ def test_incremental_pull_filters_from_the_cursor_and_lands_only_changes(tmp_pat
     service = ODataPurchaseOrderService(
         landing, user=USER, password=PASSWORD, server_page_size=2, as_of=base + timedelta(days=1)
     )
-    _mount(httpserver, service)
+    mount_service(httpserver, service)
     resource = _resource(httpserver, page_size=50)
     con = connect(tmp_path)
 
@@ -361,7 +342,7 @@ def test_incremental_pull_filters_from_the_cursor_and_lands_only_changes(tmp_pat
         cursor=None,
         log=lambda _m: None,
     )
-    assert "$filter" not in _queries(service)[0]  # first pull: everything
+    assert "$filter" not in served_queries(service)[0]  # first pull: everything
     assert batch.next_cursor == "2025-11-01T05:00:00Z"
     assert land_entity(con, purchase_orders_odata, landing).total.rows_landed == 6
 
@@ -374,8 +355,10 @@ def test_incremental_pull_filters_from_the_cursor_and_lands_only_changes(tmp_pat
         cursor=batch.next_cursor,
         log=lambda _m: None,
     )
-    query = _queries(service)[0]
-    assert query["$filter"] == "LastChangeDateTime ge datetimeoffset'2025-11-01T05:00:00.000Z'"
+    query = served_queries(service)[0]
+    # the default look-back of 10 minutes starts the filter before the mark (late commits)
+    assert query["$filter"] == "LastChangeDateTime ge datetimeoffset'2025-11-01T04:50:00.000Z'"
+    assert second.metadata["filter_from"] == "2025-11-01T04:50:00Z"
     assert second.next_cursor == "2025-11-04T00:00:00Z"
     # PO 5 (at the mark) comes back byte-identical and is skipped as an exact duplicate
     assert second.metadata["records"] == 3
@@ -403,7 +386,7 @@ def test_incremental_pull_filters_from_the_cursor_and_lands_only_changes(tmp_pat
 def test_wrong_credentials_are_refused_and_nothing_is_written(tmp_path, httpserver):
     landing = tmp_path / "landing"
     _write_drops(landing, [_drop_po(1, "2025-11-01T00:00:00Z")])
-    _mount(httpserver, ODataPurchaseOrderService(landing, user=USER, password=PASSWORD))
+    mount_service(httpserver, ODataPurchaseOrderService(landing, user=USER, password=PASSWORD))
     resource = _resource(httpserver, password="wrong")
     from traceloom_pipelines.integration.http import SourceRequestError
 
@@ -431,6 +414,18 @@ CANONICAL_PO_COLUMNS = (
 CANONICAL_LINE_COLUMNS = (
     "tenant_id, po_id, line_item_id, line_number, sku, color, size, line_quantity"
 )
+QUANTITY = CANONICAL_PO_COLUMNS.split(", ").index("quantity")
+STATUS = CANONICAL_PO_COLUMNS.split(", ").index("po_status")
+
+
+def _as_by_odata(drop_rows: list[tuple]) -> list[tuple]:
+    """Canonical drop-route POs as the OData route gives them: a cancelled PO has every SAP
+    item deleted (deletion code L), so its quantity is 0 there (issue #13), while the drop
+    export keeps the ordered quantity."""
+    return [
+        row[:QUANTITY] + (0.0,) + row[QUANTITY + 1 :] if row[STATUS] == "cancelled" else row
+        for row in drop_rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +445,7 @@ def both_routes(tmp_path_factory):
         service = ODataPurchaseOrderService(
             landing, user=USER, password=PASSWORD, server_page_size=9
         )
-        _mount(server, service)
+        mount_service(server, service)
         resource = _resource(server, page_size=25)
         batch = resource.pull(
             entity=purchase_orders_odata,
@@ -462,34 +457,8 @@ def both_routes(tmp_path_factory):
     finally:
         server.clear()
         server.stop()
-    con = connect(data_dir)
-    drop_result = land_entity(con, purchase_orders, landing)
-    odata_result = land_entity(con, purchase_orders_odata, landing)
-    con.close()
-    target = data_dir / "dbt_target"
-    build = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--select",
-            "+fct_purchase_orders",
-            "+fct_purchase_order_lines",
-            # tests of other marts that reference fct_purchase_orders are not built here
-            "--indirect-selection",
-            "cautious",
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(target / "logs"),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "TRACELOOM_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    drop_result, odata_result = land_both_routes(data_dir, landing)
+    build = build_purchase_order_marts(data_dir)
     con = connect(data_dir, read_only=True)
     yield {
         "key": key,
@@ -529,7 +498,7 @@ def test_odata_route_gives_the_same_canonical_pos_as_the_drop_route(both_routes)
         f"select {CANONICAL_PO_COLUMNS} from staging.stg_erp__purchase_orders_odata"
     ).fetchall()
     assert len(drop) == both_routes["key"]["expected"][TENANT]["purchase_orders"]
-    assert sorted(odata) == sorted(drop)
+    assert sorted(odata) == sorted(_as_by_odata(drop))
     statuses = {row[2] for row in drop}
     assert {"open", "closed"} <= statuses  # the status mapping is exercised, not just "open"
 
@@ -556,11 +525,37 @@ def test_both_routes_meet_in_one_canonical_mart(both_routes):
     drop = con.sql(
         f"select {CANONICAL_PO_COLUMNS} from staging.stg_erp__purchase_orders"
     ).fetchall()
-    assert sorted(mart) == sorted(drop)
+    assert sorted(mart) == sorted(_as_by_odata(drop))
     lines = con.sql(
         "select count(*) from marts.fct_purchase_order_lines where source_route = 'odata'"
     ).fetchall()[0][0]
     assert lines == both_routes["key"]["expected"][TENANT]["purchase_order_lines"]
+
+
+def test_mart_lines_keep_sap_item_numbers_and_deleted_items_count_for_nothing(both_routes):
+    """Issue #13 items 3 and 8 through the demo world: every OData line keeps SAP's item
+    number verbatim (S/4 sends "10", "20" …) beside the canonical `<po>-NN`; the items of a
+    cancelled PO (all deleted, code L) are kept as lines but count neither in the PO's
+    quantity nor in line_quantity_total, which are 0, not null."""
+    con = both_routes["con"]
+    lines = con.sql(
+        "select line_item_id, item_number, is_deleted, po_status "
+        "from marts.fct_purchase_order_lines join marts.fct_purchase_orders "
+        "using (tenant_id, po_id, source_route)"
+    ).fetchall()
+    assert lines
+    for line_item_id, item_number, is_deleted, status in lines:
+        assert int(item_number) == 10 * int(line_item_id.rsplit("-", 1)[1])
+        assert is_deleted == (status == "cancelled")
+    totals = con.sql(
+        "select po_status, quantity, line_quantity_total, line_count from marts.fct_purchase_orders"
+    ).fetchall()
+    for status, quantity, line_total, line_count in totals:
+        assert line_count > 0
+        if status == "cancelled":
+            assert (quantity, line_total) == (0.0, 0.0)
+        else:
+            assert quantity == line_total > 0
 
 
 def test_ingestion_asset_pulls_lands_and_then_advances_the_cursor(tmp_path, httpserver):
@@ -573,7 +568,7 @@ def test_ingestion_asset_pulls_lands_and_then_advances_the_cursor(tmp_path, http
     landing = tmp_path / "landing"
     _write_drops(landing, [_drop_po(i, f"2025-11-0{i + 1}T08:00:00Z") for i in range(5)])
     service = ODataPurchaseOrderService(landing, user=USER, password=PASSWORD, server_page_size=2)
-    _mount(httpserver, service)
+    mount_service(httpserver, service)
     asset = build_ingestion_asset(purchase_orders_odata, puller=RESOURCE_KEY)
     resources = {
         "warehouse": WarehouseResource(data_dir=str(tmp_path)),
@@ -592,8 +587,8 @@ def test_ingestion_asset_pulls_lands_and_then_advances_the_cursor(tmp_path, http
 
     service.requests.clear()
     assert dg.materialize([asset], resources=resources).success
-    assert _queries(service)[0]["$filter"] == (
-        "LastChangeDateTime ge datetimeoffset'2025-11-05T08:00:00.000Z'"
+    assert served_queries(service)[0]["$filter"] == (  # the mark less the 10-minute look-back
+        "LastChangeDateTime ge datetimeoffset'2025-11-05T07:50:00.000Z'"
     )
     con = connect(tmp_path)
     assert con.sql("select count(*) from raw.erp__purchase_orders_odata").fetchall() == [(5,)]

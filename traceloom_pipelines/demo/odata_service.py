@@ -27,6 +27,17 @@ route, colour or size of 000 §2.1: they travel in custom fields ``YY1_*_PDH`` (
 ``L``), closed ones every item ``IsCompletelyDelivered``. The drop route's ``lineItemId``
 ``<poId>-NN`` is SAP item ``NN × 10``.
 
+Switches make it an older SAP gateway (a custom OData service in front of ECC, issue #13), each
+on its own or all at once with :meth:`ODataPurchaseOrderService.older_gateway`:
+``abap_timestamps`` (``LastChangeDateTime`` as ``"20231115085320"``, UTC), ``abap_booleans``
+(``IsCompletelyDelivered`` as ``"X"``/``""``), ``padded_item_numbers`` (``"00010"``),
+``relative_next`` (``__next`` relative to the request URL and without ``sap-client``),
+``client_paging=False`` (``$top``/``$skip`` ignored: server pages only) and ``sap_clients``
+(each tenant's data only for its ``sap-client=NNN``; without it, or with another client, the
+logon fails with 401 as SAP's does for a user that exists only in the tenant's client).
+``uncommitted`` holds POs whose latest change is still in an open SAP LUW: served at their
+previous revision (or not at all) until removed, so a test can commit a change late.
+
 The ERP holds only valid orders: drop records that the drop contract would quarantine (not
 JSON, no ``poId``, unparseable ``updatedAt``, negative quantities) are defects of the file
 transport and are not served. ``as_of`` (UTC) serves each PO as its latest revision updated by
@@ -53,8 +64,10 @@ from traceloom_pipelines.sources.erp.contract import purchase_orders as drop_pur
 from traceloom_pipelines.sources.erp.odata import (
     ENTITY_SET,
     ITEMS,
+    SAP_CLIENT_PARAM,
     SCHEDULE_LINES,
     SERVICE_PATH,
+    parse_sap_clients,
 )
 
 SERVICE_NAME = "API_PURCHASEORDER_PROCESS_SRV"
@@ -91,6 +104,32 @@ def timestamp_literal(moment: datetime, offset_minutes: int | None) -> str:
         return f"/Date({utc_ms})/"
     sign = "+" if offset_minutes >= 0 else "-"
     return f"/Date({utc_ms + offset_minutes * 60_000}{sign}{abs(offset_minutes):04d})/"
+
+
+def abap_timestamp(moment: datetime) -> str:
+    """An ABAP packed timestamp of ``moment`` in UTC: ``YYYYMMDDhhmmss``, with 7 decimals of a
+    second (``TIMESTAMPL``) only when the moment has a fraction."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y%m%d%H%M%S")
+    return f"{text}.{moment.microsecond:06d}0" if moment.microsecond else text
+
+
+@dataclass(frozen=True)
+class GatewayShape:
+    """How the service writes an entity (S/4HANA by default; see the module docstring).
+
+    Attributes:
+        abap_timestamps: ``LastChangeDateTime`` as an ABAP timestamp, not ``/Date()/``.
+        abap_booleans: booleans as ``"X"`` / ``""``.
+        padded_item_numbers: item numbers zero-padded to 5 digits (``"00010"``).
+    """
+
+    abap_timestamps: bool = False
+    abap_booleans: bool = False
+    padded_item_numbers: bool = False
+
+
+S4HANA = GatewayShape()
 
 
 def _decimal(value: float | int, places: int) -> str:
@@ -150,20 +189,33 @@ class PurchaseOrderBook:
         revisions.append((moment, record))
         revisions.sort(key=lambda item: (item[0], int(item[1].get("revision") or 0)))
 
-    def current(self, as_of: datetime | None = None) -> list[tuple[datetime, dict]]:
-        """The latest revision of each PO updated by ``as_of`` (all when None), by PO id."""
+    def current(
+        self, as_of: datetime | None = None, uncommitted: frozenset[str] | set[str] = frozenset()
+    ) -> list[tuple[datetime, dict]]:
+        """The latest revision of each PO updated by ``as_of`` (all when None), by PO id.
+
+        For a PO in ``uncommitted`` that latest revision is not committed yet: the one before
+        it is served (none for a new PO).
+        """
         out = []
         for po_id in sorted(self.revisions):
             revisions = [r for r in self.revisions[po_id] if as_of is None or r[0] <= as_of]
+            if po_id in uncommitted:
+                revisions = revisions[:-1]
             if revisions:
                 out.append(revisions[-1])
         return out
 
 
 def to_sap_purchase_order(
-    payload: dict, base_url: str, expand_items: bool, expand_schedule: bool
+    payload: dict,
+    base_url: str,
+    expand_items: bool,
+    expand_schedule: bool,
+    shape: GatewayShape = S4HANA,
 ) -> dict:
-    """One drop-route PO payload as an ``A_PurchaseOrder`` entity of OData v2 JSON."""
+    """One drop-route PO payload as an ``A_PurchaseOrder`` entity of OData v2 JSON, written
+    the way ``shape`` says (S/4HANA by default)."""
     po_id = payload["poId"]
     key = f"{ENTITY_SET}('{po_id}')"
     changed = _parse_iso(payload["updatedAt"])
@@ -186,7 +238,9 @@ def to_sap_purchase_order(
         "PurchasingGroup": "001",
         "DocumentCurrency": payload.get("currency") or "",
         "PurchaseOrderDate": date_literal(first_day),
-        "LastChangeDateTime": timestamp_literal(changed, offset),
+        "LastChangeDateTime": abap_timestamp(changed)
+        if shape.abap_timestamps
+        else timestamp_literal(changed, offset),
         "YY1_Customer_PDH": payload.get("customer") or "",
         "YY1_ShipWindowStart_PDH": date_literal(payload["shipWindowStart"])
         if payload.get("shipWindowStart")
@@ -199,7 +253,7 @@ def to_sap_purchase_order(
         "YY1_RouteDestination_PDH": route.get("destination") or "",
     }
     items = [
-        _sap_item(payload, position, line, base_url, expand_schedule)
+        _sap_item(payload, position, line, base_url, expand_schedule, shape)
         for position, line in enumerate(payload.get("lineItems") or [], start=1)
     ]
     entity[ITEMS] = (
@@ -209,10 +263,16 @@ def to_sap_purchase_order(
 
 
 def _sap_item(
-    payload: dict, position: int, line: dict, base_url: str, expand_schedule: bool
+    payload: dict,
+    position: int,
+    line: dict,
+    base_url: str,
+    expand_schedule: bool,
+    shape: GatewayShape,
 ) -> dict:
     po_id = payload["poId"]
-    item_no = str(position * 10)
+    item_no = f"{position * 10:05d}" if shape.padded_item_numbers else str(position * 10)
+    delivered = payload.get("poStatus") == "closed"
     key = f"A_PurchaseOrderItem(PurchaseOrder='{po_id}',PurchaseOrderItem='{item_no}')"
     status = payload.get("poStatus")
     price = payload.get("price")
@@ -246,7 +306,7 @@ def _sap_item(
         "NetPriceAmount": None if price is None else _decimal(price, 2),
         "NetPriceQuantity": "1",
         "DocumentCurrency": payload.get("currency") or "",
-        "IsCompletelyDelivered": status == "closed",
+        "IsCompletelyDelivered": ("X" if delivered else "") if shape.abap_booleans else delivered,
         "PurchasingDocumentDeletionCode": "L" if status == "cancelled" else "",
         "YY1_Color_PDI": line.get("color") or "",
         "YY1_Size_PDI": line.get("size") or "",
@@ -318,6 +378,17 @@ class ODataPurchaseOrderService:
         server_page_size: the most entities per response, with ``__next`` when more
             (None: client paging only, ``$top``/``$skip`` honoured and no ``__next``).
         as_of: the ERP's clock (UTC): POs as of their latest revision updated by then.
+        abap_timestamps, abap_booleans, padded_item_numbers: entity shape of an older gateway
+            (:class:`GatewayShape`).
+        relative_next: ``__next`` links relative to the request URL
+            (``A_PurchaseOrder?…&$skiptoken=N``), without ``sap-client``.
+        client_paging: False ignores ``$top``/``$skip`` (pages only by ``server_page_size``,
+            all at once without it).
+        sap_clients: tenant → SAP client (three digits) that must come as ``sap-client``;
+            a tenant listed here answers 401 without it or with another client.
+        uncommitted: PO ids whose latest change is not committed yet (served at the revision
+            before it; see :meth:`PurchaseOrderBook.current`).
+        requests: ``/<tenant>/<path>?<query>`` of every request served, in order.
     """
 
     landing_root: Path
@@ -325,8 +396,45 @@ class ODataPurchaseOrderService:
     password: str | None = None
     server_page_size: int | None = None
     as_of: datetime | None = None
+    abap_timestamps: bool = False
+    abap_booleans: bool = False
+    padded_item_numbers: bool = False
+    relative_next: bool = False
+    client_paging: bool = True
+    sap_clients: dict[str, str] = field(default_factory=dict)
+    uncommitted: set[str] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)  # path?query of every request served
     _books: dict[str, PurchaseOrderBook] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def older_gateway(
+        cls,
+        landing_root: Path,
+        *,
+        sap_clients: dict[str, str] | None = None,
+        server_page_size: int | None = 100,
+        **kwargs,
+    ) -> ODataPurchaseOrderService:
+        """The service as an older SAP gateway (custom OData service in front of ECC): ABAP
+        timestamps and flags, padded item numbers, relative ``__next``, server paging only
+        (``server_page_size`` per page, ``$top``/``$skip`` ignored) and, when ``sap_clients``
+        is given, ``sap-client`` required. ``kwargs`` are further fields (user, as_of …)."""
+        return cls(
+            Path(landing_root),
+            server_page_size=server_page_size,
+            abap_timestamps=True,
+            abap_booleans=True,
+            padded_item_numbers=True,
+            relative_next=True,
+            client_paging=False,
+            sap_clients=dict(sap_clients or {}),
+            **kwargs,
+        )
+
+    @property
+    def shape(self) -> GatewayShape:
+        """How entities are written (the entity-shape switches)."""
+        return GatewayShape(self.abap_timestamps, self.abap_booleans, self.padded_item_numbers)
 
     def book(self, tenant_id: str) -> PurchaseOrderBook:
         """The tenant's POs (read from the landing folder on first use)."""
@@ -370,6 +478,16 @@ class ODataPurchaseOrderService:
             status, hdrs, body = _error(401, "/IWBEP/CM_MGW_RT/401", "authentication required")
             hdrs["WWW-Authenticate"] = 'Basic realm="SAP NetWeaver Application Server"'
             return status, hdrs, body
+        required_client = self.sap_clients.get(tenant)
+        if required_client is not None and params.get(SAP_CLIENT_PARAM) != required_client:
+            # the communication user exists only in the tenant's client: logging on to the
+            # default (or another) client fails
+            sent = params.get(SAP_CLIENT_PARAM) or "the default client"
+            status, hdrs, body = _error(
+                401, "/IWFND/CM_CONSUMER/101", f"logon to client {sent} failed"
+            )
+            hdrs["WWW-Authenticate"] = 'Basic realm="SAP NetWeaver Application Server"'
+            return status, hdrs, body
         service = f"{MOUNT}/{SERVICE_PATH}/"
         if not path.startswith(service):
             return _error(404, "/IWBEP/CM_MGW_RT/004", f"no service at /{tenant}/{path}")
@@ -396,20 +514,25 @@ class ODataPurchaseOrderService:
         expand_schedule = f"{ITEMS}/{SCHEDULE_LINES}" in expand
         expand_items = expand_schedule or ITEMS in expand
         single = re.fullmatch(rf"{ENTITY_SET}\('([^']+)'\)", resource)
+        shape = self.shape
         if single:
-            for _, payload in self.book(tenant).current(self.as_of):
+            for _, payload in self.book(tenant).current(self.as_of, self.uncommitted):
                 if payload["poId"] == single.group(1):
-                    entity = to_sap_purchase_order(payload, base, expand_items, expand_schedule)
+                    entity = to_sap_purchase_order(
+                        payload, base, expand_items, expand_schedule, shape
+                    )
                     return _json(200, {"d": entity})
             return _error(404, "/IWBEP/CM_MGW_RT/020", f"resource {resource} not found")
         if resource != ENTITY_SET:
             return _error(404, "/IWBEP/CM_MGW_RT/020", f"resource {resource} not found")
-        rows = self.book(tenant).current(self.as_of)
+        rows = self.book(tenant).current(self.as_of, self.uncommitted)
         for operator, moment in parse_filter(params["$filter"]) if params.get("$filter") else []:
             rows = [r for r in rows if _COMPARE[operator](r[0], moment)]
         rows = _ordered(rows, params.get("$orderby", ""))
         skip = _non_negative_int(params, "$skip", 0) or 0
         top = _non_negative_int(params, "$top", None)
+        if not self.client_paging:  # an older gateway: $top/$skip are not implemented
+            skip, top = 0, None
         window_end = len(rows) if top is None else min(len(rows), skip + top)
         start = _non_negative_int(params, "$skiptoken", skip)
         start = max(start, skip)
@@ -417,7 +540,7 @@ class ODataPurchaseOrderService:
         if self.server_page_size is not None:
             end = min(window_end, start + self.server_page_size)
         results = [
-            to_sap_purchase_order(payload, base, expand_items, expand_schedule)
+            to_sap_purchase_order(payload, base, expand_items, expand_schedule, shape)
             for _, payload in rows[start:end]
         ]
         body: dict = {"results": results}
@@ -426,7 +549,11 @@ class ODataPurchaseOrderService:
         if end < window_end:
             next_params = {k: v for k, v in params.items() if k != "$skiptoken"}
             next_params["$skiptoken"] = str(end)
-            body["__next"] = f"{base}/{ENTITY_SET}?{urlencode(next_params, safe='$,/')}"
+            if self.relative_next:  # relative to the request URL, sap-client left out
+                next_params.pop(SAP_CLIENT_PARAM, None)
+                body["__next"] = f"{ENTITY_SET}?{urlencode(next_params, safe='$,/')}"
+            else:
+                body["__next"] = f"{base}/{ENTITY_SET}?{urlencode(next_params, safe='$,/')}"
         return _json(200, {"d": body})
 
 
@@ -459,20 +586,38 @@ def _error(status: int, code: str, message: str) -> Response:
     return _json(status, {"error": {"code": code, "message": {"lang": "en", "value": message}}})
 
 
-def demo_routes(landing_root: Path, *, require_token: bool = False) -> dict[str, RouteHandler]:
+GATEWAY_ENV = "TRACELOOM_DEMO_ERP_ODATA_GATEWAY"  # "s4" (default) or "legacy"
+
+
+def demo_routes(
+    landing_root: Path, *, require_token: bool = False, gateway: str | None = None
+) -> dict[str, RouteHandler]:
     """The ERP OData route for ``traceloom demo serve`` (``extra_routes`` of the demo server).
 
     Served at ``<server>/<tenant>/erp/sap/opu/odata/sap/API_PURCHASEORDER_PROCESS_SRV/``, with
     server-driven pages of 100. Basic auth with ``TRACELOOM_ERP_ODATA_USER`` /
     ``TRACELOOM_ERP_ODATA_PASSWORD`` when both are set (the variables the pull resource reads),
     unless the server requires its bearer token on every route (``require_token``).
+
+    ``gateway`` (default: ``TRACELOOM_DEMO_ERP_ODATA_GATEWAY``, else ``s4``) picks the service:
+    ``s4`` answers as S/4HANA, ``legacy`` as an older SAP gateway
+    (:meth:`ODataPurchaseOrderService.older_gateway`), requiring each tenant's ``sap-client``
+    from ``TRACELOOM_ERP_ODATA_SAP_CLIENTS`` (the pull resource's variable) when that is set.
+
+    Raises:
+        ValueError: an unknown gateway, or a malformed ``TRACELOOM_ERP_ODATA_SAP_CLIENTS``.
     """
     user = os.environ.get("TRACELOOM_ERP_ODATA_USER")
     password = os.environ.get("TRACELOOM_ERP_ODATA_PASSWORD")
-    service = ODataPurchaseOrderService(
-        Path(landing_root),
-        user=None if require_token or not user else user,
-        password=password,
-        server_page_size=100,
-    )
+    gateway = (gateway or os.environ.get(GATEWAY_ENV) or "s4").strip().lower()
+    auth = {"user": None if require_token or not user else user, "password": password}
+    if gateway == "s4":
+        service = ODataPurchaseOrderService(Path(landing_root), server_page_size=100, **auth)
+    elif gateway == "legacy":
+        clients = parse_sap_clients(os.environ.get("TRACELOOM_ERP_ODATA_SAP_CLIENTS", ""))
+        service = ODataPurchaseOrderService.older_gateway(
+            landing_root, sap_clients=clients, server_page_size=100, **auth
+        )
+    else:
+        raise ValueError(f"{GATEWAY_ENV} must be 's4' or 'legacy', got {gateway!r}")
     return {f"{MOUNT}/": service.demo_route}

@@ -1,5 +1,7 @@
 -- Line items of the winning record of each PO in int_purchase_orders_unioned, from whichever
 -- route won (drop: stg_erp__purchase_order_lines, OData: stg_erp__purchase_order_items_odata).
+-- line_item_id is canonical (`<po_id>-NN`) by both routes; the OData lines also keep SAP's item
+-- number verbatim (item_number, e.g. "10" or an older gateway's "00010") and its deletion flag.
 with purchase_orders as (
     select * from {{ ref('int_purchase_orders_unioned') }}
 ),
@@ -13,7 +15,10 @@ odata_items as (
 ),
 
 unioned as (
-    {%- for route, relation in [('drop', 'drop_lines'), ('odata', 'odata_items')] %}
+    {%- for route, relation, item_number, is_deleted in [
+        ('drop', 'drop_lines', 'cast(null as varchar)', 'false'),
+        ('odata', 'odata_items', 'purchase_order_item', 'is_deleted'),
+    ] %}
     select
         tenant_id,
         po_id,
@@ -25,7 +30,9 @@ unioned as (
         color,
         size,
         line_quantity,
-        purchase_order_record_hash
+        purchase_order_record_hash,
+        {{ item_number }} as item_number,
+        {{ is_deleted }} as is_deleted
     from {{ relation }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}

@@ -18,18 +18,33 @@ OData v2 JSON in short:
 - ``Edm.Decimal`` values are JSON strings (``"120.000"``) so no precision is lost to floats.
 - paging: the server may cap a page and send ``__next`` (a URL carrying ``$skiptoken``), or it
   honours the client's ``$top``/``$skip`` and sends no ``__next``.
+
+Older SAP gateways (custom OData services in front of ECC, issue #13; seed 002 §1 "SAP OData
+APIs", 003 §3.1 "Systems Supported: SAP …") bend this:
+
+- timestamps as ABAP packed timestamps, ``"20231115085320"`` (``YYYYMMDDhhmmss``, UTC; the long
+  form ``TIMESTAMPL`` adds up to 7 decimals of a second): :func:`parse_abap_timestamp`;
+- booleans as ABAP flags, ``"X"`` (true) and ``""``/``" "`` (false): :func:`parse_abap_boolean`;
+- zero-padded item numbers (``"00010"``), kept as sent;
+- relative ``__next`` links (``"A_PurchaseOrder?$skiptoken=…"``), resolved against the URL of the
+  request that answered them; a link to another scheme, host or port is refused;
+- server paging only, with no ``$top``/``$skip`` sent (``page_size=0``);
+- the SAP client (``sap-client=NNN``, the tenant inside one SAP system) chosen per request by a
+  query parameter: ``system_params`` of :func:`iter_entities` go on every request, ``__next``
+  links included.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
-from traceloom_pipelines.integration.http import SourceProtocolError
+from traceloom_pipelines.integration.http import SourceProtocolError, redact_url
 
 SERVICE_PATH = "sap/opu/odata/sap/API_PURCHASEORDER_PROCESS_SRV"
 ENTITY_SET = "A_PurchaseOrder"
@@ -51,7 +66,15 @@ DATE_FIELDS = frozenset(
     }
 )
 
+# Timestamp properties an older gateway may send as ABAP packed timestamps (the connector passes
+# the contract's TIMESTAMP fields instead; this is the default of direct callers).
+TIMESTAMP_FIELDS = frozenset({CHANGE_FIELD})
+SAP_CLIENT_PARAM = "sap-client"  # query parameter selecting the SAP client (tenant) of a request
+
 _DATE_LITERAL = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
+_ABAP_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,7}))?$")
+_ABAP_INITIAL = re.compile(r"^0{14}(?:\.0{1,7})?$")
+_SAP_CLIENT = re.compile(r"^\d{3}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -70,7 +93,12 @@ class ODataProtocolError(SourceProtocolError):
 
 
 class JsonGetter(Protocol):
-    """What the paging code needs from an HTTP client (``SourceHttpClient`` has it)."""
+    """What the paging code needs from an HTTP client (``SourceHttpClient`` has it).
+
+    A client that also has ``url_for(path_or_url) -> str`` (absolute URL of a relative path)
+    lets relative ``__next`` links resolve against the absolute request URL and be checked for
+    the same host; without it they resolve against the relative request path.
+    """
 
     def get_json(self, path_or_url: str, params: dict | None = None) -> dict | list: ...
 
@@ -95,6 +123,73 @@ def parse_date_literal(literal: str) -> datetime:
         raise ODataLiteralError(f"/Date()/ literal out of range: {literal!r}") from error
 
 
+def parse_abap_timestamp(text: str) -> datetime | None:
+    """An ABAP packed timestamp (``"20231115085320"``, ``YYYYMMDDhhmmss`` in UTC, as older SAP
+    gateways send ``LastChangeDateTime``) → aware UTC datetime.
+
+    The long form (``TIMESTAMPL``, ``"20231115085320.1234567"``) keeps up to microseconds (the
+    7th decimal is dropped). SAP's initial value (all zeros) means "no value": None. Issue #13
+    item 1 (seed 002 §1).
+
+    Raises:
+        ODataLiteralError: if ``text`` is not 14 digits (optionally ``.`` and 1–7 digits) or is
+            not a valid date and time.
+    """
+    stripped = text.strip() if isinstance(text, str) else ""
+    if _ABAP_INITIAL.match(stripped):
+        return None
+    match = _ABAP_TIMESTAMP.match(stripped)
+    if match is None:
+        raise ODataLiteralError(f"not an ABAP timestamp YYYYMMDDhhmmss[.fffffff]: {text!r}")
+    *parts, fraction = match.groups()
+    micros = int((fraction or "0").ljust(7, "0")[:6])
+    try:
+        return datetime(*(int(p) for p in parts), micros, tzinfo=UTC)
+    except ValueError as error:
+        raise ODataLiteralError(f"ABAP timestamp out of range: {text!r}") from error
+
+
+def parse_abap_boolean(value: object) -> object:
+    """An ABAP flag as a JSON boolean: ``"X"`` → True, ``""`` or blanks → False.
+
+    Anything else (JSON booleans, ``"true"``, a stray ``"Y"``) is returned unchanged, so the
+    contract's ``is_boolean`` check still quarantines what is neither. Issue #13 item 2.
+    """
+    if isinstance(value, str):
+        if value.strip() == "X":
+            return True
+        if not value.strip():
+            return False
+    return value
+
+
+def parse_sap_clients(text: str) -> dict[str, str]:
+    """``"acme-apparel=100, borealis-appliances=200"`` → ``{tenant id: SAP client}``.
+
+    Empty text is an empty mapping. A client is three digits (``000``–``999``), as SAP numbers
+    them; each tenant's client keeps the tenants apart (seed 000 "Tenant-aware", issue #13
+    item 6).
+
+    Raises:
+        ValueError: an entry without ``=``, an empty tenant id, a client that is not three
+            digits, or a tenant listed twice.
+    """
+    clients: dict[str, str] = {}
+    for entry in (e.strip() for e in (text or "").split(",")):
+        if not entry:
+            continue
+        tenant, sep, client = (part.strip() for part in entry.partition("="))
+        if not sep or not tenant or not _SAP_CLIENT.match(client):
+            raise ValueError(
+                f"SAP client entry must be <tenant>=<three digits>, got {entry!r} "
+                "(e.g. acme-apparel=100,borealis-appliances=200)"
+            )
+        if tenant in clients:
+            raise ValueError(f"tenant {tenant!r} has two SAP clients in {text!r}")
+        clients[tenant] = client
+    return clients
+
+
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 UTC text with ``Z``; milliseconds only when not zero (``2023-11-14T22:13:20Z``)."""
     moment = moment.astimezone(UTC)
@@ -116,16 +211,28 @@ def _is_date_literal(value: object) -> bool:
     return isinstance(value, str) and value.startswith("/Date(")
 
 
-def normalize_entity(entity: Mapping[str, Any], problems: list[str] | None = None) -> dict:
+def normalize_entity(
+    entity: Mapping[str, Any],
+    problems: list[str] | None = None,
+    *,
+    timestamp_fields: Collection[str] = TIMESTAMP_FIELDS,
+    boolean_fields: Collection[str] = frozenset(),
+) -> dict:
     """One OData v2 entity as a plain record: what the ERP OData contract validates.
 
     - ``__metadata`` blocks and not-expanded navigations (``{"__deferred": …}``) are dropped;
     - expanded collections ``{"results": [...]}`` become lists (normalised recursively);
     - ``/Date()/`` values become ``YYYY-MM-DD`` (:data:`DATE_FIELDS`) or ISO-8601 UTC with ``Z``;
-    - everything else (``Edm.Decimal`` strings included) is kept as sent.
+    - a property named in ``timestamp_fields`` sent as an ABAP timestamp (``"20231115085320"``,
+      older gateways) becomes the same ISO-8601 UTC text as its ``/Date()/`` form would; the
+      ABAP initial value (all zeros) becomes null;
+    - a property named in ``boolean_fields`` sent as an ABAP flag becomes a JSON boolean
+      (``"X"`` → true, ``""``/``" "`` → false; :func:`parse_abap_boolean`);
+    - everything else (``Edm.Decimal`` strings, zero-padded item numbers) is kept as sent.
 
-    A ``/Date()/`` literal that does not parse is kept as text (the contract then quarantines
-    the record with ``<field>:is_timestamp`` or ``is_date``) and described in ``problems``.
+    Field names apply at every level (header, items, schedule lines). A ``/Date()/`` literal
+    or ABAP timestamp that does not parse is kept as text (the contract then quarantines the
+    record with ``<field>:is_timestamp`` or ``is_date``) and described in ``problems``.
     """
     out: dict[str, Any] = {}
     for key, value in entity.items():
@@ -135,11 +242,21 @@ def normalize_entity(entity: Mapping[str, Any], problems: list[str] | None = Non
             if "__deferred" in value:
                 continue
             if isinstance(value.get("results"), list):
-                out[key] = [_normalize_value(v, problems) for v in value["results"]]
+                out[key] = [
+                    _normalize_value(v, problems, timestamp_fields, boolean_fields)
+                    for v in value["results"]
+                ]
             else:
-                out[key] = normalize_entity(value, problems)
+                out[key] = normalize_entity(
+                    value,
+                    problems,
+                    timestamp_fields=timestamp_fields,
+                    boolean_fields=boolean_fields,
+                )
         elif isinstance(value, list):
-            out[key] = [_normalize_value(v, problems) for v in value]
+            out[key] = [
+                _normalize_value(v, problems, timestamp_fields, boolean_fields) for v in value
+            ]
         elif _is_date_literal(value):
             try:
                 moment = parse_date_literal(value)
@@ -149,13 +266,33 @@ def normalize_entity(entity: Mapping[str, Any], problems: list[str] | None = Non
                 out[key] = value
             else:
                 out[key] = moment.date().isoformat() if key in DATE_FIELDS else iso_utc(moment)
+        elif key in timestamp_fields and isinstance(value, str) and value[:1].isdigit():
+            try:
+                abap = parse_abap_timestamp(value)
+            except ODataLiteralError as error:
+                if problems is not None:
+                    problems.append(f"{key}: {error}")
+                out[key] = value
+            else:
+                out[key] = None if abap is None else iso_utc(abap)
+        elif key in boolean_fields:
+            out[key] = parse_abap_boolean(value)
         else:
             out[key] = value
     return out
 
 
-def _normalize_value(value: object, problems: list[str] | None) -> object:
-    return normalize_entity(value, problems) if isinstance(value, Mapping) else value
+def _normalize_value(
+    value: object,
+    problems: list[str] | None,
+    timestamp_fields: Collection[str],
+    boolean_fields: Collection[str],
+) -> object:
+    if isinstance(value, Mapping):
+        return normalize_entity(
+            value, problems, timestamp_fields=timestamp_fields, boolean_fields=boolean_fields
+        )
+    return value
 
 
 def unwrap(payload: object) -> tuple[list[dict], str | None]:
@@ -217,28 +354,46 @@ def iter_entities(
     key: tuple[str, ...] = (KEY_FIELD, CHANGE_FIELD),
     stats: PullStats | None = None,
     max_requests: int = 100_000,
+    system_params: Mapping[str, str] | None = None,
 ) -> Iterator[dict]:
     """Every raw entity of an entity set, page after page, whichever way the server pages.
 
-    Windows of ``$top=page_size`` are requested at ``$skip`` 0, page_size, …; inside a window
-    the server's ``__next`` links (``$skiptoken``) are followed as given. The next window is
-    requested only while the last one came back full and brought new entities — a server that
-    ignores ``$top``/``$skip`` (it sent more than ``page_size``, or the same entities again)
-    has already sent everything. Entities are de-duplicated by ``key``.
+    With ``page_size`` ≥ 1, windows of ``$top=page_size`` are requested at ``$skip`` 0,
+    page_size, …; inside a window the server's ``__next`` links (``$skiptoken``) are followed.
+    The next window is requested only while the last one came back full and brought new
+    entities — a server that ignores ``$top``/``$skip`` (it sent more than ``page_size``, or
+    the same entities again) has already sent everything. With ``page_size=0`` no
+    ``$top``/``$skip`` is sent at all: one read, paged by the server's ``__next`` until a page
+    comes without one (older gateways that do not implement client paging). Entities are
+    de-duplicated by ``key``.
+
+    ``__next`` links are used as given when absolute and resolved against the URL of the
+    request that returned them when relative (``"A_PurchaseOrder?$skiptoken=…"``); either way
+    they must stay on the scheme, host and port of that request (credentials are never sent
+    elsewhere). ``system_params`` (e.g. ``{"sap-client": "100"}``) go on every request: with
+    ``params`` on the first, and set into each ``__next`` link's query (older gateways leave
+    ``sap-client`` out of their links).
 
     Raises:
-        ODataProtocolError: on a non-OData payload or a ``__next`` link that repeats.
+        ValueError: ``page_size`` below 0.
+        ODataProtocolError: on a non-OData payload, a ``__next`` link that repeats or leads to
+            another scheme, host or port, or more than ``max_requests`` requests.
         Whatever ``client.get_json`` raises (HTTP errors after its retries).
     """
-    if page_size < 1:
-        raise ValueError(f"page_size must be at least 1, got {page_size}")
+    if page_size < 0:
+        raise ValueError(f"page_size must be 0 (server paging only) or more, got {page_size}")
     stats = stats if stats is not None else PullStats()
+    fixed = dict(system_params or {})
+    url_for = getattr(client, "url_for", None)
+    first_url = url_for(entity_path) if callable(url_for) else entity_path
     seen: set[tuple] = set()
     skip = 0
     while True:
-        window_params = {**params, "$top": str(page_size), "$skip": str(skip)}
+        window_params = {**params, **fixed}
+        if page_size:
+            window_params.update({"$top": str(page_size), "$skip": str(skip)})
         stats.client_windows += 1
-        url: str | None = entity_path
+        url: str | None = first_url
         request_params: dict | None = window_params
         visited: set[str] = set()
         in_window = new_in_window = 0
@@ -257,27 +412,90 @@ def iter_entities(
                 stats.records += 1
                 yield entity
             if next_link:
+                if not isinstance(next_link, str):
+                    raise ODataProtocolError(f"__next is not a URL: {str(next_link)[:200]!r}")
                 if next_link in visited:
-                    raise ODataProtocolError(f"__next link repeats: {next_link}")
+                    raise ODataProtocolError(f"__next link repeats: {redact_url(next_link)}")
                 visited.add(next_link)
                 stats.server_pages += 1
                 # __next is complete (it carries $skiptoken and the original options)
-                url, request_params = next_link, None
+                url, request_params = _with_params(resolve_next_link(url, next_link), fixed), None
             else:
                 url = None
-        if in_window != page_size or new_in_window == 0:
+        if not page_size or in_window != page_size or new_in_window == 0:
             return
         skip += page_size
 
 
-def purchase_order_params(since: datetime | None, *, inclusive: bool = True) -> dict[str, str]:
+def resolve_next_link(request_url: str, next_link: str) -> str:
+    """The URL a ``__next`` link points at: as given when absolute, else resolved against
+    ``request_url`` (RFC 3986: ``…/SRV/A_PurchaseOrder?$top=5`` + ``A_PurchaseOrder?$skiptoken=5``
+    → ``…/SRV/A_PurchaseOrder?$skiptoken=5``).
+
+    Raises:
+        ODataProtocolError: the resolved URL's scheme, host or port differs from
+            ``request_url``'s (a server must not send the client, and its credentials, to
+            another host).
+    """
+    resolved = urljoin(request_url, next_link.strip())
+    if _origin(resolved) != _origin(request_url):
+        raise ODataProtocolError(
+            f"__next link leaves the service's host: {redact_url(resolved)} "
+            f"(requested {redact_url(request_url)})"
+        )
+    return resolved
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError as error:  # a port that is not a number
+        raise ODataProtocolError(f"__next link with an invalid port: {redact_url(url)}") from error
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _with_params(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with each of ``params`` set in its query (replacing a different value); the URL
+    is returned unchanged when it already carries them all, so its encoding stays the server's."""
+    if not params:
+        return url
+    parts = urlsplit(url)
+    pairs = [p for p in parts.query.split("&") if p]
+    present = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        present.setdefault(unquote_plus(name), []).append(unquote_plus(value))
+    if all(present.get(name) == [value] for name, value in params.items()):
+        return url
+    kept = [p for p in pairs if unquote_plus(p.partition("=")[0]) not in params]
+    kept += [f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in params.items()]
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def purchase_order_params(
+    since: datetime | None, *, inclusive: bool = True, lookback: timedelta = timedelta(0)
+) -> dict[str, str]:
     """Query options of a (possibly incremental) ``A_PurchaseOrder`` read.
 
     ``since`` is the high-water mark of ``LastChangeDateTime`` already landed (UTC). The filter
     is inclusive (``ge``) by default: an order changed in the same millisecond as the mark but
     not yet seen is fetched, and orders already landed come back byte-identical and are skipped
     by landing's exact-duplicate check, so nothing is missed and nothing lands twice.
+
+    ``lookback`` (≥ 0) moves the filter's lower bound back from the mark: ``ge mark −
+    lookback``. SAP stamps ``LastChangeDateTime`` when a change starts, not when it commits, so
+    an order committed just after a pull can carry a change time a few minutes *before* that
+    pull's mark; the look-back fetches it on the next pull (and re-fetches the orders already
+    landed in that window, which landing skips as exact duplicates: seed 000 "Idempotent",
+    replay-safe records; issue #13 item 7).
+
+    Raises:
+        ValueError: a negative ``lookback``.
     """
+    if lookback < timedelta(0):
+        raise ValueError(f"lookback must not be negative, got {lookback}")
     params = {
         "$format": "json",
         "$expand": EXPAND,
@@ -285,7 +503,7 @@ def purchase_order_params(since: datetime | None, *, inclusive: bool = True) -> 
     }
     if since is not None:
         operator = "ge" if inclusive else "gt"
-        params["$filter"] = f"{CHANGE_FIELD} {operator} {filter_literal(since)}"
+        params["$filter"] = f"{CHANGE_FIELD} {operator} {filter_literal(since - lookback)}"
     return params
 
 
@@ -310,18 +528,36 @@ def fetch_purchase_orders(
     since: datetime | None = None,
     page_size: int = 500,
     stats: PullStats | None = None,
+    lookback: timedelta = timedelta(0),
+    system_params: Mapping[str, str] | None = None,
+    timestamp_fields: Collection[str] = TIMESTAMP_FIELDS,
+    boolean_fields: Collection[str] = frozenset(),
 ) -> tuple[list[dict], datetime | None]:
-    """Purchase orders changed at or after ``since`` (all when None), normalised, with the new
-    high-water mark.
+    """Purchase orders changed at or after ``since − lookback`` (all when ``since`` is None),
+    normalised, with the new high-water mark.
+
+    Args:
+        client: the HTTP client of the tenant's SAP system (:class:`JsonGetter`).
+        service_path: path of the OData service under the client's base URL.
+        since: the high-water mark landed so far (aware, UTC), None for a full load.
+        page_size: ``$top`` of each client window; 0 sends no ``$top``/``$skip`` (server
+            paging only, see :func:`iter_entities`).
+        stats: filled with what the read did.
+        lookback: how far before ``since`` the filter starts (late commits; see
+            :func:`purchase_order_params`).
+        system_params: query parameters sent on every request (``{"sap-client": "100"}``).
+        timestamp_fields / boolean_fields: properties normalised from their ABAP forms
+            (:func:`normalize_entity`); the connector passes the contract's.
 
     Returns:
         ``(records, high_water_mark)``: each record a :func:`normalize_entity` dict with
         ``to_PurchaseOrderItem`` a list of items (each with its ``to_ScheduleLine`` list), in
         the server's order; the mark is the latest ``LastChangeDateTime`` seen (UTC) or
         ``since`` when nothing newer came (records whose change time does not parse do not
-        move it).
+        move it, and records re-read from the look-back window never move it back).
 
     Raises:
+        ValueError: a negative ``page_size`` or ``lookback``.
         ODataProtocolError, and what ``client.get_json`` raises.
     """
     stats = stats if stats is not None else PullStats()
@@ -329,9 +565,19 @@ def fetch_purchase_orders(
     mark = since
     entity_path = f"{service_path.strip('/')}/{ENTITY_SET}"
     for entity in iter_entities(
-        client, entity_path, purchase_order_params(since), page_size=page_size, stats=stats
+        client,
+        entity_path,
+        purchase_order_params(since, lookback=lookback),
+        page_size=page_size,
+        stats=stats,
+        system_params=system_params,
     ):
-        record = normalize_entity(entity, stats.literal_errors)
+        record = normalize_entity(
+            entity,
+            stats.literal_errors,
+            timestamp_fields=timestamp_fields,
+            boolean_fields=boolean_fields,
+        )
         records.append(record)
         changed = record.get(CHANGE_FIELD)
         if isinstance(changed, str) and changed.endswith("Z"):

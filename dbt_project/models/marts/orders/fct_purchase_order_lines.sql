@@ -14,7 +14,9 @@ final as (
         color,
         size,
         line_quantity,
-        source_route
+        source_route,
+        cast(item_number as varchar) as item_number,
+        cast(is_deleted as boolean) as is_deleted
     from purchase_order_lines
 )
 

@@ -13,7 +13,8 @@ lines_per_order as (
         tenant_id,
         po_id,
         count(*) as line_count,
-        sum(line_quantity) as line_quantity_total
+        -- lines deleted in SAP (OData route, deletion code L) are not ordered any more
+        sum(line_quantity) filter (where not is_deleted) as line_quantity_total
     from purchase_order_lines
     group by tenant_id, po_id
 ),

@@ -53,7 +53,9 @@ items_per_order as (
         max("PurchaseOrderQuantityUnit") filter (where item_position = 1) as sap_unit,
         max("NetPriceAmount" / coalesce(nullif("NetPriceQuantity", 0), 1))
             filter (where item_position = 1) as unit_price,
-        sum("OrderQuantity") as quantity,
+        -- items deleted in SAP (deletion code L) are not ordered any more; 0, not null, when
+        -- every item is deleted
+        coalesce(sum("OrderQuantity") filter (where not is_deleted), 0) as quantity,
         max("ScheduleLineDeliveryDate") as requested_delivery_date,
         bool_and(is_deleted) as all_items_deleted,
         bool_and(coalesce("IsCompletelyDelivered", false)) filter (
