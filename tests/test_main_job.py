@@ -11,34 +11,17 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster_dbt import DbtCliResource
 
+from tests.main_job import materialize_main_job
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.cli import main as cli_main
-from traceloom_pipelines.dbt import dbt_executable, dbt_project
-from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.lake import current_snapshot
 from traceloom_pipelines.landing.warehouse import connect
-from traceloom_pipelines.maintenance import lake_maintenance
-from traceloom_pipelines.partitions import main_run_tags
-from traceloom_pipelines.resources import WarehouseResource
 
 SCALE = 0.002
 PUBLIC_MARTS = {"fct_port_congestion"}
 SEED = 11
-
-
-def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [a for a in defs.assets if lake_maintenance.key not in a.keys],
-        resources={
-            "warehouse": WarehouseResource(data_dir=str(data_dir)),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-        },
-        raise_on_error=False,
-        tags=main_run_tags(),
-    )
 
 
 def _lake_files(data_dir: Path) -> set[str]:
@@ -62,13 +45,13 @@ def world(tmp_path_factory):
         data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
     )
     install_public_samples(data_dir)
-    first = _materialize(data_dir)
+    first = materialize_main_job(data_dir)
     con = connect(data_dir, read_only=True)
     counts_after_first = _row_counts(con)
     snapshot_after_first = current_snapshot(con)
     con.close()
     files_after_first = _lake_files(data_dir)
-    second = _materialize(data_dir)
+    second = materialize_main_job(data_dir)
     con = connect(data_dir, read_only=True)
     yield {
         "dir": data_dir,
@@ -379,7 +362,7 @@ def test_a_failing_error_severity_dbt_test_blocks_downstream(world):
     )
     con.close()
     try:
-        result = _materialize(world["dir"])
+        result = materialize_main_job(world["dir"])
         assert not result.success
         failed_checks = [
             e.event_specific_data

@@ -38,7 +38,6 @@ import pytest
 from celery import Celery
 from dagster import DagsterInstance
 from dagster._core.events import DagsterEventType
-from dagster_dbt import DbtCliResource
 from kombu import Connection
 
 from tests.deploy.support import (
@@ -49,14 +48,11 @@ from tests.deploy.support import (
     pg_connect,
     wait_until_loaded,
 )
+from tests.main_job import materialize_main_job
 from traceloom_pipelines.cli import install_public_samples
-from traceloom_pipelines.dbt import dbt_executable, dbt_project
-from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.landing.warehouse import connect
-from traceloom_pipelines.maintenance import lake_maintenance
-from traceloom_pipelines.partitions import main_run_tags
-from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.resources import PROJECT_ROOT
 
 pytestmark = [
     pytest.mark.slow,
@@ -254,15 +250,7 @@ def _wait_for_workers(deploy: Deployment, workers: tuple[str, ...]) -> None:
 
 def _reference_marts(data_dir: Path) -> dg.ExecuteInProcessResult:
     """Every asset of the main job in this process, on the embedded (SQLite) catalog."""
-    return dg.materialize(
-        [a for a in defs.assets if lake_maintenance.key not in a.keys],
-        resources={
-            "warehouse": WarehouseResource(data_dir=str(data_dir)),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-        },
-        raise_on_error=False,
-        tags=main_run_tags(),
-    )
+    return materialize_main_job(data_dir)
 
 
 def _comparable(value):

@@ -1,0 +1,28 @@
+"""The main job's assets materialized in the test process, as the end-to-end tests run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from traceloom_pipelines.dbt import dbt_executable, dbt_project
+from traceloom_pipelines.definitions import defs
+from traceloom_pipelines.maintenance import lake_maintenance
+from traceloom_pipelines.partitions import main_run_tags
+from traceloom_pipelines.resources import WarehouseResource
+
+
+def materialize_main_job(data_dir: Path) -> dg.ExecuteInProcessResult:
+    """Every asset of the main job (lake maintenance left out) on ``data_dir``'s embedded
+    lake, in this process, with the main run's tags; failures are in the result, not raised."""
+    return dg.materialize(
+        [a for a in defs.assets if lake_maintenance.key not in a.keys],
+        resources={
+            "warehouse": WarehouseResource(data_dir=str(data_dir)),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        },
+        raise_on_error=False,
+        tags=main_run_tags(),
+    )
