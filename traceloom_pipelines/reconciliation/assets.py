@@ -8,7 +8,13 @@ import dagster as dg
 from traceloom_pipelines.lake import current_snapshot
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import daily_partitions
-from traceloom_pipelines.reconciliation.render import KINDS, load_reports, write_report
+from traceloom_pipelines.reconciliation.pages import write_site
+from traceloom_pipelines.reconciliation.render import (
+    KINDS,
+    load_reports,
+    load_type_history,
+    load_work_order_events,
+)
 from traceloom_pipelines.resources import WarehouseResource
 
 REPORT_MARTS = (
@@ -30,7 +36,9 @@ REPORT_MARTS = (
     "(one partition per day): "
     "totals per side for work orders, inventory and labour, then every discrepancy numbered, "
     "high risk (manual review) first, with its fields, rule and action. Written atomically to "
-    "`reports/<tenant_id>/<YYYY-MM-DD>/reconciliation.md` and `.html`.",
+    "`reports/<tenant_id>/<YYYY-MM-DD>/reconciliation.md` and `.html` (sortable, filterable "
+    "table, chart by type), one index per night (`reports/_nights/<YYYY-MM-DD>/index.html`), "
+    "the entry page `reports/index.html` (latest night) and a history page per work order.",
 )
 def nightly_reconciliation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -42,16 +50,21 @@ def nightly_reconciliation(
         snapshot = current_snapshot(con)
     con = connect(warehouse.root, read_only=True, snapshot=snapshot)
     try:
-        reports = load_reports(
-            con, days=(window.start.date(), window.end.date()), snapshot_id=snapshot
+        days = (window.start.date(), window.end.date())
+        reports = load_reports(con, days=days, snapshot_id=snapshot)
+        history = load_type_history(con, days)
+        events = load_work_order_events(
+            con,
+            [(r.tenant_id, d.work_order) for r in reports for d in r.discrepancies if d.work_order],
         )
     finally:
         con.close()
     reports_root = warehouse.root / "reports"
     latest: dict[str, tuple] = {}
     per_kind: Counter = Counter()
+    site = write_site(reports_root, reports, history, events)
     for report in reports:
-        md, html = write_report(reports_root, report)
+        md, html = site.reports[(report.tenant_id, report.day)]
         per_kind.update(d.kind for d in report.discrepancies)
         latest[report.tenant_id] = (report, md, html)
     context.log.info(f"wrote {len(reports)} reconciliation reports under {reports_root}")
@@ -74,6 +87,7 @@ def nightly_reconciliation(
             1 for r in reports for d in r.discrepancies if d.severity == "low"
         ),
         "reports_dir": dg.MetadataValue.path(str(reports_root)),
+        "index": dg.MetadataValue.path(str(reports_root / "index.html")),
         "latest_reports": dg.MetadataValue.md("\n".join(table) if latest else "_none_"),
     }
     for tenant, (_report, md, _html) in sorted(latest.items()):

@@ -1,11 +1,13 @@
-"""The nightly reconciliation report (003 §3.4 layout), one per tenant and UTC day.
+"""The nightly reconciliation report (003 §3.4 layout): the data behind it, read from the lake.
 
 Reads the reconciliation marts — ``rpt_reconciliation_daily_totals`` (the header),
 ``rpt_work_order_reconciliation_daily``, ``rpt_inventory_reconciliation`` and
-``rpt_labor_reconciliation`` (the discrepancies) — and renders Markdown and HTML::
-
-    $TRACELOOM_DATA_DIR/reports/<tenant_id>/<YYYY-MM-DD>/reconciliation.md
-    $TRACELOOM_DATA_DIR/reports/<tenant_id>/<YYYY-MM-DD>/reconciliation.html
+``rpt_labor_reconciliation`` (the discrepancies), and the landed ERP/MES work-order events
+(``raw.erp__work_orders``, ``raw.mes__work_orders``, ``raw.mes__production_counts``: every
+revision, where staging keeps the latest) for the work orders' histories — into plain Python rows
+(:class:`DailyReport`, :class:`TypeCount`, :class:`WorkOrderEvent`), and renders the seed's text
+format as Markdown. The HTML pages built from the same rows are in
+:mod:`traceloom_pipelines.reconciliation.pages`; the layout under ``reports/`` is described there.
 
 Discrepancies are numbered high risk (manual review) first, then low risk (auto-sync), each
 with its fields, the rule that classified it and the action. Every file is written to a temp
@@ -17,8 +19,9 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import jinja2
@@ -30,7 +33,7 @@ REPORT_NAME = "reconciliation"
 
 @dataclass
 class Discrepancy:
-    """One numbered entry of the report."""
+    """One numbered entry of the report; every text field is plain (unescaped) source text."""
 
     kind: str  # work_order / inventory / labor
     subject: str  # "Work Order WO-ERP-450123", "Material MAT-A-1234 on ...", "Employee EMP-..."
@@ -39,6 +42,10 @@ class Discrepancy:
     fields: list[tuple[str, str]]
     rule: str
     action: str
+    type: str = ""  # missing_in_mes ... quantity_mismatch, consumption_variance, hours_variance
+    erp_value: str = ""  # the ERP side (WMS for inventory, HR for labour), formatted text
+    mes_value: str = ""  # the MES side, formatted text
+    work_order: str | None = None  # the ERP work order id (work-order discrepancies only)
 
 
 @dataclass
@@ -61,7 +68,37 @@ class DailyReport:
         )
 
     def count(self, kind: str) -> int:
+        """Discrepancies of one kind (``work_order`` / ``inventory`` / ``labor``)."""
         return sum(1 for d in self.discrepancies if d.kind == kind)
+
+    def severity_count(self, severity: str) -> int:
+        """Discrepancies of one severity: ``high`` (manual review, open) or ``low``
+        (auto-sync scheduled)."""
+        return sum(1 for d in self.discrepancies if d.severity == severity)
+
+
+class TypeCount(NamedTuple):
+    """Discrepancies of one tenant, UTC day, type and severity (the charts' input)."""
+
+    tenant_id: str
+    day: date
+    type: str  # see Discrepancy.type
+    severity: str  # high / low
+    count: int
+
+
+class WorkOrderEvent(NamedTuple):
+    """One event in a work order's history, as landed from ERP or MES (timestamps naive UTC)."""
+
+    tenant_id: str
+    erp_work_order_id: str
+    at: datetime  # event time, UTC
+    system: str  # ERP / MES
+    event: str  # work_order.created ..., "job record", "production counted"
+    status: str | None
+    quantity: float | None  # ordered (ERP, MES job) or produced that day (production counts)
+    detail: str  # free text: produced/scrapped, machine, messages
+    source_file: str | None
 
 
 def _num(value: float | int | None, unit: str = "") -> str:
@@ -127,9 +164,20 @@ def _work_order_entries(con, tenant: str, day: date) -> list[Discrepancy]:
                 fields,
                 r["rule"],
                 _action(r["severity"], r["proposed_action"]),
+                type=kind,
+                erp_value=_side(r["erp_status"], r["erp_quantity"], r["is_in_erp"]),
+                mes_value=_side(r["mes_status"], r["mes_quantity"], r["is_in_mes"]),
+                work_order=r["erp_work_order_id"],
             )
         )
     return out
+
+
+def _side(status: str | None, quantity: float | None, present: bool | None) -> str:
+    """One system's view of a work order in one cell: ``completed · 500``, ``absent``."""
+    if not present:
+        return "absent"
+    return " · ".join(part for part in (status, _num(quantity)) if part and part != "—") or "—"
 
 
 def _inventory_entries(con, tenant: str, day: date) -> list[Discrepancy]:
@@ -161,6 +209,9 @@ def _inventory_entries(con, tenant: str, day: date) -> list[Discrepancy]:
                 ],
                 r["rule"],
                 _action(r["severity"], r["proposed_action"]),
+                type="consumption_variance",
+                erp_value=f"WMS {wms}",
+                mes_value=f"MES {mes}",
             )
         )
     return out
@@ -198,6 +249,9 @@ def _labor_entries(con, tenant: str, day: date) -> list[Discrepancy]:
                 ],
                 r["rule"],
                 _action(r["severity"], r["proposed_action"]),
+                type="hours_variance",
+                erp_value=f"HR {_num(r['attended_hours'], 'h')}",
+                mes_value=f"MES {_num(r['booked_hours'], 'h')}",
             )
         )
     return out
@@ -241,116 +295,113 @@ def load_reports(
     return reports
 
 
-_MARKDOWN = """\
-# Nightly reconciliation report — {{ r.tenant_id }}
+TREND_DAYS = 30  # the index's and the tenant pages' charts: this many UTC days up to the night
 
-Date: {{ r.day.isoformat() }}
-{%- if r.snapshot_id is not none %}
-
-Computed on lake snapshot {{ r.snapshot_id }}; reproduce with
-`{{ r.reproduce_command }}`.
-{%- endif %}
-
-## Totals
-{% set t = r.totals %}
-| | ERP / HR / MES production | MES / WMS |
-|---|---|---|
-| Work orders updated | {{ t.erp_work_order_count }} in ERP | {{ t.mes_work_order_count }} in MES |
-| Materials consumed | {{ t.mes_material_count }} per MES production | \
-{{ t.wms_material_count }} per WMS |
-| Labour hours | {{ num(t.attended_hours) }} h attended by {{ t.hr_employee_count }} \
-employees (HR) | {{ num(t.booked_hours) }} h booked by {{ t.mes_employee_count }} employees (MES) |
-
-Total Work Orders in ERP: {{ t.erp_work_order_count }}
-Total Work Orders in MES: {{ t.mes_work_order_count }}
-
-Discrepancies Found: {{ r.discrepancies | length }} \
-({{ t.manual_review_count }} manual review, {{ t.auto_sync_count }} auto-sync; \
-{{ r.count("work_order") }} work order, {{ r.count("inventory") }} inventory, \
-{{ r.count("labor") }} labour)
-{% for d in r.discrepancies %}
-{{ loop.index }}. {{ d.subject }}
-{%- for label, value in d.fields %}
-   - {{ label }}: {{ value }}
-{%- endfor %}
-   - Severity: {{ d.severity }} risk
-   - Rule: {{ d.rule }}
-   - Action: {{ d.action }}
-{% endfor %}"""
-
-_HTML = """\
-<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Reconciliation {{ r.tenant_id }} {{ r.day.isoformat() }}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem; max-width: 60rem; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .3rem .6rem; }
-li.high { border-left: 4px solid #c0392b; padding-left: .5rem; margin-bottom: .8rem; }
-li.low { border-left: 4px solid #2980b9; padding-left: .5rem; margin-bottom: .8rem; }
-</style>
-</head>
-<body>
-<h1>Nightly reconciliation report — {{ r.tenant_id }}</h1>
-<p>Date: {{ r.day.isoformat() }}</p>
-{%- if r.snapshot_id is not none %}
-<p>Computed on lake snapshot {{ r.snapshot_id }}; reproduce with
-<code>{{ r.reproduce_command }}</code>.</p>
-{%- endif %}
-<h2>Totals</h2>
-{% set t = r.totals %}
-<table>
-<tr><th></th><th>ERP / HR / MES production</th><th>MES / WMS</th></tr>
-<tr><td>Work orders updated</td><td>{{ t.erp_work_order_count }} in ERP</td>\
-<td>{{ t.mes_work_order_count }} in MES</td></tr>
-<tr><td>Materials consumed</td><td>{{ t.mes_material_count }} per MES production</td>\
-<td>{{ t.wms_material_count }} per WMS</td></tr>
-<tr><td>Labour hours</td>\
-<td>{{ num(t.attended_hours) }} h attended by {{ t.hr_employee_count }} employees (HR)</td>\
-<td>{{ num(t.booked_hours) }} h booked by {{ t.mes_employee_count }} employees (MES)</td></tr>
-</table>
-<p>Total Work Orders in ERP: {{ t.erp_work_order_count }}<br>
-Total Work Orders in MES: {{ t.mes_work_order_count }}</p>
-<h2>Discrepancies Found: {{ r.discrepancies | length }}</h2>
-<p>{{ t.manual_review_count }} manual review, {{ t.auto_sync_count }} auto-sync;
-{{ r.count("work_order") }} work order, {{ r.count("inventory") }} inventory,
-{{ r.count("labor") }} labour</p>
-<ol>
-{%- for d in r.discrepancies %}
-<li class="{{ d.severity }}"><strong>{{ d.subject }}</strong>
-<ul>
-{%- for label, value in d.fields %}
-<li>{{ label }}: {{ value }}</li>
-{%- endfor %}
-<li>Severity: {{ d.severity }} risk</li>
-<li>Rule: {{ d.rule }}</li>
-<li>Action: <strong>{{ d.action }}</strong></li>
-</ul>
-</li>
-{%- endfor %}
-</ol>
-</body>
-</html>
+_TYPE_HISTORY_SQL = """
+select tenant_id, reconciliation_date as day, discrepancy_type as type, severity,
+       count(*) as n
+from marts.rpt_work_order_reconciliation_daily
+where reconciliation_date >= ? and reconciliation_date < ? group by all
+union all
+select tenant_id, consumption_date, 'consumption_variance', severity, count(*)
+from marts.rpt_inventory_reconciliation
+where consumption_date >= ? and consumption_date < ? group by all
+union all
+select tenant_id, labor_date, 'hours_variance', severity, count(*)
+from marts.rpt_labor_reconciliation
+where labor_date >= ? and labor_date < ? group by all
+order by 1, 2, 3, 4
 """
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-_ENV.globals["num"] = _num
-_HTML_ENV = jinja2.Environment(
-    undefined=jinja2.StrictUndefined, autoescape=True, keep_trailing_newline=True
+
+def load_type_history(
+    con: duckdb.DuckDBPyConnection, days: tuple[date, date], trend_days: int = TREND_DAYS
+) -> list[TypeCount]:
+    """Discrepancy counts per tenant, UTC day, type and severity for the nights ``days``
+    (``(first, end)``, ``end`` excluded) and the ``trend_days - 1`` days before ``first``, so that
+    every night of the window has its trend. Rows: ``TypeCount(tenant_id: str, day: date,
+    type: str, severity: 'high'|'low', count: int)``."""
+    first, end = days[0] - timedelta(days=trend_days - 1), days[1]
+    rows = con.execute(_TYPE_HISTORY_SQL, [first, end] * 3).fetchall()
+    return [TypeCount(t, d, kind, sev, int(n)) for t, d, kind, sev, n in rows]
+
+
+# Every landed ERP event and MES job record of the work orders asked for, plus MES production
+# counts summed per UTC day and machine: the raw tables keep every revision (staging keeps only
+# the latest). Read on the report's snapshot, like the marts.
+_EVENT_SQL = {
+    "erp": """
+        select e.tenant_id, e.erp_work_order_id, e."timestamp", 'ERP', e.event_type, e.status,
+               e.quantity_ordered, coalesce('due ' || strftime(e.due_date, '%Y-%m-%d'), ''),
+               e._source_file
+        from raw.erp__work_orders as e
+        join keys on keys.tenant_id = e.tenant_id
+            and keys.erp_work_order_id = e.erp_work_order_id""",
+    "mes_jobs": """
+        select j.tenant_id, j."JobNumber", j."LastUpdated", 'MES', 'job record', j."Status",
+               j."Quantity",
+               concat_ws(', ',
+                   'produced ' || j."QuantityProduced", 'scrapped ' || j."QuantityScrapped",
+                   'machine ' || j."MachineId"),
+               j._source_file
+        from raw.mes__work_orders as j
+        join keys on keys.tenant_id = j.tenant_id and keys.erp_work_order_id = j."JobNumber" """,
+    "mes_counts": """
+        select c.tenant_id, c.work_order_id, max(c."timestamp"), 'MES', 'production counted',
+               null, sum(c.units_produced),
+               'machine ' || c.machine_id || ', ' || count(*) || ' count message(s)', null
+        from raw.mes__production_counts as c
+        join keys on keys.tenant_id = c.tenant_id and keys.erp_work_order_id = c.work_order_id
+        group by c.tenant_id, c.work_order_id, c.machine_id, cast(c."timestamp" as date)""",
+}
+
+
+def load_work_order_events(
+    con: duckdb.DuckDBPyConnection, work_orders: list[tuple[str, str]]
+) -> dict[tuple[str, str], list[WorkOrderEvent]]:
+    """The event history of each ``(tenant_id, erp_work_order_id)``: ERP events, MES job records
+    and MES production counts per day and machine, oldest first. A raw table that does not exist
+    (a lake without that source) contributes nothing. Returns ``{(tenant_id, erp_work_order_id):
+    [WorkOrderEvent, ...]}`` with an entry (maybe empty) for every key asked for."""
+    keys = sorted(set(work_orders))
+    history: dict[tuple[str, str], list[WorkOrderEvent]] = {key: [] for key in keys}
+    if not keys:
+        return history
+    tenants, ids = [k[0] for k in keys], [k[1] for k in keys]
+    keys_sql = (
+        "with keys as (select unnest(?::varchar[]) as tenant_id, "
+        "unnest(?::varchar[]) as erp_work_order_id) "
+    )
+    for sql in _EVENT_SQL.values():
+        try:
+            rows = con.execute(keys_sql + sql, [tenants, ids]).fetchall()
+        except duckdb.CatalogException:
+            continue  # the source's raw table does not exist in this lake
+        for row in rows:
+            event = WorkOrderEvent(*row)
+            history[(event.tenant_id, event.erp_work_order_id)].append(event)
+    for events in history.values():
+        events.sort(key=lambda e: (e.at, e.system, e.event))
+    return history
+
+
+TEMPLATES = jinja2.PackageLoader("traceloom_pipelines.reconciliation", "templates")
+_MARKDOWN_ENV = jinja2.Environment(
+    loader=TEMPLATES, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
 )
-_HTML_ENV.globals["num"] = _num
+_MARKDOWN_ENV.globals["num"] = _num
 
 
 def render_markdown(report: DailyReport) -> str:
-    return _ENV.from_string(_MARKDOWN).render(r=report).rstrip("\n") + "\n"
-
-
-def render_html(report: DailyReport) -> str:
-    return _HTML_ENV.from_string(_HTML).render(r=report)
+    """The seed's text format (003 §3.4) of one tenant-day, as Markdown: header with date and
+    snapshot, totals table, then every discrepancy numbered with fields, severity, rule and
+    action. Plain text: values are not HTML-escaped (the file is offered as a download)."""
+    template = _MARKDOWN_ENV.get_template("reconciliation.md.j2")
+    return template.render(r=report).rstrip("\n") + "\n"
 
 
 def report_dir(reports_root: Path, report: DailyReport) -> Path:
+    """``<reports_root>/<tenant_id>/<YYYY-MM-DD>/``: one tenant-day's folder."""
     return Path(reports_root) / report.tenant_id / report.day.isoformat()
 
 
@@ -365,12 +416,3 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def write_report(reports_root: Path, report: DailyReport) -> tuple[Path, Path]:
-    """Write one report's Markdown and HTML; returns their paths."""
-    folder = report_dir(reports_root, report)
-    md, html = folder / f"{REPORT_NAME}.md", folder / f"{REPORT_NAME}.html"
-    write_atomic(md, render_markdown(report))
-    write_atomic(html, render_html(report))
-    return md, html
