@@ -8,6 +8,8 @@ traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
 traceloom summary          print the warehouse summary
 traceloom contracts        print every source entity's contract as Markdown
 traceloom gateway          run the push gateway in the foreground
+traceloom mqtt-bridge      MES messages from an MQTT broker into drop files (foreground)
+traceloom demo mqtt-publish  replay the demo world's MES streams to an MQTT broker
 """
 
 import argparse
@@ -114,6 +116,44 @@ def serve_demo(data_dir: Path, args: argparse.Namespace) -> int:
     return 0
 
 
+def mqtt_publish(data_dir: Path, args: argparse.Namespace) -> int:
+    """Replay the demo world's MES streams to the broker (``traceloom demo mqtt-publish``)."""
+    import random
+    from itertools import chain
+
+    from traceloom_pipelines.demo.mqtt_publish import (
+        publish,
+        tenants_with_streams,
+        with_defects,
+        world_messages,
+    )
+
+    landing = data_dir / "landing"
+    tenants = [args.tenant] if args.tenant else tenants_with_streams(landing)
+    if not tenants or (args.no_tenant_prefix and len(tenants) != 1):
+        print(
+            "traceloom demo mqtt-publish: "
+            + ("no MES streams under " + str(landing) if not tenants else "name one --tenant"),
+            file=sys.stderr,
+        )
+        return 2
+    streams = chain.from_iterable(
+        world_messages(landing, t, args.topic_root, tenant_prefix=not args.no_tenant_prefix)
+        for t in tenants
+    )
+    try:
+        counts = publish(
+            with_defects(streams, args.defect_rate, random.Random(args.seed)),
+            rate=args.rate,
+            count=args.count,
+        )
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f"traceloom demo mqtt-publish: {error}", file=sys.stderr)
+        return 1
+    print(", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "nothing published")
+    return 0
+
+
 def run_main_job(data_dir: Path, serial: bool = False) -> bool:
     """Materialize every asset in one run on the instance in ``$DAGSTER_HOME`` (the daily marts
     for the last ``$TRACELOOM_RUN_DAYS`` days) with the definitions' executor (steps side by
@@ -200,6 +240,31 @@ def main(argv: list[str] | None = None) -> int:
         help="API routes need a bearer token from POST /oauth/token; the accepted client id "
         "and secret are read from $TRACELOOM_DEMO_CLIENT_ID / $TRACELOOM_DEMO_CLIENT_SECRET",
     )
+    pub = demo.add_parser(
+        "mqtt-publish",
+        help="replay the demo world's MES streams to the MQTT broker ($TRACELOOM_MQTT_URL)",
+        description="Publishes production counts, inspections, downtime events and machine "
+        "status of <data-dir>/landing at QoS 1 on [<root>/][<tenant>/]mes/<stream>/<line>/"
+        "machine/<id>/<leaf>. Stream defects (redeliveries, out-of-order timestamps, malformed "
+        "payloads, unknown machines) are ON by default at --defect-rate 0.02; --defect-rate 0 "
+        "publishes the world clean. See traceloom_pipelines/demo/mqtt_publish.py.",
+    )
+    pub.add_argument("--rate", type=_scale, default=100.0, help="messages per second (100)")
+    pub.add_argument("--tenant", help="replay this tenant only (default: every tenant)")
+    pub.add_argument("--count", type=int, help="stop after N messages (default: all)")
+    pub.add_argument("--topic-root", default="", help="topic levels before the tenant / mes")
+    pub.add_argument(
+        "--no-tenant-prefix",
+        action="store_true",
+        help="publish on mes/... without the tenant level (a bridge with $TRACELOOM_MQTT_TENANT)",
+    )
+    pub.add_argument(
+        "--defect-rate",
+        type=float,
+        default=0.02,
+        help="share of defective messages (0.02; 0: none)",
+    )
+    pub.add_argument("--seed", type=int, default=7, help="random seed of the defects")
     for name, kind, text in (
         ("after", int, "answer this many API requests normally before any fault"),
         ("fail-500", int, "answer the next N API requests with 500"),
@@ -262,10 +327,30 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=8787)
 
+    sub.add_parser(
+        "mqtt-bridge",
+        help="MES messages from an MQTT broker into drop files (settings: $TRACELOOM_MQTT_*)",
+        description="See traceloom_pipelines/bridges/config.py for the variables and README.md.",
+    )
+
     args = parser.parse_args(argv)
     data_dir = _data_dir(args)
     if args.command == "demo" and args.demo_command == "serve":
         return serve_demo(data_dir, args)
+    if args.command == "demo" and args.demo_command == "mqtt-publish":
+        return mqtt_publish(data_dir, args)
+    if args.command == "mqtt-bridge":
+        from traceloom_pipelines.bridges.mqtt import run_bridge
+
+        problem = writable_data_dir(data_dir)
+        try:
+            if problem:
+                raise ValueError(problem)
+            run_bridge(data_dir)
+        except (ValueError, RuntimeError) as error:
+            print(f"traceloom mqtt-bridge: {error}", file=sys.stderr)
+            return 2
+        return 0
     if args.command in ("demo", "run", "gateway"):
         problem = writable_data_dir(data_dir)
         if problem:

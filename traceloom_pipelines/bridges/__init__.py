@@ -1,0 +1,8 @@
+"""Bridges from streaming protocols to drop files (issue 14).
+
+A bridge subscribes to a plant's message broker and turns every message into a line of a JSONL
+drop file under ``landing/<tenant>/<system>/<entity>/``, written atomically
+(:func:`traceloom_pipelines.landing.drops.write_drop_file`), so the drop sensors and the landing
+pick them up like any other drop. :mod:`traceloom_pipelines.bridges.mqtt` is the MQTT bridge
+(``traceloom mqtt-bridge``, 003 §4.2.1).
+"""

@@ -1,0 +1,111 @@
+"""The bridge's health file: ``<data_dir>/bridges/mqtt/health.json`` (issue 14 §5).
+
+Rewritten atomically (temporary file, then rename) every ``TRACELOOM_MQTT_HEALTH_SECONDS``
+and once more when the bridge stops; a reader always sees one complete JSON object::
+
+    {
+      "bridge": "mqtt",
+      "updated_at": "2026-01-05T10:00:02.000Z",     UTC
+      "pid": 1234,
+      "client_id": "traceloom-mqtt-…",
+      "broker": "mqtt://host:1883",                 never credentials
+      "running": true,                               false once it stopped
+      "connected": true,
+      "subscribed": true,                            the broker granted every subscription
+      "messages_per_second": 812.5,                  received, since the previous write
+      "lag_seconds": 0.42,                           now − newest payload timestamp (UTC), or null
+      "messages_received": 10345,
+      "messages_written": 10300,                     in drop files
+      "malformed": 3,                                written as quarantine lines
+      "unroutable": 0,                               topic not attributable: logged, not landed
+      "redeliveries": 12,                            messages the broker flagged DUP
+      "reconnects": 1,                               connections after the first
+      "last_drop_file": "acme/mes/production_counts/mqtt-….jsonl"   relative to landing/
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def health_path(data_dir: Path, bridge: str = "mqtt") -> Path:
+    """``<data_dir>/bridges/<bridge>/health.json``."""
+    return Path(data_dir) / "bridges" / bridge / "health.json"
+
+
+def utc_iso(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` of an aware datetime."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def write_json_atomically(path: Path, document: dict) -> None:
+    """Write ``document`` to ``path`` through ``.<name>.tmp`` and a rename.
+
+    Raises:
+        OSError: the folder cannot be created or the file written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+    os.replace(partial, path)
+
+
+@dataclass
+class BridgeHealth:
+    """Counters the bridge's threads update (under :attr:`lock`) and the health file shows.
+
+    ``newest_event`` is the newest payload timestamp seen (aware, UTC); ``reconnects`` counts
+    successful connections after the first.
+    """
+
+    client_id: str
+    broker: str
+    connected: bool = False
+    subscribed: bool = False
+    messages_received: int = 0
+    messages_written: int = 0
+    malformed: int = 0
+    unroutable: int = 0
+    redeliveries: int = 0
+    connects: int = 0
+    newest_event: datetime | None = None
+    last_drop_file: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _last_count: int = 0
+    _last_at: float | None = None
+
+    def snapshot(self, now: datetime, monotonic: float, running: bool = True) -> dict:
+        """The health document at ``now`` (aware UTC); ``monotonic`` (seconds) times the rate."""
+        with self.lock:
+            received = self.messages_received
+            elapsed = None if self._last_at is None else monotonic - self._last_at
+            rate = (received - self._last_count) / elapsed if elapsed else 0.0
+            self._last_count, self._last_at = received, monotonic
+            lag = None if self.newest_event is None else (now - self.newest_event).total_seconds()
+            return {
+                "bridge": "mqtt",
+                "updated_at": utc_iso(now),
+                "pid": os.getpid(),
+                "client_id": self.client_id,
+                "broker": self.broker,
+                "running": running,
+                "connected": self.connected and running,
+                "subscribed": self.subscribed and running,
+                "messages_per_second": round(rate, 1),
+                "lag_seconds": None if lag is None else round(lag, 3),
+                "messages_received": received,
+                "messages_written": self.messages_written,
+                "malformed": self.malformed,
+                "unroutable": self.unroutable,
+                "redeliveries": self.redeliveries,
+                "reconnects": max(0, self.connects - 1),
+                "last_drop_file": self.last_drop_file,
+            }
