@@ -1,11 +1,16 @@
 """Issue #12, input that does not fit the contract: it is quarantined or reported, never dropped.
 
 CSV surplus values and unknown columns, control characters, over-long fields, a cut-off JSON
-array, custom readers that decode strictly. Every test lands into a real lake (tmp dir) and checks
-what is in ``raw`` and ``audit.quarantine`` and that every row read is accounted for.
+array, custom readers that decode strictly, files still being appended (only complete records
+are read), a cut-off DCSA page, a CSV header naming a column twice. Every test lands into a real
+lake (tmp dir) and checks what is in ``raw`` and ``audit.quarantine`` and that every row read is
+accounted for.
 """
 
+import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 import pandera.polars as pa
@@ -15,13 +20,21 @@ from tests.landing.test_loader import PO
 from traceloom_pipelines.landing.assets import landing_metadata
 from traceloom_pipelines.landing.checks import JSON, MAX_LENGTH, field
 from traceloom_pipelines.landing.entity import SourceEntity
-from traceloom_pipelines.landing.loader import LandingResult, land_entity
-from traceloom_pipelines.landing.readers import iter_json_array_prefix
+from traceloom_pipelines.landing.loader import (
+    DEFAULT_SETTLE_SECONDS,
+    FILE_DUPLICATE_HEADER,
+    SETTLE_SECONDS_ENV,
+    LandingResult,
+    land_entity,
+    settle_seconds_from_env,
+)
+from traceloom_pipelines.landing.readers import complete_records_end, iter_json_array_prefix
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.sources.ais.connector import iter_ais_records
 from traceloom_pipelines.sources.erp.contract import materials, purchase_orders
 from traceloom_pipelines.sources.hr.contract import employees
 from traceloom_pipelines.sources.logistics.connector import iter_dcsa_event_records
+from traceloom_pipelines.sources.logistics.contract import dcsa_events
 from traceloom_pipelines.sources.port.connector import (
     iter_container_throughput_records,
     iter_mardep_vessel_records,
@@ -378,3 +391,247 @@ def test_a_custom_format_file_that_is_not_utf8_is_quarantined_whole(tmp_path, co
     ]
     assert _batches(con) == [("a.json", 1, 1, 0, 0), ("b.json", 1, 0, 1, 0)]
     _assert_balanced(con, result)
+
+
+# -- 6. a file still being written: only its complete records are read ------------------------
+
+
+def _po_line(revision: int) -> str:
+    return json.dumps(dict(PO, revision=revision))
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Set ``path``'s modification time ``seconds`` into the past."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_partial_last_line_waits_while_the_file_grows_and_lands_once_complete(tmp_path, con):
+    landing = tmp_path / "landing"
+    third = _po_line(3)
+    head = f"{_po_line(1)}\n{_po_line(2)}\n"
+    path = _write(tmp_path, "acme", "erp", "purchase_orders", "a.jsonl", head + third[:40])
+
+    first = land_entity(con, purchase_orders, landing, settle_seconds=60)
+
+    assert run(con, "select revision from raw.erp__purchase_orders order by 1") == [(1,), (2,)]
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+    assert first.files_waiting == ["acme/erp/purchase_orders/a.jsonl"]
+    # the batch is what was read: its bytes and their sha256, not the unterminated tail
+    assert run(con, "select file_bytes, file_sha256 from audit.batches") == [
+        (len(head), hashlib.sha256(head.encode()).hexdigest())
+    ]
+    assert _batches(con) == [("a.jsonl", 2, 2, 0, 0)]
+
+    # nothing new yet: the complete part is already landed
+    same = land_entity(con, purchase_orders, landing, settle_seconds=60)
+    assert (same.files_skipped, same.total.rows_read) == (["acme/erp/purchase_orders/a.jsonl"], 0)
+
+    # the writer finishes the line: the file is read again, the record lands exactly once
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(third[40:] + "\n")
+    done = land_entity(con, purchase_orders, landing, settle_seconds=60)
+    t = done.total
+    assert (t.rows_read, t.rows_landed, t.rows_quarantined, t.rows_duplicate) == (3, 1, 0, 2)
+    assert done.files_waiting == []
+    assert run(con, "select revision from raw.erp__purchase_orders order by 1") == [
+        (1,),
+        (2,),
+        (3,),
+    ]
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+    _assert_balanced(con, done)
+    replay = land_entity(con, purchase_orders, landing, settle_seconds=60)
+    assert (replay.files_ingested, replay.total.rows_read) == ([], 0)
+
+
+def test_an_unterminated_tail_is_read_once_the_file_has_settled(tmp_path, con):
+    landing = tmp_path / "landing"
+    path = _write(
+        tmp_path, "acme", "erp", "purchase_orders", "a.jsonl", f'{_po_line(1)}\n{{"poId": "PO'
+    )
+    land_entity(con, purchase_orders, landing, settle_seconds=60)
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+
+    _age(path, 3600)  # the writer died: the tail will never be completed
+    settled = land_entity(con, purchase_orders, landing, settle_seconds=60)
+
+    assert settled.files_waiting == []
+    assert run(con, "select source_row, failed_checks, record from audit.quarantine") == [
+        (2, ["_record:valid_json"], '{"poId": "PO')
+    ]
+    assert run(con, "select revision from raw.erp__purchase_orders") == [(1,)]
+    t = settled.total
+    assert (t.rows_read, t.rows_landed, t.rows_quarantined, t.rows_duplicate) == (2, 0, 1, 1)
+    # a complete last record without a line feed (common in CSV exports) lands once settled
+    csv_path = _write(tmp_path, "acme", "erp", "materials", "m.csv", ",".join(MATERIAL))
+    with csv_path.open("a", encoding="utf-8") as handle:
+        handle.write("\n" + ",".join(MATERIAL.values()))
+    assert land_entity(con, materials, landing, settle_seconds=60).files_waiting == [
+        "acme/erp/materials/m.csv"
+    ]
+    assert run(con, "select count(*) from raw.erp__materials") == [(0,)]
+    _age(csv_path, 3600)
+    assert land_entity(con, materials, landing, settle_seconds=60).total.rows_landed == 1
+
+
+def test_a_csv_record_inside_an_open_quoted_field_waits(tmp_path, con):
+    landing = tmp_path / "landing"
+    header = ",".join(MATERIAL)
+    first = ",".join(MATERIAL.values())
+    # the second record's part_name is quoted and spans lines: its line feed is inside quotes
+    path = _write(
+        tmp_path, "acme", "erp", "materials", "m.csv", f'{header}\n{first}\nMAT-2,P-2,"Door\n'
+    )
+
+    result = land_entity(con, materials, landing, settle_seconds=60)
+
+    assert result.files_waiting == ["acme/erp/materials/m.csv"]
+    assert run(con, "select material_id from raw.erp__materials") == [("MAT-1",)]
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write('panel ""B""",12.50,USD,true,100\n')
+    land_entity(con, materials, landing, settle_seconds=60)
+    assert run(con, "select material_id, part_name from raw.erp__materials order by 1") == [
+        ("MAT-1", "Door Panel"),
+        ("MAT-2", 'Door\npanel "B"'),
+    ]
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+
+
+def test_a_file_with_no_complete_record_yet_is_not_read(tmp_path, con):
+    landing = tmp_path / "landing"
+    path = _write(tmp_path, "acme", "erp", "purchase_orders", "a.jsonl", _po_line(1)[:30])
+    waiting = land_entity(con, purchase_orders, landing, settle_seconds=60)
+    assert (waiting.files_ingested, waiting.files_waiting) == (
+        [],
+        ["acme/erp/purchase_orders/a.jsonl"],
+    )
+    assert run(con, "select count(*) from audit.batches") == [(0,)]
+    # settle_seconds=0 (direct calls' default): every file is read whole, as before
+    path.write_text(_po_line(1))
+    assert land_entity(con, purchase_orders, landing).total.rows_landed == 1
+
+
+def test_a_custom_readers_growing_file_waits_whole(tmp_path, con):
+    landing = tmp_path / "landing"
+    events = [json.dumps(dict(DCSA_EVENT, eventID=f"E-{i}")) for i in (1, 2)]
+    path = _write(
+        tmp_path, "acme", "logistics", "dcsa_events", "p.jsonl", events[0] + "\n" + events[1][:25]
+    )
+    waiting = land_entity(con, dcsa_events, landing, settle_seconds=60)
+    assert (waiting.files_ingested, waiting.files_waiting) == (
+        [],
+        ["acme/logistics/dcsa_events/p.jsonl"],
+    )
+    path.write_text(events[0] + "\n" + events[1] + "\n")
+    landed = land_entity(con, dcsa_events, landing, settle_seconds=60)
+    assert landed.total.rows_landed == 2
+    assert run(con, "select count(*) from audit.quarantine") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "quoted", "end"),
+    [
+        (b"", False, 0),
+        (b"a\nb\n", False, 4),
+        (b"a\nb", False, 2),
+        (b"ab", False, 0),
+        (b'h\n"x\ny"\n', True, 8),  # the line feed inside quotes is not a record end
+        (b'h\n"x\n', True, 2),
+        (b'h\n"x ""q""\nmore', True, 2),  # doubled quotes inside a field keep the count odd
+        (b'h\n"x ""q"""\nmore', True, 12),
+        (b"h\n" + b"x" * (3 << 20), False, 2),  # the last line feed several blocks back
+    ],
+)
+def test_complete_records_end(tmp_path, content, quoted, end):
+    path = tmp_path / ("f.csv" if quoted else "f.jsonl")
+    path.write_bytes(content)
+    assert complete_records_end(path, quoted=quoted) == end
+
+
+def test_settle_seconds_from_the_environment(monkeypatch):
+    monkeypatch.delenv(SETTLE_SECONDS_ENV, raising=False)
+    assert settle_seconds_from_env() == DEFAULT_SETTLE_SECONDS == 5.0
+    monkeypatch.setenv(SETTLE_SECONDS_ENV, "0.5")
+    assert settle_seconds_from_env() == 0.5
+    monkeypatch.setenv(SETTLE_SECONDS_ENV, "-1")
+    with pytest.raises(ValueError, match=SETTLE_SECONDS_ENV):
+        settle_seconds_from_env()
+
+
+# -- 7. a DCSA page cut off mid-way keeps its complete events ---------------------------------
+
+# A DCSA gate-in event (as in tests/sources/test_logistics.py), with the carrier's lower-case
+# classifier code: the reader normalises it before the contract's checks.
+DCSA_EVENT = {
+    "eventID": "E-1",
+    "eventType": "EQUIPMENT",
+    "eventClassifierCode": "act",
+    "eventDateTime": "2026-02-01T07:40:00+08:00",
+    "eventCreatedDateTime": "2026-02-01T00:05:00Z",
+    "equipmentEventTypeCode": "GTIN",
+    "equipmentReference": "MSKU9070323",
+    "emptyIndicatorCode": "LADEN",
+    "eventLocation": {"UNLocationCode": "CNYTN"},
+}
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["page", "wrapped_page"])
+def test_a_cut_off_dcsa_page_lands_its_complete_events(tmp_path, con, wrapped):
+    events = [dict(DCSA_EVENT, eventID=f"E-{i}") for i in (1, 2, 3)]
+    complete = json.dumps({"events": events} if wrapped else events, indent=1)
+    text = complete[: complete.index('"E-3"') + 3]  # inside the third event
+    tail = text[text.rindex("},") + 2 :].lstrip()
+    assert tail.startswith("{") and tail.endswith('"E-')
+    path = _write(tmp_path, "acme", "logistics", "dcsa_events", "p.json", text)
+
+    records = list(iter_dcsa_event_records(path))
+    assert [(n, json.loads(t)["eventID"]) for n, t in records[:2]] == [(1, "E-1"), (2, "E-2")]
+    assert records[2] == (3, tail)
+
+    result = land_entity(con, dcsa_events, tmp_path / "landing")
+
+    landed = run(
+        con, 'select "eventID", "eventClassifierCode" from raw.logistics__dcsa_events order by 1'
+    )
+    assert landed == [("E-1", "ACT"), ("E-2", "ACT")]  # normalised as usual
+    assert run(con, "select source_row, failed_checks, record from audit.quarantine") == [
+        (3, ["_record:valid_json"], tail)
+    ]
+    assert _batches(con) == [("p.json", 3, 2, 1, 0)]
+    _assert_balanced(con, result)
+
+
+def test_a_dcsa_file_that_is_not_a_page_is_still_one_record(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('{"eventID": "E-1", "eventType": "EQ')
+    assert list(iter_dcsa_event_records(path)) == [(1, '{"eventID": "E-1", "eventType": "EQ')]
+
+
+# -- 8. a CSV header naming a column twice ----------------------------------------------------
+
+
+def test_a_csv_with_a_duplicated_header_column_is_quarantined_whole(tmp_path, con):
+    header = [*MATERIAL, "part_name", "currency"]  # two columns named twice
+    row = [*MATERIAL.values(), "Hinge", "EUR"]
+    text = ",".join(header) + "\n" + ",".join(row) + "\n" + ",".join(row) + "\n"
+    _write(tmp_path, "acme", "erp", "materials", "a.csv", text)
+    plain = ",".join(MATERIAL) + "\n" + ",".join(MATERIAL.values()) + "\n"
+    _write(tmp_path, "acme", "erp", "materials", "b.csv", plain)
+
+    result = land_entity(con, materials, tmp_path / "landing")
+
+    assert _quarantine(con) == {("a.csv", 0): [FILE_DUPLICATE_HEADER]}
+    (reason, record) = run(con, "select reason, record from audit.quarantine")[0]
+    assert reason.startswith("_file:duplicate_header: DuplicateHeaderError: ")
+    assert "'part_name', 'currency'" in reason
+    assert json.loads(record)["_file"] == "acme/erp/materials/a.csv"
+    assert run(con, "select material_id, part_name from raw.erp__materials") == [
+        ("MAT-1", "Door Panel")
+    ]
+    assert _batches(con) == [("a.csv", 1, 0, 1, 0), ("b.csv", 1, 1, 0, 0)]
+    assert result.unknown_columns == {}
+    _assert_balanced(con, result)
+    # not read again until it changes
+    assert land_entity(con, materials, tmp_path / "landing").files_ingested == []

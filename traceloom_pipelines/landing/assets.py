@@ -2,9 +2,13 @@
 
 Asset keys follow the warehouse: ``["raw", <system>, <entity>]``. Each materialization reports
 the four row counts (read, landed, quarantined, exact duplicates skipped), per tenant, the
-quarantine reasons and the files read; two asset checks report the pandera contract result
-(warning) and whether every row read is accounted for (error, blocking). Assets with a pull
-resource carry a third, non-blocking check: whether every tenant's pull succeeded. A failed pull
+quarantine reasons and the files read; asset checks report the pandera contract result
+(warning), whether every row read is accounted for (error, blocking), whether landing skipped
+paths it must not read (``no_paths_skipped``: error, not blocking; links and bad tenant folder
+names, recorded in ``audit.skipped_paths``) and whether files carried columns the contract does
+not read (``no_schema_drift``: warning; recorded in ``audit.schema_drift``), issue #12 §3–§4.
+Assets with a pull resource carry one more non-blocking check: whether every tenant's pull
+succeeded. A failed pull
 — a request that failed for good (``SourceRequestError``), an open breaker
 (``CircuitOpenError``) or an answer that breaks the source's protocol (any
 ``SourceProtocolError``: a page without its record list, a bad envelope, a repeated next-page
@@ -26,7 +30,11 @@ from traceloom_pipelines.integration.breaker import CircuitOpenError
 from traceloom_pipelines.integration.http import SourceProtocolError, SourceRequestError
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL, entity_lock_name
 from traceloom_pipelines.landing.entity import SourceEntity
-from traceloom_pipelines.landing.loader import LandingResult, land_entity
+from traceloom_pipelines.landing.loader import (
+    LandingResult,
+    land_entity,
+    settle_seconds_from_env,
+)
 from traceloom_pipelines.landing.pull import (
     ConnectorRun,
     PullBatch,
@@ -44,6 +52,8 @@ from traceloom_pipelines.snapshots import record_step_snapshot, tag_run
 CONTRACT_CHECK = "pandera_contract"
 BALANCE_CHECK = "rows_accounted_for"
 PULL_CHECK = "source_pull_succeeded"
+SKIPPED_PATHS_CHECK = "no_paths_skipped"
+SCHEMA_DRIFT_CHECK = "no_schema_drift"
 # A landing step that fails (its process killed or crashed, the lake unreachable, a commit
 # conflict past its own retries) is run again: landing is idempotent (files land once, by
 # content hash), so a repeat lands only what the failed attempt did not commit. A source that
@@ -97,6 +107,8 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
         "child_rows_landed": total.child_rows_landed,
         "files_ingested": len(result.files_ingested),
         "files_skipped_already_landed": len(result.files_skipped),
+        # still being written: read up to their last complete record, or not yet at all
+        "files_waiting": len(result.files_waiting),
         # links, files resolving outside the landing root, bad tenant folder names: never read
         "paths_skipped": _md_table(
             ("path", "reason"), [(p.relative_path, p.reason) for p in result.paths_skipped]
@@ -118,6 +130,48 @@ def landing_metadata(result: LandingResult, table_rows: int) -> dict[str, object
         "source_contract": f"{result.entity.seed_ref} — traceloom_pipelines/sources/"
         f"{result.entity.system}/contract.py",
     }
+
+
+def skipped_paths_check(asset_key: dg.AssetKey, result: LandingResult) -> dg.AssetCheckResult:
+    """:data:`SKIPPED_PATHS_CHECK`: fails (severity error) when this run's landing skipped any
+    path under the landing root — a link, a file resolving outside it, a tenant folder whose
+    name is not a tenant id — listing each path and reason (``paths``) in its metadata; the
+    paths are in ``audit.skipped_paths``. Not blocking: the other files landed. Issue #12 §3
+    ("a bad name or a link is reported: audit row + failing check with the path")."""
+    skipped = sorted({(p.relative_path, p.reason) for p in result.paths_skipped})
+    return dg.AssetCheckResult(
+        check_name=SKIPPED_PATHS_CHECK,
+        asset_key=asset_key,
+        passed=not skipped,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "paths_skipped": len(skipped),
+            "paths": _md_table(("path", "reason"), skipped),
+            "audit_table": "audit.skipped_paths",
+        },
+    )
+
+
+def schema_drift_check(asset_key: dg.AssetKey, result: LandingResult) -> dg.AssetCheckResult:
+    """:data:`SCHEMA_DRIFT_CHECK`: warns when a file landed in this run had CSV header columns
+    no contract field reads (their values are not landed), listing file and columns; the
+    columns and their first values are in ``audit.schema_drift``. Issue #12 §4 ("unknown
+    columns/fields … surface as a warning check")."""
+    drift = sorted(result.unknown_columns.items())
+    return dg.AssetCheckResult(
+        check_name=SCHEMA_DRIFT_CHECK,
+        asset_key=asset_key,
+        passed=not drift,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "files_with_unknown_columns": len(drift),
+            "unknown_columns": _md_table(
+                ("file", "columns not in the contract"),
+                [(path, ", ".join(columns)) for path, columns in drift],
+            ),
+            "audit_table": "audit.schema_drift",
+        },
+    )
 
 
 @dataclass
@@ -372,6 +426,21 @@ def build_ingestion_asset(
             blocking=True,
             description="rows read = landed + quarantined + duplicates skipped.",
         ),
+        dg.AssetCheckSpec(
+            SKIPPED_PATHS_CHECK,
+            asset=parent_key,
+            blocking=False,
+            description="Landing read every path it found: fails (error) when it skipped a "
+            "link, a file resolving outside the landing folder or a tenant folder whose name "
+            "is not a tenant id (listed in the metadata and in audit.skipped_paths).",
+        ),
+        dg.AssetCheckSpec(
+            SCHEMA_DRIFT_CHECK,
+            asset=parent_key,
+            blocking=False,
+            description="Files landed in this run carried no column the contract does not "
+            "read: warns naming the files and columns (audit.schema_drift).",
+        ),
     ]
     if puller:
         # Not blocking: a source that failed must not stop the models built on the others.
@@ -414,8 +483,15 @@ def build_ingestion_asset(
                     ],
                 )
             try:
+                # A line-based file modified in the last few seconds may still be being
+                # appended: only its complete records land now (issue #12 §4).
                 result = land_entity(
-                    con, entity, warehouse.landing_root, run_id=run_id, log=context.log.info
+                    con,
+                    entity,
+                    warehouse.landing_root,
+                    run_id=run_id,
+                    log=context.log.info,
+                    settle_seconds=settle_seconds_from_env(),
                 )
                 for skipped in result.paths_skipped:
                     context.log.warning(
@@ -493,6 +569,8 @@ def build_ingestion_asset(
                 "rows_duplicate": total.rows_duplicate,
             },
         )
+        yield skipped_paths_check(parent_key, result)
+        yield schema_drift_check(parent_key, result)
         if puller:
             yield _pull_check(parent_key, pulls, pulled)
 
@@ -538,4 +616,10 @@ def build_ingestion_assets(
     ]
 
 
-__all__ = ["PULL_CHECK", "build_ingestion_assets", "raw_asset_key"]
+__all__ = [
+    "PULL_CHECK",
+    "SCHEMA_DRIFT_CHECK",
+    "SKIPPED_PATHS_CHECK",
+    "build_ingestion_assets",
+    "raw_asset_key",
+]

@@ -23,6 +23,33 @@ per file in :attr:`LandingResult.unknown_columns`; every field of every record (
 is checked for control characters (``<field>:no_control_characters``) and its length
 (``<field>:max_length``), see :func:`~traceloom_pipelines.landing.checks.text_failures`.
 Errors writing to the lake still fail the group as a whole (nothing of it is committed).
+
+What the lake keeps of it (issue #12 §3, §4), both idempotent (a rerun adds no second row):
+
+- ``audit.skipped_paths``: every path :func:`list_drop_files` refused, once per entity, path
+  and reason (:meth:`EntityLoader.record_skipped_paths`); the asset's ``no_paths_skipped``
+  check fails (error) in every run that skipped one.
+- ``audit.schema_drift``: every CSV header column the contract does not read, once per file
+  and column, with the batch that first saw it and the column's first non-blank value
+  (written in the file's own transaction); the asset's ``no_schema_drift`` check warns.
+
+A CSV header naming a column twice quarantines its file as a whole (``_file:duplicate_header``,
+the columns in ``reason``).
+
+Files still being written (issue #12 §4): a line-based file (``.jsonl``, ``.csv``; custom
+readers' ``.nmea``, ``.txt``) modified less than ``settle_seconds`` ago (the ingestion assets
+pass :func:`settle_seconds_from_env`: ``$TRACELOOM_LANDING_SETTLE_SECONDS``, default
+:data:`DEFAULT_SETTLE_SECONDS`; direct calls default to 0, reading every file whole) is read
+only up to the
+end of its last complete record (:func:`~traceloom_pipelines.landing.readers.
+complete_records_end`); the rest — a last line without its line feed, a CSV record inside an
+open quoted field — is left for a later run, and the batch records the sha256 and size of what
+was read. When the file changes (the record is completed) or settles, its sha256 no longer
+matches, so it is read again: the records already landed are duplicates, the completed record
+lands once and nothing of it is quarantined; a tail that is still unterminated once the file
+has settled is read as a record (quarantined if broken, so nothing is lost). A file with no
+complete record yet, and a custom reader's file with an unterminated tail (custom readers
+cannot stop part-way), wait as a whole: no batch, listed in :attr:`LandingResult.files_waiting`.
 """
 
 from __future__ import annotations
@@ -30,6 +57,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -43,12 +72,18 @@ import polars as pl
 
 from traceloom_pipelines import lake
 from traceloom_pipelines.landing.checks import cast_expr, known_values, text_failures
+from traceloom_pipelines.landing.drops import is_folder_name
 from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
 from traceloom_pipelines.landing.readers import (
     EXTRA_VALUES_KEY,
+    LINE_SUFFIXES,
+    SHARED_LINE_SUFFIXES,
     DropFile,
+    DuplicateHeaderError,
     ReadNotes,
     SkippedPath,
+    complete_records_end,
+    display_path,
     iter_records,
     list_drop_files,
     open_binary,
@@ -73,10 +108,21 @@ NESTING_DEPTH = "_record:nesting_depth"
 # A whole file quarantined as one row (source_row 0): not UTF-8, or reading it raised.
 FILE_ENCODING = "_file:encoding"
 FILE_UNREADABLE = "_file:unreadable"
+# A CSV file whose header names a column twice (which value is meant cannot be told).
+FILE_DUPLICATE_HEADER = "_file:duplicate_header"
 # A record with values beyond its file's header (a CSV row with more fields than columns).
 EXTRA_VALUES = "_record:extra_values"
 _EXTRA_VALUES_COLUMN = "__extra_values"
 _ERROR_MESSAGE_CHARS = 300
+# A line-based file modified less than this many seconds ago may still be being appended: only
+# its complete records are read (see the module docstring). The environment variable overrides.
+DEFAULT_SETTLE_SECONDS = 5.0
+SETTLE_SECONDS_ENV = "TRACELOOM_LANDING_SETTLE_SECONDS"
+# audit.skipped_paths.tenant_id of a path under a tenant folder whose name is not a tenant id
+# (cannot be a tenant: tenant ids start with a letter or digit).
+INVALID_TENANT = "_invalid"
+# Longest first value kept in audit.schema_drift (characters).
+DRIFT_VALUE_CHARS = 1_000
 
 
 @dataclass
@@ -116,6 +162,9 @@ class LandingResult:
     # ingested file (relative path) → its CSV header columns no contract field reads (not
     # landed); only files that have any
     unknown_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # files still being written: read up to their last complete record, or (nothing complete
+    # yet, or a custom reader's file) not read at all in this run; read again later
+    files_waiting: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> LandingCounts:
@@ -133,12 +182,34 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, end: int | None = None) -> str:
+    """Hex sha256 of ``path``'s content, or of its first ``end`` bytes."""
     digest = hashlib.sha256()
+    left = end
     with open_binary(path) as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+        while left is None or left > 0:
+            block = handle.read(1 << 20 if left is None else min(1 << 20, left))
+            if not block:
+                break
             digest.update(block)
+            if left is not None:
+                left -= len(block)
     return digest.hexdigest()
+
+
+def settle_seconds_from_env() -> float:
+    """``$TRACELOOM_LANDING_SETTLE_SECONDS`` (seconds, ≥ 0), else :data:`DEFAULT_SETTLE_SECONDS`.
+
+    Raises:
+        ValueError: the variable is set to something that is not a non-negative number.
+    """
+    text = os.environ.get(SETTLE_SECONDS_ENV, "").strip()
+    if not text:
+        return DEFAULT_SETTLE_SECONDS
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"{SETTLE_SECONDS_ENV} must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 @dataclass
@@ -151,6 +222,14 @@ class _PendingFile:
     counts: LandingCounts = field(default_factory=LandingCounts)
     failure: BaseException | None = None  # why reading it raised: the file lands as one row
     unknown_columns: tuple[str, ...] = ()  # CSV header columns the contract does not read
+    # unknown column → (record ordinal, first non-blank value)
+    first_values: dict[str, tuple[int, str]] = field(default_factory=dict)
+    end: int | None = None  # read only this many bytes (the file is still being written)
+
+    @property
+    def file_bytes(self) -> int:
+        """Bytes of the file this batch reads (``audit.batches.file_bytes``)."""
+        return _size(self.drop.path) if self.end is None else self.end
 
 
 class _ReadFailed(Exception):
@@ -165,11 +244,17 @@ class _ReadFailed(Exception):
 def file_failure(error: BaseException) -> tuple[str, str]:
     """``(failed check, reason)`` of a file whose reading raised ``error``.
 
-    ``failed check`` is :data:`FILE_ENCODING` for a file that is not UTF-8, else
+    ``failed check`` is :data:`FILE_ENCODING` for a file that is not UTF-8,
+    :data:`FILE_DUPLICATE_HEADER` for a CSV header naming a column twice, else
     :data:`FILE_UNREADABLE`; ``reason`` adds the error class and its message (at most
     300 characters), e.g. ``_file:unreadable: RecursionError: maximum recursion depth …``.
     """
-    check = FILE_ENCODING if isinstance(error, UnicodeError) else FILE_UNREADABLE
+    if isinstance(error, UnicodeError):
+        check = FILE_ENCODING
+    elif isinstance(error, DuplicateHeaderError):
+        check = FILE_DUPLICATE_HEADER
+    else:
+        check = FILE_UNREADABLE
     message = " ".join(str(error).split())[:_ERROR_MESSAGE_CHARS]
     return check, f"{check}: {type(error).__name__}" + (f": {message}" if message else "")
 
@@ -296,6 +381,9 @@ class EntityLoader:
         chunk_rows: records validated per chunk; bounds memory and pandera's lazy-report cost.
         group_bytes: small files of one tenant are landed together up to this size.
         log: callable receiving one progress line per landed group of files.
+        settle_seconds: a line-based file modified less than this many seconds ago is read only
+            up to its last complete record (0, the default: every file is read whole; the
+            ingestion assets pass :func:`settle_seconds_from_env`).
     """
 
     def __init__(
@@ -306,12 +394,14 @@ class EntityLoader:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         log: Callable[[str], None] | None = None,
         group_bytes: int = DEFAULT_GROUP_BYTES,
+        settle_seconds: float = 0.0,
     ):
         self.con = con
         self.entity = entity
         self.run_id = run_id
         self.chunk_rows = chunk_rows
         self.group_bytes = group_bytes
+        self.settle_seconds = settle_seconds
         self.log = log or (lambda _message: None)
         ensure_tables(con, entity)
         self._raw_columns = list(raw_table_columns(entity))
@@ -349,25 +439,35 @@ class EntityLoader:
 
         Files not landed before are grouped (consecutive files of one tenant, up to
         ``group_bytes`` together) so that many small drops share chunks and one transaction;
-        each file still gets its own batch id, ``audit.batches`` row and counts.
+        each file still gets its own batch id, ``audit.batches`` row and counts. Paths the
+        listing refused are recorded in ``audit.skipped_paths`` first
+        (:meth:`record_skipped_paths`); files still being written are read as far as they are
+        complete (module docstring).
         """
         result = LandingResult(self.entity)
         pending: list[_PendingFile] = []
         landed = self._landed_files()
         drops = list_drop_files(landing_root, self.entity, skipped=result.paths_skipped)
+        self.record_skipped_paths(result.paths_skipped)
+        now = time.time()
         for drop in drops:
             failure: OSError | None = None
             try:
-                sha = _sha256(drop.path)
+                end, state = self._readable_end(drop, now)
+                if state != "complete":
+                    result.files_waiting.append(drop.relative_path)
+                if state == "wait":
+                    continue
+                sha = _sha256(drop.path, end)
             except FileNotFoundError:
                 continue  # gone since it was listed
             except OSError as error:  # e.g. no read permission: one quarantine row, see above
-                failure, sha = error, f"unreadable:{type(error).__name__}"
+                failure, sha, end = error, f"unreadable:{type(error).__name__}", None
             if (drop.tenant_id, drop.relative_path, sha) in landed:
                 result.files_skipped.append(drop.relative_path)
                 continue
             batch_id = f"{self.entity.table}-{uuid.uuid4().hex[:16]}"
-            pending.append(_PendingFile(drop, sha, batch_id, failure=failure))
+            pending.append(_PendingFile(drop, sha, batch_id, failure=failure, end=end))
         for group in _groups(pending, self.group_bytes):
             self._land_group(group)
             for item in group:
@@ -375,7 +475,99 @@ class EntityLoader:
                 result.per_tenant.setdefault(item.drop.tenant_id, LandingCounts()).add(item.counts)
                 if item.unknown_columns and item.failure is None:
                     result.unknown_columns[item.drop.relative_path] = item.unknown_columns
+        for path in result.files_waiting:
+            self.log(
+                f"{path}: still being written (modified in the last {self.settle_seconds:g} s): "
+                "its unterminated last record is left for a later run"
+            )
         return result
+
+    def _readable_end(self, drop: DropFile, now: float) -> tuple[int | None, str]:
+        """How much of ``drop`` to read now: ``(end, state)``.
+
+        ``end`` is the byte offset to stop at (None: the whole file). ``state`` is
+        ``"complete"`` (nothing held back), ``"tail"`` (read up to ``end``; the unterminated
+        rest waits) or ``"wait"`` (read nothing now: no complete record yet, or a custom
+        reader's file with an unterminated tail). Only line-based files modified less than
+        ``settle_seconds`` before ``now`` (UNIX seconds) are limited; a young file read by a
+        shared reader is always read up to ``end`` only, so bytes appended meanwhile wait too.
+
+        Raises:
+            OSError: the file cannot be stat'ed or read (FileNotFoundError: it is gone).
+        """
+        suffix = drop.path.suffix.lower()
+        if self.settle_seconds <= 0 or suffix not in LINE_SUFFIXES:
+            return None, "complete"
+        if now - drop.path.lstat().st_mtime >= self.settle_seconds:
+            return None, "complete"
+        end = complete_records_end(drop.path, quoted=suffix == ".csv")
+        unterminated = end < _size(drop.path)
+        if self.entity.reader is not None or suffix not in SHARED_LINE_SUFFIXES:
+            return None, "wait" if unterminated else "complete"
+        if end == 0:
+            return None, "wait"
+        return end, "tail" if unterminated else "complete"
+
+    def record_skipped_paths(self, skipped: list[SkippedPath]) -> int:
+        """Record each path the listing refused in ``audit.skipped_paths``, once.
+
+        One row per (entity, path, reason) ever seen: ``tenant_id`` (the tenant folder's name,
+        or :data:`INVALID_TENANT` when that name is not a tenant id), ``folder_name`` (the tenant
+        folder's name as found), ``source_system``, ``entity``, ``path`` (relative to the landing
+        root, not-UTF-8 bytes escaped), ``reason`` (``symlink``, ``invalid_tenant_name``,
+        ``outside_landing_root``, ``name_not_utf8``), ``first_seen_at`` (UTC, when first
+        recorded), ``run_id`` (of that run). A path already recorded
+        adds nothing (no commit either). Implements issue #12 §3 ("a bad name or a link is
+        reported: audit row + failing check with the path").
+
+        Returns:
+            The number of rows added.
+        """
+        if not skipped:
+            return 0
+        found = list(dict.fromkeys((s.relative_path, s.reason) for s in skipped))
+
+        def known() -> set[tuple[str, str]]:
+            return set(
+                run(
+                    self.con,
+                    "select path, reason from audit.skipped_paths "
+                    "where source_system = ? and entity = ?",
+                    [self.entity.system, self.entity.entity],
+                )
+            )
+
+        already = known()
+        if all(key in already for key in found):
+            return 0  # nothing new: no transaction, no lake snapshot
+        added: list[str] = []
+
+        def write() -> None:
+            added.clear()  # a retried attempt counts from zero again
+            recorded = known()
+            seen_at = datetime.now(UTC).replace(tzinfo=None)
+            for path, reason in found:
+                if (path, reason) in recorded:
+                    continue
+                folder = display_path(path.split("/", 1)[0])
+                run(
+                    self.con,
+                    "insert into audit.skipped_paths values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        folder if is_folder_name(folder) else INVALID_TENANT,
+                        folder,
+                        self.entity.system,
+                        self.entity.entity,
+                        display_path(path),
+                        reason,
+                        seen_at,
+                        self.run_id,
+                    ],
+                )
+                added.append(path)
+
+        lake.transaction(self.con, write)
+        return len(added)
 
     def _landed_files(self) -> set[tuple[str, str, str]]:
         """(tenant_id, source_file, file_sha256) of every file of the entity landed before: one
@@ -405,10 +597,11 @@ class EntityLoader:
                 yielded = False
                 notes = ReadNotes()
                 try:
-                    for row, text in iter_records(item.drop.path, self.entity, notes):
+                    for row, text in iter_records(item.drop.path, self.entity, notes, end=item.end):
                         yielded = True
                         yield index, row, text
                     item.unknown_columns = notes.unknown_columns
+                    item.first_values = notes.first_values
                 except Exception as error:  # any reading error stays with its file
                     if yielded:  # some of its records may have landed in this attempt
                         raise _ReadFailed(index, error) from error
@@ -436,7 +629,7 @@ class EntityLoader:
                         self.entity.entity,
                         item.drop.relative_path,
                         item.sha,
-                        _size(item.drop.path),
+                        item.file_bytes,
                         counts.rows_read,
                         counts.rows_landed,
                         counts.rows_quarantined,
@@ -445,6 +638,7 @@ class EntityLoader:
                         finished,
                     ],
                 )
+            self._record_drift(group, finished)
 
         # One lake snapshot per group; repeated from the start if another writer's commit
         # conflicts with it (nothing of a failed attempt is visible).
@@ -478,6 +672,51 @@ class EntityLoader:
             f"quarantined {total.rows_quarantined}, duplicates {total.rows_duplicate}"
         )
 
+    def _record_drift(self, group: list[_PendingFile], at: datetime) -> None:
+        """Record the group's CSV header columns no contract field reads in
+        ``audit.schema_drift`` (in the group's transaction), once per file and column.
+
+        Columns: ``tenant_id``, ``source_system``, ``entity``, ``source_file``, ``batch_id`` (the
+        batch that first saw the column in that file), ``field`` (the header name),
+        ``first_value`` (its first non-blank value, at most :data:`DRIFT_VALUE_CHARS`
+        characters; null when every row left it blank), ``first_value_row`` (that record's
+        ordinal), ``recorded_at`` (UTC), ``run_id``. A changed file read again adds no second
+        row for a column already recorded; a replayed file is not read at all. Issue #12 §4
+        ("unknown columns/fields are recorded per batch: file, field, first value seen").
+        """
+        items = [i for i in group if i.failure is None and i.unknown_columns]
+        if not items:
+            return
+        known = set(
+            run(
+                self.con,
+                "select tenant_id, source_file, field from audit.schema_drift "
+                "where source_system = ? and entity = ? and list_contains(?, source_file)",
+                [self.entity.system, self.entity.entity, [i.drop.relative_path for i in items]],
+            )
+        )
+        for item in items:
+            for column in item.unknown_columns:
+                if (item.drop.tenant_id, item.drop.relative_path, column) in known:
+                    continue
+                row, value = item.first_values.get(column, (None, None))
+                run(
+                    self.con,
+                    "insert into audit.schema_drift values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        item.drop.tenant_id,
+                        self.entity.system,
+                        self.entity.entity,
+                        item.drop.relative_path,
+                        item.batch_id,
+                        column,
+                        None if value is None else value[:DRIFT_VALUE_CHARS],
+                        row,
+                        at,
+                        self.run_id,
+                    ],
+                )
+
     def _quarantine_file(self, item: _PendingFile, at: datetime) -> None:
         """Quarantine a file whose reading raised as one row: ``source_row`` 0, ``record`` a
         JSON description ``{"_file", "file_sha256", "file_bytes"}`` (never the file's content),
@@ -489,7 +728,7 @@ class EntityLoader:
             {
                 "_file": item.drop.relative_path,
                 "file_sha256": item.sha,
-                "file_bytes": _size(item.drop.path),
+                "file_bytes": item.file_bytes,
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -745,6 +984,12 @@ def land_entity(
     run_id: str = "manual",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     log: Callable[[str], None] | None = None,
+    settle_seconds: float = 0.0,
 ) -> LandingResult:
-    """Land all new drop files of ``entity`` under ``landing_root`` (see module docstring)."""
-    return EntityLoader(con, entity, run_id, chunk_rows=chunk_rows, log=log).land(landing_root)
+    """Land all new drop files of ``entity`` under ``landing_root`` (see module docstring).
+
+    ``settle_seconds``: see :class:`EntityLoader` (0: read every file whole).
+    """
+    return EntityLoader(
+        con, entity, run_id, chunk_rows=chunk_rows, log=log, settle_seconds=settle_seconds
+    ).land(landing_root)

@@ -124,6 +124,33 @@ create table if not exists audit.dbt_builds (
     snapshot_id bigint not null,
     built_at timestamp not null
 );
+-- Issue #12 §3: paths under the landing root that landing never reads (links, files resolving
+-- outside it, tenant folders whose name is not a tenant id), once per entity, path and reason;
+-- tenant_id is '_invalid' when the folder name is not a tenant id (landing/loader.py).
+create table if not exists audit.skipped_paths (
+    tenant_id varchar not null,
+    folder_name varchar not null,
+    source_system varchar not null,
+    entity varchar not null,
+    path varchar not null,
+    reason varchar not null,
+    first_seen_at timestamp not null,
+    run_id varchar
+);
+-- Issue #12 §4: CSV header columns no contract field reads (their values are not landed),
+-- once per file and column, with the batch that first saw it and the first non-blank value.
+create table if not exists audit.schema_drift (
+    tenant_id varchar not null,
+    source_system varchar not null,
+    entity varchar not null,
+    source_file varchar not null,
+    batch_id varchar not null,
+    field varchar not null,
+    first_value varchar,
+    first_value_row integer,
+    recorded_at timestamp not null,
+    run_id varchar
+);
 create table if not exists audit.pull_snapshots (
     snapshot_id varchar not null,
     source varchar not null,

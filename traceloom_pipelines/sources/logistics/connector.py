@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from traceloom_pipelines.landing.pull import (
     latest_timestamp,
     pull_env_config,
 )
+from traceloom_pipelines.landing.readers import iter_json_array_elements
 
 SYSTEM = "logistics"
 DCSA_ENTITY = "dcsa_events"
@@ -51,6 +53,8 @@ NEXT_PAGE = "Next-Page"
 NEXT_PAGE_CURSOR = "Next-Page-Cursor"
 # Aggregators that proxy DCSA sometimes wrap the page: {"events": [...]}.
 _PAGE_ENVELOPE = "events"
+# The start of a wrapped page up to its array (to salvage a wrapped page that is cut off).
+_WRAPPED_PAGE_START = re.compile(r'[ \t\n\r]*\{[ \t\n\r]*"events"[ \t\n\r]*:[ \t\n\r]*(?=\[)')
 # What a reader may do to each event object before it is serialized (the contract's normaliser).
 EventNormaliser = Callable[[dict], dict]
 
@@ -103,8 +107,16 @@ def iter_dcsa_event_records(
     Nothing is dropped: a file or line that is not JSON is yielded as its raw text (quarantined as
     ``_record:valid_json``); an array element that is not an object is yielded as its JSON text
     (quarantined by the contract's required fields). Ordinals count events over the whole file.
+    A ``.json`` page cut off mid-way (a download that stopped: ``[{…}, {…}, {"eventID": "7``,
+    also wrapped as ``{"events": [...``) yields its complete leading events as usual and then
+    the rest of the text, from the first incomplete event, as one last record that is not JSON
+    (only that tail is quarantined, ``_record:valid_json``), as the shared ``.json`` reader does
+    (:func:`~traceloom_pipelines.landing.readers.iter_json_array_elements`; issue #12 §4, "bad
+    input loses nothing, good records still land").
     The file is decoded as strict UTF-8 (BOM allowed): bytes that do not decode raise
     :class:`UnicodeDecodeError`, and the loader quarantines the whole file (``_file:encoding``).
+    An event nested deeper than Python's recursion limit raises :class:`RecursionError` (the
+    loader quarantines the whole file, ``_file:unreadable``).
     """
     ordinal = 0
     if path.suffix.lower() == ".jsonl":
@@ -132,7 +144,10 @@ def iter_dcsa_event_records(
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
-        yield 1, text
+        wrapped = _WRAPPED_PAGE_START.match(text)
+        for parsed, value in iter_json_array_elements(text, wrapped.end() if wrapped else 0):
+            ordinal += 1
+            yield ordinal, _event_text(value, normalise) if parsed else str(value)
         return
     events = _events_of(document)
     for event in [document] if events is None else events:
