@@ -1,14 +1,16 @@
-"""ERP OData against older SAP gateways (issue #13): ABAP timestamps and flags, zero-padded item
-numbers, relative ``__next`` links, server paging without ``$top``, ``sap-client`` per tenant,
-the look-back for late commits and deleted items — over real HTTP on loopback (the demo OData
-service with its older-gateway switches), landed into a real DuckDB file, and once through dbt.
+"""ERP OData against older SAP gateways (issue #13): ABAP timestamps, dates and flags,
+zero-padded item numbers, relative ``__next`` links, server paging without ``$top``,
+``sap-client`` per tenant, the look-back for late commits, the ``$filter`` literal form
+(``datetime'…'`` for custom ECC services) and deleted items — over real HTTP on loopback (the
+demo OData service with its older-gateway switches), landed into a real DuckDB file, and once
+through dbt.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,7 +32,9 @@ from traceloom_pipelines.sources.erp.odata import (
     ODataLiteralError,
     ODataProtocolError,
     fetch_purchase_orders,
+    filter_literal,
     normalize_entity,
+    parse_abap_date,
     parse_abap_timestamp,
     parse_sap_clients,
     resolve_next_link,
@@ -575,6 +579,173 @@ def test_without_a_look_back_the_late_commit_is_missed(tmp_path, httpserver):
         )
 
 
+# -- 8. the $filter literal form ($TRACELOOM_ERP_ODATA_FILTER_LITERAL) -----------------------------
+def test_filter_literal_forms():
+    moment = datetime(2023, 11, 15, 8, 53, 20, 999_000, tzinfo=UTC)
+    assert filter_literal(moment) == "datetimeoffset'2023-11-15T08:53:20.999Z'"
+    # Edm.DateTime: UTC wall time, no zone, whole seconds rounded down (never later than asked)
+    assert filter_literal(moment, "datetime") == "datetime'2023-11-15T08:53:20'"
+    east = moment.astimezone(timezone(timedelta(hours=8)))
+    assert filter_literal(east, "datetime") == "datetime'2023-11-15T08:53:20'"
+    with pytest.raises(ValueError, match="datetimeoffset, datetime"):
+        filter_literal(moment, "iso")
+
+
+def test_an_ecc_gateway_takes_only_datetime_literals(tmp_path, httpserver):
+    """The older gateway types LastChangeDateTime as Edm.DateTime: its incremental filter must be
+    ``datetime'…'``. The default form gets a 400 (a failed request, dead-lettered, nothing
+    written, the cursor kept); ``filter_literal="datetime"`` pulls from mark − look-back."""
+    landing = tmp_path / "landing"
+    _write_drops(landing, _hourly(6))
+    service = ODataPurchaseOrderService.older_gateway(landing)
+    mount_service(httpserver, service)
+    first = _pull(_resource(httpserver), landing)  # a full load sends no $filter
+    assert (first.metadata["records"], first.next_cursor) == (6, "2025-11-01T05:00:00Z")
+
+    default = _resource(httpserver)
+    with pytest.raises(SourceRequestError) as raised:
+        _pull(default, landing, cursor="2025-11-01T03:00:00Z")
+    assert (raised.value.status, raised.value.error_class) == (400, "client_error")
+    (letter,) = default.take_dead_letters()
+    assert "Invalid parametertype" in letter.body_excerpt and "Edm.DateTime" in letter.body_excerpt
+    assert len(list((landing / TENANT / "erp" / "purchase_orders_odata").iterdir())) == 1
+
+    service.requests.clear()
+    batch = _pull(
+        _resource(httpserver, filter_literal="datetime"), landing, cursor="2025-11-01T03:00:00.5Z"
+    )
+    (query,) = served_queries(service)
+    assert query["$filter"] == "LastChangeDateTime ge datetime'2025-11-01T02:50:00'"
+    assert batch.metadata["records"] == 3  # 03:00, 04:00, 05:00
+    assert batch.metadata["filter_literal"] == "datetime"
+
+
+def test_an_s4_gateway_refuses_datetime_literals(tmp_path, httpserver):
+    landing = tmp_path / "landing"
+    _write_drops(landing, _hourly(3))
+    service = ODataPurchaseOrderService(landing, filter_literal="datetimeoffset")
+    mount_service(httpserver, service)
+    with pytest.raises(SourceRequestError) as raised:
+        _pull(_resource(httpserver, filter_literal="datetime"), landing, "2025-11-01T01:00:00Z")
+    assert raised.value.status == 400
+    batch = _pull(_resource(httpserver), landing, cursor="2025-11-01T01:00:00Z")
+    assert batch.metadata["records"] == 2
+    assert served_queries(service)[-1]["$filter"] == (
+        "LastChangeDateTime ge datetimeoffset'2025-11-01T00:50:00.000Z'"
+    )
+
+
+def test_filter_literal_from_the_environment(monkeypatch):
+    monkeypatch.setenv("TRACELOOM_ERP_ODATA_URL", "https://ecc.example.com/{tenant}")
+    monkeypatch.setenv("TRACELOOM_ERP_ODATA_TENANTS", TENANT)
+    assert erp_odata_resource().filter_literal == "datetimeoffset"  # the default
+    monkeypatch.setenv("TRACELOOM_ERP_ODATA_FILTER_LITERAL", " DateTime ")
+    assert erp_odata_resource().filter_literal == "datetime"
+    monkeypatch.setenv("TRACELOOM_ERP_ODATA_FILTER_LITERAL", "edm.datetime")
+    with pytest.raises(ValueError, match="TRACELOOM_ERP_ODATA_FILTER_LITERAL"):
+        erp_odata_resource()
+    with pytest.raises(ValueError, match="literal form"):
+        ErpODataResource(base_url="https://x", tenants=TENANT, filter_literal="iso").tenant_ids()
+
+
+# -- 9. ABAP dates in date fields ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("20231115", date(2023, 11, 15)), (" 20240229 ", date(2024, 2, 29)), ("00000000", None)],
+)
+def test_abap_date(text, expected):
+    assert parse_abap_date(text) == expected
+
+
+@pytest.mark.parametrize("text", ["20231345", "20230230", "2023111", "2023-11-15", ""])
+def test_an_abap_date_that_does_not_parse_is_a_literal_error(text):
+    with pytest.raises(ODataLiteralError, match="ABAP date"):
+        parse_abap_date(text)
+
+
+def test_abap_dates_normalise_only_in_date_fields_at_every_level():
+    entity = {
+        "CreationDate": "20231115",
+        "YY1_ShipWindowEnd_PDH": "00000000",
+        "PurchaseOrderDate": "2023-11-15",  # already ISO: kept
+        "Supplier": "20231115",  # not a date field
+        "to_PurchaseOrderItem": {
+            "results": [
+                {"to_ScheduleLine": {"results": [{"ScheduleLineDeliveryDate": "20240110"}]}},
+                {"to_ScheduleLine": {"results": [{"ScheduleLineDeliveryDate": "20230230"}]}},
+            ]
+        },
+    }
+    problems: list[str] = []
+    out = normalize_entity(entity, problems)
+    assert (out["CreationDate"], out["YY1_ShipWindowEnd_PDH"]) == ("2023-11-15", None)
+    assert (out["PurchaseOrderDate"], out["Supplier"]) == ("2023-11-15", "20231115")
+    lines = [
+        i["to_ScheduleLine"][0]["ScheduleLineDeliveryDate"] for i in out["to_PurchaseOrderItem"]
+    ]
+    assert lines == ["2024-01-10", "20230230"]  # the bad one is kept as sent, for quarantine
+    assert problems == ["ScheduleLineDeliveryDate: ABAP date out of range: '20230230'"]
+
+
+def test_the_demo_gateway_sends_abap_dates_and_they_land_as_dates(tmp_path, httpserver):
+    landing = tmp_path / "landing"
+    open_window = {**_drop_po(1, "2025-11-01T01:00:00Z"), "shipWindowEnd": None}
+    _write_drops(landing, [_drop_po(0, "2025-11-01T00:00:00Z"), open_window])
+    service = ODataPurchaseOrderService(landing, abap_dates=True)
+    mount_service(httpserver, service)
+    sent = _served_entities(service)
+    assert [(e["CreationDate"], e["YY1_ShipWindowEnd_PDH"]) for e in sent] == [
+        ("20251101", "20251215"),
+        ("20251101", "00000000"),  # SAP's initial date: no ship-window end
+    ]
+
+    batch = _pull(_resource(httpserver), landing)
+    assert batch.metadata["unparseable_literals"] == 0
+    con = connect(tmp_path)
+    total = land_entity(con, purchase_orders_odata, landing).total
+    assert (total.rows_landed, total.rows_quarantined) == (2, 0)
+    headers = con.sql(
+        'select "PurchaseOrder", "CreationDate", "YY1_ShipWindowStart_PDH", '
+        '"YY1_ShipWindowEnd_PDH" from raw.erp__purchase_orders_odata order by 1'
+    ).fetchall()
+    assert headers == [
+        ("PO-2025-000000", date(2025, 11, 1), date(2025, 12, 1), date(2025, 12, 15)),
+        ("PO-2025-000001", date(2025, 11, 1), date(2025, 12, 1), None),
+    ]
+    deliveries = con.sql(
+        'select distinct "ScheduleLineDeliveryDate" from raw.erp__purchase_order_items_odata'
+    ).fetchall()
+    assert deliveries == [(date(2026, 1, 10),)]
+    con.close()
+
+
+def test_an_invalid_abap_date_is_quarantined_with_its_fields_reason(tmp_path, httpserver):
+    good = {**_sap_po("4500000001", "20231114221320", ""), "CreationDate": "20231114"}
+    header = {**_sap_po("4500000002", "20231114221321", ""), "YY1_ShipWindowStart_PDH": "20231345"}
+    item = _sap_po("4500000003", "20231114221322", "")
+    item["to_PurchaseOrderItem"]["results"][0]["to_ScheduleLine"] = {
+        "results": [{"ScheduleLineDeliveryDate": "20230230"}]
+    }
+    httpserver.expect_request(f"/{TENANT}{SERVICE}").respond_with_json(
+        {"d": {"results": [good, header, item]}}
+    )
+    landing = tmp_path / "landing"
+    resource = _resource(httpserver, base_url=httpserver.url_for("/") + "{tenant}")
+    batch = _pull(resource, landing)
+    assert batch.metadata["unparseable_literals"] == 2
+
+    con = connect(tmp_path)
+    total = land_entity(con, purchase_orders_odata, landing).total
+    assert (total.rows_landed, total.rows_quarantined) == (1, 2)
+    rows = con.sql("select failed_checks, record from audit.quarantine").fetchall()
+    reasons = sorted(r.split(".")[-1] for checks, _ in rows for r in checks)
+    assert reasons == ["ScheduleLineDeliveryDate:is_date", "YY1_ShipWindowStart_PDH:is_date"]
+    assert any("20231345" in record for _, record in rows)  # the text as sent, nothing lost
+    (landed,) = con.sql('select "CreationDate" from raw.erp__purchase_orders_odata').fetchall()
+    assert landed == (date(2023, 11, 14),)
+    con.close()
+
+
 # -- the demo server as an older gateway -----------------------------------------------------------
 def test_demo_server_serves_the_older_gateway(tmp_path, monkeypatch):
     from traceloom_pipelines.demo.odata_service import demo_routes
@@ -594,11 +765,24 @@ def test_demo_server_serves_the_older_gateway(tmp_path, monkeypatch):
             max_attempts=1,
         )
         batch = _pull(resource, landing)
+        # it takes only datetime'…' in $filter (TRACELOOM_ERP_ODATA_FILTER_LITERAL unset)
+        with pytest.raises(SourceRequestError) as raised:
+            _pull(resource, landing, cursor=batch.next_cursor)
+        assert raised.value.status == 400
+        ecc = ErpODataResource(
+            base_url=f"{server.url}/{{tenant}}/erp",
+            tenants=TENANT,
+            sap_clients=f"{TENANT}=100",
+            max_attempts=1,
+            filter_literal="datetime",
+        )
+        assert _pull(ecc, landing, cursor=batch.next_cursor).metadata["records"] == 1
     lines = [json.loads(line) for line in batch.files[0].read_text(encoding="utf-8").splitlines()]
     assert [r["PurchaseOrder"] for r in lines] == [d["poId"] for d in drops]
     assert lines[0]["LastChangeDateTime"] == "2025-11-01T00:00:00Z"
     assert lines[0]["to_PurchaseOrderItem"][0]["PurchaseOrderItem"] == "00010"
     assert lines[0]["to_PurchaseOrderItem"][0]["IsCompletelyDelivered"] is False
+    assert lines[0]["CreationDate"] == "2025-11-01"  # sent as the ABAP date "20251101"
     with pytest.raises(ValueError, match="TRACELOOM_DEMO_ERP_ODATA_GATEWAY"):
         demo_routes(landing, gateway="r3")
 

@@ -4,14 +4,17 @@ landed rows equal to the source rows; a re-pull lands nothing twice; a 404 is de
 without secrets and fails the pull check, not the step, so a downstream step still runs; an
 answer without its record list fails that tenant's pull check (class ``protocol``) while the
 other tenant and the drop files land; a failed landing keeps the cursor and fails the step; a
-terminated employee becomes inactive."""
+terminated employee becomes inactive; a tenant's first schedule pull backfills from the
+configured start (``TRACELOOM_HR_API_BACKFILL_START``), later ones go on from the cursor."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +27,7 @@ from traceloom_pipelines.integration.breaker import breaker_for
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
-from traceloom_pipelines.sources.hr.connector import HrApiResource, HrPullError
+from traceloom_pipelines.sources.hr.connector import HrApiResource, HrPullError, hr_api_from_env
 from traceloom_pipelines.sources.hr.contract import employees, shift_schedules
 
 TENANTS = ("acme-apparel", "borealis-appliances")
@@ -280,8 +283,8 @@ def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server:
     assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
 
 
-def _loopback_resource(httpserver: HTTPServer) -> HrApiResource:
-    return HrApiResource(
+def _loopback_resource(httpserver: HTTPServer, **overrides) -> HrApiResource:
+    options = dict(
         base_url=httpserver.url_for("/{tenant}/hr"),
         tenants=",".join(TENANTS),
         timeout_s=2.0,
@@ -293,6 +296,8 @@ def _loopback_resource(httpserver: HTTPServer) -> HrApiResource:
         schedule_backfill_days=3,
         schedule_days_ahead=2,
     )
+    options.update(overrides)
+    return HrApiResource(**options)
 
 
 @pytest.mark.parametrize(
@@ -430,3 +435,103 @@ def test_terminated_employee_becomes_inactive(tmp_path: Path, server: DemoServer
         "intermediate.int_employees_active_by_latest_full_pull group by 1 order by 1",
     )
     assert counts == [(TENANTS[0], 11, 10), (TENANTS[1], 11, 11)]
+
+
+# -- the first pull's window: the backfill start (issue #13 item 4) -------------------------------
+def _days(first: str, last: str) -> list[str]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def _schedule_server(httpserver: HTTPServer, world: dict[str, TenantWorld]) -> dict[str, list]:
+    """Serve ``world``'s schedules by date for every tenant; returns tenant → dates asked for."""
+    asked: dict[str, list[str]] = {tenant: [] for tenant in world}
+
+    def schedules(request: Request) -> Response:
+        tenant = request.path.split("/")[1]
+        asked[tenant].append(request.args["date"])
+        rows = [s for s in world[tenant].schedules if s["shift_date"] == request.args["date"]]
+        return Response(json.dumps({"schedules": rows}), content_type="application/json")
+
+    httpserver.expect_request(re.compile(r"^/[^/]+/hr/schedules$")).respond_with_handler(schedules)
+    return asked
+
+
+def test_first_pull_backfills_from_the_configured_start_then_pulls_incrementally(
+    tmp_path: Path, httpserver: HTTPServer
+):
+    world = _world()
+    early = world[TENANTS[0]].schedules[0]
+    world[TENANTS[0]].schedules += [
+        {**early, "shift_date": "2025-11-01"},  # the backfill start: pulled
+        {**early, "shift_date": "2025-10-31"},  # the day before: not asked for
+    ]
+    asked = _schedule_server(httpserver, world)
+    first = _materialize(
+        tmp_path, shift_schedules, _loopback_resource(httpserver, backfill_start="2025-11-01")
+    )
+    assert first.success and _pull_check(first).passed
+    for tenant in TENANTS:  # 2025-11-01 … today (11-18) + 2 days ahead
+        assert asked[tenant] == _days("2025-11-01", "2025-11-20")
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {TENANTS[0]: 21, TENANTS[1]: 20}
+    runs = _query(tmp_path, "select cursor_before, cursor_after from audit.connector_runs")
+    assert runs == [(None, TODAY), (None, TODAY)]
+
+    # The next day's pull starts at the stored cursor: the backfill start no longer applies.
+    for dates in asked.values():
+        dates.clear()
+    later = _loopback_resource(httpserver, backfill_start="2025-11-01", today="2025-11-19")
+    assert _materialize(tmp_path, shift_schedules, later).success
+    for tenant in TENANTS:
+        assert asked[tenant] == _days(TODAY, "2025-11-21")
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {TENANTS[0]: 21, TENANTS[1]: 20}
+
+
+def test_without_a_backfill_start_the_first_pull_goes_30_days_back(
+    tmp_path: Path, httpserver: HTTPServer
+):
+    asked = _schedule_server(httpserver, _world())
+    resource = HrApiResource(
+        base_url=httpserver.url_for("/{tenant}/hr"), tenants=TENANTS[0], today=TODAY
+    )
+    batch = resource.pull(
+        entity=shift_schedules,
+        landing_root=tmp_path,
+        tenant_id=TENANTS[0],
+        cursor=None,
+        log=lambda _m: None,
+    )
+    assert asked[TENANTS[0]] == _days("2025-10-19", "2025-11-25")  # today −30 … today +7
+    assert (batch.metadata["from"], batch.metadata["backfill"]) == ("2025-10-19", True)
+    assert batch.next_cursor == TODAY
+
+
+def test_backfill_start_from_the_environment_and_checked(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("TRACELOOM_HR_API_URL", "https://hr.example.com/{tenant}")
+    monkeypatch.setenv("TRACELOOM_HR_API_BACKFILL_START", "2025-09-01")
+    assert hr_api_from_env().backfill_start == "2025-09-01"
+    monkeypatch.setenv("TRACELOOM_HR_API_BACKFILL_START", "01.09.2025")
+    with pytest.raises(ValueError, match="TRACELOOM_HR_API_BACKFILL_START must be an ISO date"):
+        hr_api_from_env()
+    monkeypatch.delenv("TRACELOOM_HR_API_BACKFILL_START")
+    assert hr_api_from_env().backfill_start == ""
+
+    def first_pull(backfill_start: str):
+        resource = HrApiResource(
+            base_url="http://127.0.0.1:9/{tenant}",
+            tenants=TENANTS[0],
+            today=TODAY,
+            backfill_start=backfill_start,
+        )
+        return resource.pull(
+            entity=shift_schedules,
+            landing_root=tmp_path,
+            tenant_id=TENANTS[0],
+            cursor=None,
+            log=lambda _m: None,
+        )
+
+    with pytest.raises(ValueError, match="after today 2025-11-18"):
+        first_pull("2025-11-19")
+    with pytest.raises(ValueError, match="must be an ISO date"):
+        first_pull("2025-13-01")

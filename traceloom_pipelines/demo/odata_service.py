@@ -14,7 +14,8 @@ headers):
 - ``$top``/``$skip`` windows; with ``server_page_size`` set, pages of at most that many entities
   and an absolute ``__next`` URL carrying ``$skiptoken`` (server-driven paging);
 - ``$filter`` on ``LastChangeDateTime`` (``gt``/``ge``/``lt``/``le``/``eq`` with
-  ``datetimeoffset'…'`` or ``datetime'…'``, joined by ``and``), ``$orderby`` on
+  ``datetimeoffset'…'`` or ``datetime'…'``, joined by ``and``; ``filter_literal`` restricts it
+  to one form, as a real gateway types the property), ``$orderby`` on
   ``LastChangeDateTime``/``PurchaseOrder``, ``$inlinecount=allpages``, single entities
   ``A_PurchaseOrder('<id>')``;
 - basic auth (401 with ``WWW-Authenticate``), SAP-style JSON error bodies.
@@ -29,12 +30,17 @@ route, colour or size of 000 §2.1: they travel in custom fields ``YY1_*_PDH`` (
 
 Switches make it an older SAP gateway (a custom OData service in front of ECC, issue #13), each
 on its own or all at once with :meth:`ODataPurchaseOrderService.older_gateway`:
-``abap_timestamps`` (``LastChangeDateTime`` as ``"20231115085320"``, UTC), ``abap_booleans``
+``abap_timestamps`` (``LastChangeDateTime`` as ``"20231115085320"``, UTC), ``abap_dates``
+(calendar days as ``"20231115"``, a missing one as ``"00000000"``), ``abap_booleans``
 (``IsCompletelyDelivered`` as ``"X"``/``""``), ``padded_item_numbers`` (``"00010"``),
 ``relative_next`` (``__next`` relative to the request URL and without ``sap-client``),
 ``client_paging=False`` (``$top``/``$skip`` ignored: server pages only) and ``sap_clients``
 (each tenant's data only for its ``sap-client=NNN``; without it, or with another client, the
-logon fails with 401 as SAP's does for a user that exists only in the tenant's client).
+logon fails with 401 as SAP's does for a user that exists only in the tenant's client) and
+``filter_literal`` (``"datetime"``: ``LastChangeDateTime`` typed ``Edm.DateTime``, so ``$filter``
+takes only ``datetime'2023-11-15T08:53:20'``, UTC without a zone, and answers 400 to a
+``datetimeoffset'…'`` literal; ``"datetimeoffset"`` the other way round; None, the default,
+takes both).
 ``uncommitted`` holds POs whose latest change is still in an open SAP LUW: served at their
 previous revision (or not at all) until removed, so a test can commit a change late.
 
@@ -122,14 +128,26 @@ class GatewayShape:
         abap_timestamps: ``LastChangeDateTime`` as an ABAP timestamp, not ``/Date()/``.
         abap_booleans: booleans as ``"X"`` / ``""``.
         padded_item_numbers: item numbers zero-padded to 5 digits (``"00010"``).
+        abap_dates: calendar days (``CreationDate``, ``PurchaseOrderDate``, ship window,
+            ``ScheduleLineDeliveryDate``) as ABAP dates ``"YYYYMMDD"``, a missing one as
+            SAP's initial date ``"00000000"``, not ``/Date()/`` or null.
     """
 
     abap_timestamps: bool = False
     abap_booleans: bool = False
     padded_item_numbers: bool = False
+    abap_dates: bool = False
 
 
 S4HANA = GatewayShape()
+
+
+def _day(day: str | None, shape: GatewayShape) -> str | None:
+    """A ``YYYY-MM-DD`` calendar day (or None) as ``shape`` sends it: ``/Date(ms)/`` or null,
+    or with ``abap_dates`` ``"YYYYMMDD"`` or ``"00000000"``."""
+    if shape.abap_dates:
+        return day.replace("-", "") if day else "00000000"
+    return date_literal(day) if day else None
 
 
 def _decimal(value: float | int, places: int) -> str:
@@ -232,22 +250,18 @@ def to_sap_purchase_order(
         "CompanyCode": "1010",
         "PurchaseOrderType": "NB",
         "PurchasingDocumentDeletionCode": "",
-        "CreationDate": date_literal(first_day),
+        "CreationDate": _day(first_day, shape),
         "Supplier": payload["supplier"],
         "PurchasingOrganization": "1010",
         "PurchasingGroup": "001",
         "DocumentCurrency": payload.get("currency") or "",
-        "PurchaseOrderDate": date_literal(first_day),
+        "PurchaseOrderDate": _day(first_day, shape),
         "LastChangeDateTime": abap_timestamp(changed)
         if shape.abap_timestamps
         else timestamp_literal(changed, offset),
         "YY1_Customer_PDH": payload.get("customer") or "",
-        "YY1_ShipWindowStart_PDH": date_literal(payload["shipWindowStart"])
-        if payload.get("shipWindowStart")
-        else None,
-        "YY1_ShipWindowEnd_PDH": date_literal(payload["shipWindowEnd"])
-        if payload.get("shipWindowEnd")
-        else None,
+        "YY1_ShipWindowStart_PDH": _day(payload.get("shipWindowStart"), shape),
+        "YY1_ShipWindowEnd_PDH": _day(payload.get("shipWindowEnd"), shape),
         "YY1_RouteOrigin_PDH": route.get("origin") or "",
         "YY1_RoutePorts_PDH": ",".join(route.get("ports") or []),
         "YY1_RouteDestination_PDH": route.get("destination") or "",
@@ -285,9 +299,7 @@ def _sap_item(
         "PurchasingDocument": po_id,
         "PurchasingDocumentItem": item_no,
         "ScheduleLine": "1",
-        "ScheduleLineDeliveryDate": date_literal(payload["requestedDeliveryDate"])
-        if payload.get("requestedDeliveryDate")
-        else None,
+        "ScheduleLineDeliveryDate": _day(payload.get("requestedDeliveryDate"), shape),
         "ScheduleLineOrderQuantity": _decimal(line["lineQuantity"], 3),
     }
     return {
@@ -321,8 +333,9 @@ class ODataRequestError(ValueError):
 
 
 _FILTER_TERM = re.compile(
-    r"^\s*LastChangeDateTime\s+(gt|ge|lt|le|eq)\s+(?:datetimeoffset|datetime)'([^']+)'\s*$"
+    r"^\s*LastChangeDateTime\s+(gt|ge|lt|le|eq)\s+(datetimeoffset|datetime)'([^']+)'\s*$"
 )
+FILTER_LITERAL_FORMS = ("datetimeoffset", "datetime")
 _COMPARE = {
     "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b,
@@ -332,24 +345,39 @@ _COMPARE = {
 }
 
 
-def parse_filter(text: str) -> list[tuple[str, datetime]]:
+def parse_filter(text: str, literal_form: str | None = None) -> list[tuple[str, datetime]]:
     """``LastChangeDateTime ge datetimeoffset'…' and …`` → ``[(operator, UTC datetime)]``.
 
     ``datetime'…'`` literals (no zone) are taken as UTC, as SAP does for ``Edm.DateTime``.
 
+    ``literal_form`` is the one literal form the gateway takes, as SAP types
+    ``LastChangeDateTime``: ``"datetime"`` (``Edm.DateTime``: ``datetime'…'`` without a zone)
+    or ``"datetimeoffset"`` (``Edm.DateTimeOffset``: ``datetimeoffset'…'`` with ``Z`` or an
+    offset); None takes both, with or without a zone.
+
     Raises:
-        ODataRequestError: for any other filter expression.
+        ODataRequestError: any other filter expression, or a literal of another form than
+            ``literal_form`` (a real gateway: "Invalid parametertype used at function").
     """
     terms = []
     for part in re.split(r"\s+and\s+", text.strip()):
         match = _FILTER_TERM.match(part)
         if match is None:
             raise ODataRequestError(f"unsupported $filter term: {part!r}")
-        operator, literal = match.groups()
+        operator, form, literal = match.groups()
         try:
             moment = datetime.fromisoformat(literal.replace("Z", "+00:00"))
         except ValueError as error:
             raise ODataRequestError(f"invalid date/time literal in $filter: {literal!r}") from error
+        zoned = moment.tzinfo is not None
+        if literal_form is not None and (
+            form != literal_form or zoned != (literal_form == "datetimeoffset")
+        ):
+            expected = "Edm.DateTime" if literal_form == "datetime" else "Edm.DateTimeOffset"
+            raise ODataRequestError(
+                f"Invalid parametertype used at function '{operator}': LastChangeDateTime is "
+                f"{expected}, got {form}'{literal}'"
+            )
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         terms.append((operator, moment))
     return terms
@@ -378,8 +406,8 @@ class ODataPurchaseOrderService:
         server_page_size: the most entities per response, with ``__next`` when more
             (None: client paging only, ``$top``/``$skip`` honoured and no ``__next``).
         as_of: the ERP's clock (UTC): POs as of their latest revision updated by then.
-        abap_timestamps, abap_booleans, padded_item_numbers: entity shape of an older gateway
-            (:class:`GatewayShape`).
+        abap_timestamps, abap_booleans, padded_item_numbers, abap_dates: entity shape of an
+            older gateway (:class:`GatewayShape`).
         relative_next: ``__next`` links relative to the request URL
             (``A_PurchaseOrder?…&$skiptoken=N``), without ``sap-client``.
         client_paging: False ignores ``$top``/``$skip`` (pages only by ``server_page_size``,
@@ -388,6 +416,8 @@ class ODataPurchaseOrderService:
             a tenant listed here answers 401 without it or with another client.
         uncommitted: PO ids whose latest change is not committed yet (served at the revision
             before it; see :meth:`PurchaseOrderBook.current`).
+        filter_literal: the one ``$filter`` literal form taken (``"datetime"`` or
+            ``"datetimeoffset"``; a literal of the other form answers 400); None takes both.
         requests: ``/<tenant>/<path>?<query>`` of every request served, in order.
     """
 
@@ -399,10 +429,12 @@ class ODataPurchaseOrderService:
     abap_timestamps: bool = False
     abap_booleans: bool = False
     padded_item_numbers: bool = False
+    abap_dates: bool = False
     relative_next: bool = False
     client_paging: bool = True
     sap_clients: dict[str, str] = field(default_factory=dict)
     uncommitted: set[str] = field(default_factory=set)
+    filter_literal: str | None = None
     requests: list[str] = field(default_factory=list)  # path?query of every request served
     _books: dict[str, PurchaseOrderBook] = field(default_factory=dict, repr=False)
 
@@ -413,18 +445,29 @@ class ODataPurchaseOrderService:
         *,
         sap_clients: dict[str, str] | None = None,
         server_page_size: int | None = 100,
+        filter_literal: str | None = "datetime",
         **kwargs,
     ) -> ODataPurchaseOrderService:
         """The service as an older SAP gateway (custom OData service in front of ECC): ABAP
-        timestamps and flags, padded item numbers, relative ``__next``, server paging only
-        (``server_page_size`` per page, ``$top``/``$skip`` ignored) and, when ``sap_clients``
-        is given, ``sap-client`` required. ``kwargs`` are further fields (user, as_of …)."""
+        timestamps, dates and flags, padded item numbers, relative ``__next``, server paging
+        only (``server_page_size`` per page, ``$top``/``$skip`` ignored), ``$filter`` only with
+        ``filter_literal`` literals (default ``datetime'…'``: 400 for ``datetimeoffset'…'``)
+        and, when ``sap_clients`` is given, ``sap-client`` required. ``kwargs`` are further
+        fields (user, as_of …).
+
+        Raises:
+            ValueError: a ``filter_literal`` other than ``datetime``, ``datetimeoffset``, None.
+        """
+        if filter_literal is not None and filter_literal not in FILTER_LITERAL_FORMS:
+            raise ValueError(f"filter_literal must be one of {FILTER_LITERAL_FORMS} or None")
         return cls(
             Path(landing_root),
             server_page_size=server_page_size,
             abap_timestamps=True,
             abap_booleans=True,
             padded_item_numbers=True,
+            abap_dates=True,
+            filter_literal=filter_literal,
             relative_next=True,
             client_paging=False,
             sap_clients=dict(sap_clients or {}),
@@ -434,7 +477,9 @@ class ODataPurchaseOrderService:
     @property
     def shape(self) -> GatewayShape:
         """How entities are written (the entity-shape switches)."""
-        return GatewayShape(self.abap_timestamps, self.abap_booleans, self.padded_item_numbers)
+        return GatewayShape(
+            self.abap_timestamps, self.abap_booleans, self.padded_item_numbers, self.abap_dates
+        )
 
     def book(self, tenant_id: str) -> PurchaseOrderBook:
         """The tenant's POs (read from the landing folder on first use)."""
@@ -526,7 +571,10 @@ class ODataPurchaseOrderService:
         if resource != ENTITY_SET:
             return _error(404, "/IWBEP/CM_MGW_RT/020", f"resource {resource} not found")
         rows = self.book(tenant).current(self.as_of, self.uncommitted)
-        for operator, moment in parse_filter(params["$filter"]) if params.get("$filter") else []:
+        terms = (
+            parse_filter(params["$filter"], self.filter_literal) if params.get("$filter") else []
+        )
+        for operator, moment in terms:
             rows = [r for r in rows if _COMPARE[operator](r[0], moment)]
         rows = _ordered(rows, params.get("$orderby", ""))
         skip = _non_negative_int(params, "$skip", 0) or 0
@@ -602,10 +650,14 @@ def demo_routes(
     ``gateway`` (default: ``TRACELOOM_DEMO_ERP_ODATA_GATEWAY``, else ``s4``) picks the service:
     ``s4`` answers as S/4HANA, ``legacy`` as an older SAP gateway
     (:meth:`ODataPurchaseOrderService.older_gateway`), requiring each tenant's ``sap-client``
-    from ``TRACELOOM_ERP_ODATA_SAP_CLIENTS`` (the pull resource's variable) when that is set.
+    from ``TRACELOOM_ERP_ODATA_SAP_CLIENTS`` (the pull resource's variable) when that is set,
+    and taking only the ``$filter`` literal form of ``TRACELOOM_ERP_ODATA_FILTER_LITERAL`` (the
+    pull resource's variable; unset: ``datetime``, so a puller left at its default
+    ``datetimeoffset`` gets 400 on its incremental pulls, as from a real ECC gateway).
 
     Raises:
-        ValueError: an unknown gateway, or a malformed ``TRACELOOM_ERP_ODATA_SAP_CLIENTS``.
+        ValueError: an unknown gateway, a malformed ``TRACELOOM_ERP_ODATA_SAP_CLIENTS`` or an
+            unknown ``TRACELOOM_ERP_ODATA_FILTER_LITERAL``.
     """
     user = os.environ.get("TRACELOOM_ERP_ODATA_USER")
     password = os.environ.get("TRACELOOM_ERP_ODATA_PASSWORD")
@@ -615,8 +667,13 @@ def demo_routes(
         service = ODataPurchaseOrderService(Path(landing_root), server_page_size=100, **auth)
     elif gateway == "legacy":
         clients = parse_sap_clients(os.environ.get("TRACELOOM_ERP_ODATA_SAP_CLIENTS", ""))
+        literal = os.environ.get("TRACELOOM_ERP_ODATA_FILTER_LITERAL", "").strip().lower()
         service = ODataPurchaseOrderService.older_gateway(
-            landing_root, sap_clients=clients, server_page_size=100, **auth
+            landing_root,
+            sap_clients=clients,
+            server_page_size=100,
+            filter_literal=literal or "datetime",
+            **auth,
         )
     else:
         raise ValueError(f"{GATEWAY_ENV} must be 's4' or 'legacy', got {gateway!r}")

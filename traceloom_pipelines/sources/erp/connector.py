@@ -24,13 +24,21 @@ Environment (``pull_env_config("TRACELOOM_ERP_ODATA")``):
 ``MINUTES``                         (late commits), default 10; 0 turns the look-back off
 ``TRACELOOM_ERP_ODATA_PAGE_SIZE``   ``$top`` of each client window, default 500; 0 sends no
                                     ``$top``/``$skip`` (server paging only)
+``TRACELOOM_ERP_ODATA_FILTER_``     how ``$filter`` writes the change mark: ``datetimeoffset``
+``LITERAL``                         (default, ``datetimeoffset'2023-11-15T08:53:20.000Z'``,
+                                    S/4HANA) or ``datetime`` (``datetime'2023-11-15T08:53:20'``,
+                                    UTC, whole seconds: custom services in front of ECC, which
+                                    answer 400 to the other form)
 ==================================  ===========================================================
 
 Older SAP gateways (custom OData services in front of ECC, issue #13) are read as they come:
-ABAP timestamps (``"20231115085320"``) in the contract's TIMESTAMP fields and ABAP flags
+ABAP timestamps (``"20231115085320"``) in the contract's TIMESTAMP fields, ABAP dates
+(``"20231115"``; ``"00000000"`` is no date, null) in its DATE fields and ABAP flags
 (``"X"``/``""``) in its BOOLEAN fields are normalised to what the S/4 service sends (ISO-8601
-UTC, JSON booleans), relative ``__next`` links are followed on the same host, and zero-padded
-item numbers (``"00010"``) are kept as sent (dbt keeps them in ``item_number``).
+UTC, ``YYYY-MM-DD``, JSON booleans; a value that does not parse is kept and quarantined as
+``<field>:is_timestamp`` / ``is_date`` / ``is_boolean``), relative ``__next`` links are followed
+on the same host, and zero-padded item numbers (``"00010"``) are kept as sent (dbt keeps them in
+``item_number``).
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from traceloom_pipelines.landing.checks import BOOLEAN, TIMESTAMP
+from traceloom_pipelines.landing.checks import BOOLEAN, DATE, TIMESTAMP
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.pull import (
     PullBatch,
@@ -52,9 +60,12 @@ from traceloom_pipelines.landing.pull import (
 )
 from traceloom_pipelines.sources.erp.contract import purchase_orders_odata
 from traceloom_pipelines.sources.erp.odata import (
+    DATE_FIELDS,
+    DEFAULT_FILTER_LITERAL,
     SAP_CLIENT_PARAM,
     SERVICE_PATH,
     PullStats,
+    check_filter_literal_form,
     fetch_purchase_orders,
     iso_utc,
     parse_cursor,
@@ -70,7 +81,9 @@ EXTRA_ENV_FIELDS = {
     "SAP_CLIENTS": "sap_clients",
     "LOOKBACK_MINUTES": "lookback_minutes",
     "PAGE_SIZE": "page_size",
+    "FILTER_LITERAL": "filter_literal",
 }
+TEXT_ENV_FIELDS = frozenset({"sap_clients", "filter_literal"})  # the others are whole numbers
 
 
 def contract_properties(entity: SourceEntity, duckdb_type: str) -> frozenset[str]:
@@ -93,6 +106,9 @@ def contract_properties(entity: SourceEntity, duckdb_type: str) -> frozenset[str
 
 TIMESTAMP_PROPERTIES = contract_properties(purchase_orders_odata, TIMESTAMP)
 BOOLEAN_PROPERTIES = contract_properties(purchase_orders_odata, BOOLEAN)
+# The contract's DATE properties, plus the calendar-day properties of nested navigations that
+# contract_properties leaves out (to_ScheduleLine's ScheduleLineDeliveryDate).
+DATE_PROPERTIES = contract_properties(purchase_orders_odata, DATE) | DATE_FIELDS
 
 
 class ErpODataResource(PullResource):
@@ -114,6 +130,11 @@ class ErpODataResource(PullResource):
             lookback`` (minutes, ≥ 0; default 10): a change committed after a pull but stamped
             up to this long before its mark is still pulled; the re-read orders land as exact
             duplicates, which landing skips.
+        filter_literal: how the incremental ``$filter`` writes its bound: ``datetimeoffset``
+            (default, S/4HANA's ``Edm.DateTimeOffset``) or ``datetime`` (``Edm.DateTime``, UTC
+            without zone, whole seconds rounded down: custom gateways in front of ECC). A
+            gateway that wants the other form answers 400, recorded as a failed pull
+            (``client_error``) with a dead letter, not a failed step.
 
     The cursor is the high-water mark of ``LastChangeDateTime`` landed so far, ISO-8601 UTC
     (``2025-11-18T06:02:15.123Z``); empty means a full initial load. The look-back never moves
@@ -124,6 +145,7 @@ class ErpODataResource(PullResource):
     page_size: int = 500
     sap_clients: str = ""
     lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
+    filter_literal: str = DEFAULT_FILTER_LITERAL
 
     @property
     def source(self) -> str:
@@ -166,8 +188,10 @@ class ErpODataResource(PullResource):
         Raises:
             ValueError: no tenants; a tenant without an SAP client while clients are
                 configured; tenants sharing one base URL and one SAP client (they would all
-                receive the same records); a negative look-back or page size.
+                receive the same records); a negative look-back or page size; an unknown
+                :attr:`filter_literal` form.
         """
+        check_filter_literal_form(self.filter_literal)
         if self.lookback_minutes < 0:
             raise ValueError(
                 f"erp OData: lookback_minutes must be ≥ 0, not {self.lookback_minutes}"
@@ -208,12 +232,13 @@ class ErpODataResource(PullResource):
         window again writes the same file, which the landing ledger skips.
 
         Every request carries ``sap-client`` when the tenant has one (:attr:`sap_clients`);
-        the filter starts :attr:`lookback_minutes` before the cursor.
+        the filter starts :attr:`lookback_minutes` before the cursor and writes it in the
+        :attr:`filter_literal` form.
 
         Raises:
             ValueError: ``entity`` is not ``erp/purchase_orders_odata``, the cursor is not
-                ISO-8601 with a zone, or the SAP clients are misconfigured
-                (:meth:`sap_client_for`).
+                ISO-8601 with a zone, the SAP clients are misconfigured
+                (:meth:`sap_client_for`), or :attr:`filter_literal` is not a known form.
             SourceRequestError, CircuitOpenError: a request failed for good (nothing written,
                 cursor unchanged).
             ODataProtocolError: the service answered something that is not OData v2 JSON,
@@ -223,6 +248,7 @@ class ErpODataResource(PullResource):
             raise ValueError(f"ErpODataResource pulls erp/{PULLED_ENTITY}, not {entity.table}")
         since = parse_cursor(cursor)
         sap_client = self.sap_client_for(tenant_id)
+        literal_form = check_filter_literal_form(self.filter_literal)
         lookback = timedelta(minutes=self.lookback_minutes)
         stats = PullStats()
         records, mark = fetch_purchase_orders(
@@ -235,6 +261,8 @@ class ErpODataResource(PullResource):
             system_params={SAP_CLIENT_PARAM: sap_client} if sap_client else None,
             timestamp_fields=TIMESTAMP_PROPERTIES,
             boolean_fields=BOOLEAN_PROPERTIES,
+            date_fields=DATE_PROPERTIES,
+            literal_form=literal_form,
         )
         for problem in stats.literal_errors:
             log(f"erp OData {tenant_id}: unparseable literal kept for quarantine: {problem}")
@@ -261,6 +289,7 @@ class ErpODataResource(PullResource):
                 "high_water_mark": next_cursor or "",
                 "filter_from": iso_utc(since - lookback) if since is not None else "",
                 "lookback_minutes": self.lookback_minutes,
+                "filter_literal": literal_form,
                 "sap_client": sap_client or "",
             },
         )
@@ -276,7 +305,8 @@ def erp_odata_resource() -> ErpODataResource:
     ``TRACELOOM_ERP_ODATA_URL`` is unset); see the module docstring for the variables.
 
     Raises:
-        ValueError: ``…_LOOKBACK_MINUTES`` or ``…_PAGE_SIZE`` is not a whole number.
+        ValueError: ``…_LOOKBACK_MINUTES`` or ``…_PAGE_SIZE`` is not a whole number, or
+            ``…_FILTER_LITERAL`` is neither ``datetimeoffset`` nor ``datetime``.
     """
     overrides: dict[str, object] = {}
     for suffix, name in EXTRA_ENV_FIELDS.items():
@@ -284,7 +314,13 @@ def erp_odata_resource() -> ErpODataResource:
         value = os.environ.get(variable, "").strip()
         if not value:
             continue
-        if name == "sap_clients":
+        if name == "filter_literal":
+            try:
+                overrides[name] = check_filter_literal_form(value)
+            except ValueError as error:
+                raise ValueError(f"{variable}: {error}") from error
+            continue
+        if name in TEXT_ENV_FIELDS:
             overrides[name] = value
             continue
         try:

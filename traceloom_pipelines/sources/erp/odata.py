@@ -25,6 +25,11 @@ APIs", 003 §3.1 "Systems Supported: SAP …") bend this:
 - timestamps as ABAP packed timestamps, ``"20231115085320"`` (``YYYYMMDDhhmmss``, UTC; the long
   form ``TIMESTAMPL`` adds up to 7 decimals of a second): :func:`parse_abap_timestamp`;
 - booleans as ABAP flags, ``"X"`` (true) and ``""``/``" "`` (false): :func:`parse_abap_boolean`;
+- calendar dates as ABAP dates, ``"20231115"`` (``YYYYMMDD``), with ``"00000000"`` (SAP's initial
+  date) for "no date": :func:`parse_abap_date`;
+- ``$filter`` literals of the ``Edm.DateTime`` form, ``datetime'2023-11-15T08:53:20'`` (UTC, no
+  zone), where S/4 wants ``datetimeoffset'…'``; the form is chosen per deployment
+  (:data:`FILTER_LITERAL_FORMS`, :func:`filter_literal`);
 - zero-padded item numbers (``"00010"``), kept as sent;
 - relative ``__next`` links (``"A_PurchaseOrder?$skiptoken=…"``), resolved against the URL of the
   request that answered them; a link to another scheme, host or port is refused;
@@ -40,7 +45,7 @@ import json
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote, unquote_plus, urljoin, urlsplit, urlunsplit
 
@@ -70,10 +75,17 @@ DATE_FIELDS = frozenset(
 # the contract's TIMESTAMP fields instead; this is the default of direct callers).
 TIMESTAMP_FIELDS = frozenset({CHANGE_FIELD})
 SAP_CLIENT_PARAM = "sap-client"  # query parameter selecting the SAP client (tenant) of a request
+# How a date/time is written in ``$filter``: ``datetimeoffset'2023-11-15T08:53:20.000Z'``
+# (Edm.DateTimeOffset, S/4HANA's LastChangeDateTime; the default) or
+# ``datetime'2023-11-15T08:53:20'`` (Edm.DateTime, UTC without a zone: custom ECC services).
+FILTER_LITERAL_FORMS = ("datetimeoffset", "datetime")
+DEFAULT_FILTER_LITERAL = "datetimeoffset"
 
 _DATE_LITERAL = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{4}))?\)/$")
 _ABAP_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,7}))?$")
 _ABAP_INITIAL = re.compile(r"^0{14}(?:\.0{1,7})?$")
+_ABAP_DATE = re.compile(r"^\d{8}$")
+_ABAP_INITIAL_DATE = "00000000"
 _SAP_CLIENT = re.compile(r"^\d{3}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -149,6 +161,28 @@ def parse_abap_timestamp(text: str) -> datetime | None:
         raise ODataLiteralError(f"ABAP timestamp out of range: {text!r}") from error
 
 
+def parse_abap_date(text: str) -> date | None:
+    """An ABAP date (``"20231115"``, ``YYYYMMDD``, type ``DATS``, as older SAP gateways send
+    calendar-day properties) → :class:`datetime.date`.
+
+    SAP's initial date ``"00000000"`` means "no date": None. Surrounding blanks are ignored.
+    Issue #13 (seed 002 §1 "SAP OData APIs").
+
+    Raises:
+        ODataLiteralError: ``text`` is not 8 digits, or not a calendar day (``"20231345"``,
+            ``"20230230"``).
+    """
+    stripped = text.strip() if isinstance(text, str) else ""
+    if stripped == _ABAP_INITIAL_DATE:
+        return None
+    if not _ABAP_DATE.match(stripped):
+        raise ODataLiteralError(f"not an ABAP date YYYYMMDD: {text!r}")
+    try:
+        return date(int(stripped[:4]), int(stripped[4:6]), int(stripped[6:]))
+    except ValueError as error:
+        raise ODataLiteralError(f"ABAP date out of range: {text!r}") from error
+
+
 def parse_abap_boolean(value: object) -> object:
     """An ABAP flag as a JSON boolean: ``"X"`` → True, ``""`` or blanks → False.
 
@@ -199,12 +233,41 @@ def iso_utc(moment: datetime) -> str:
     return text + "Z"
 
 
-def filter_literal(moment: datetime) -> str:
-    """An OData v2 ``datetimeoffset'…'`` literal for ``$filter`` (UTC, millisecond precision)."""
+def check_filter_literal_form(form: str) -> str:
+    """``form`` lower-cased and stripped, if it is one of :data:`FILTER_LITERAL_FORMS`.
+
+    Raises:
+        ValueError: any other form.
+    """
+    normalized = (form or "").strip().lower()
+    if normalized not in FILTER_LITERAL_FORMS:
+        raise ValueError(
+            f"OData $filter literal form must be one of {', '.join(FILTER_LITERAL_FORMS)}, "
+            f"got {form!r}"
+        )
+    return normalized
+
+
+def filter_literal(moment: datetime, form: str = DEFAULT_FILTER_LITERAL) -> str:
+    """An OData v2 date/time literal of ``moment`` for ``$filter``, in UTC.
+
+    - ``datetimeoffset`` (default): ``datetimeoffset'2023-11-15T08:53:20.000Z'``, millisecond
+      precision (``Edm.DateTimeOffset``, S/4HANA's ``LastChangeDateTime``);
+    - ``datetime``: ``datetime'2023-11-15T08:53:20'``, UTC wall time without a zone and whole
+      seconds (``Edm.DateTime`` as custom ECC services type it; their ABAP timestamps hold no
+      fraction). The fraction is dropped, i.e. rounded *down*: a ``ge``/``gt`` lower bound then
+      asks for at most one second more, re-read records land as exact duplicates and nothing
+      is missed.
+
+    Raises:
+        ValueError: ``form`` is not one of :data:`FILTER_LITERAL_FORMS`.
+    """
+    form = check_filter_literal_form(form)
     moment = moment.astimezone(UTC)
-    return (
-        f"datetimeoffset'{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{moment.microsecond // 1000:03d}Z'"
-    )
+    wall = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if form == "datetime":
+        return f"datetime'{wall}'"
+    return f"datetimeoffset'{wall}.{moment.microsecond // 1000:03d}Z'"
 
 
 def _is_date_literal(value: object) -> bool:
@@ -217,12 +280,17 @@ def normalize_entity(
     *,
     timestamp_fields: Collection[str] = TIMESTAMP_FIELDS,
     boolean_fields: Collection[str] = frozenset(),
+    date_fields: Collection[str] = DATE_FIELDS,
 ) -> dict:
     """One OData v2 entity as a plain record: what the ERP OData contract validates.
 
     - ``__metadata`` blocks and not-expanded navigations (``{"__deferred": …}``) are dropped;
     - expanded collections ``{"results": [...]}`` become lists (normalised recursively);
-    - ``/Date()/`` values become ``YYYY-MM-DD`` (:data:`DATE_FIELDS`) or ISO-8601 UTC with ``Z``;
+    - ``/Date()/`` values become ``YYYY-MM-DD`` (properties in ``date_fields``, default
+      :data:`DATE_FIELDS`) or ISO-8601 UTC with ``Z``;
+    - a property named in ``date_fields`` sent as an ABAP date (8 digits, ``"20231115"``,
+      older gateways) becomes ``YYYY-MM-DD``; the ABAP initial date ``"00000000"`` becomes
+      null (:func:`parse_abap_date`); other text (``"2023-11-15"``) is kept as sent;
     - a property named in ``timestamp_fields`` sent as an ABAP timestamp (``"20231115085320"``,
       older gateways) becomes the same ISO-8601 UTC text as its ``/Date()/`` form would; the
       ABAP initial value (all zeros) becomes null;
@@ -230,10 +298,16 @@ def normalize_entity(
       (``"X"`` → true, ``""``/``" "`` → false; :func:`parse_abap_boolean`);
     - everything else (``Edm.Decimal`` strings, zero-padded item numbers) is kept as sent.
 
-    Field names apply at every level (header, items, schedule lines). A ``/Date()/`` literal
-    or ABAP timestamp that does not parse is kept as text (the contract then quarantines the
-    record with ``<field>:is_timestamp`` or ``is_date``) and described in ``problems``.
+    Field names apply at every level (header, items, schedule lines). A ``/Date()/`` literal,
+    ABAP timestamp or 8-digit ABAP date that does not parse is kept as text (the contract then
+    quarantines the record with ``<field>:is_timestamp`` or ``<field>:is_date``) and described
+    in ``problems``.
     """
+    options = {
+        "timestamp_fields": timestamp_fields,
+        "boolean_fields": boolean_fields,
+        "date_fields": date_fields,
+    }
     out: dict[str, Any] = {}
     for key, value in entity.items():
         if key == "__metadata":
@@ -242,21 +316,11 @@ def normalize_entity(
             if "__deferred" in value:
                 continue
             if isinstance(value.get("results"), list):
-                out[key] = [
-                    _normalize_value(v, problems, timestamp_fields, boolean_fields)
-                    for v in value["results"]
-                ]
+                out[key] = [_normalize_value(v, problems, options) for v in value["results"]]
             else:
-                out[key] = normalize_entity(
-                    value,
-                    problems,
-                    timestamp_fields=timestamp_fields,
-                    boolean_fields=boolean_fields,
-                )
+                out[key] = normalize_entity(value, problems, **options)
         elif isinstance(value, list):
-            out[key] = [
-                _normalize_value(v, problems, timestamp_fields, boolean_fields) for v in value
-            ]
+            out[key] = [_normalize_value(v, problems, options) for v in value]
         elif _is_date_literal(value):
             try:
                 moment = parse_date_literal(value)
@@ -265,7 +329,16 @@ def normalize_entity(
                     problems.append(f"{key}: {error}")
                 out[key] = value
             else:
-                out[key] = moment.date().isoformat() if key in DATE_FIELDS else iso_utc(moment)
+                out[key] = moment.date().isoformat() if key in date_fields else iso_utc(moment)
+        elif key in date_fields and isinstance(value, str) and value.strip().isdigit():
+            try:
+                day = parse_abap_date(value)
+            except ODataLiteralError as error:
+                if problems is not None:
+                    problems.append(f"{key}: {error}")
+                out[key] = value
+            else:
+                out[key] = None if day is None else day.isoformat()
         elif key in timestamp_fields and isinstance(value, str) and value[:1].isdigit():
             try:
                 abap = parse_abap_timestamp(value)
@@ -283,15 +356,10 @@ def normalize_entity(
 
 
 def _normalize_value(
-    value: object,
-    problems: list[str] | None,
-    timestamp_fields: Collection[str],
-    boolean_fields: Collection[str],
+    value: object, problems: list[str] | None, options: Mapping[str, Collection[str]]
 ) -> object:
     if isinstance(value, Mapping):
-        return normalize_entity(
-            value, problems, timestamp_fields=timestamp_fields, boolean_fields=boolean_fields
-        )
+        return normalize_entity(value, problems, **options)
     return value
 
 
@@ -335,7 +403,8 @@ class PullStats:
         server_pages: pages reached through ``__next``.
         client_windows: ``$top``/``$skip`` windows requested.
         records: entities returned (after de-duplication by key and change time).
-        literal_errors: unparseable ``/Date()/`` values (records kept, quarantined later).
+        literal_errors: unparseable ``/Date()/`` values, ABAP timestamps and ABAP dates
+            (records kept, quarantined later).
     """
 
     requests: int = 0
@@ -475,7 +544,11 @@ def _with_params(url: str, params: Mapping[str, str]) -> str:
 
 
 def purchase_order_params(
-    since: datetime | None, *, inclusive: bool = True, lookback: timedelta = timedelta(0)
+    since: datetime | None,
+    *,
+    inclusive: bool = True,
+    lookback: timedelta = timedelta(0),
+    literal_form: str = DEFAULT_FILTER_LITERAL,
 ) -> dict[str, str]:
     """Query options of a (possibly incremental) ``A_PurchaseOrder`` read.
 
@@ -491,8 +564,12 @@ def purchase_order_params(
     landed in that window, which landing skips as exact duplicates: seed 000 "Idempotent",
     replay-safe records; issue #13 item 7).
 
+    ``literal_form`` is how the bound is written (:func:`filter_literal`):
+    ``datetimeoffset'…Z'`` (S/4HANA, default) or ``datetime'…'`` (custom ECC gateways, whole
+    seconds rounded down).
+
     Raises:
-        ValueError: a negative ``lookback``.
+        ValueError: a negative ``lookback``, or an unknown ``literal_form``.
     """
     if lookback < timedelta(0):
         raise ValueError(f"lookback must not be negative, got {lookback}")
@@ -503,7 +580,8 @@ def purchase_order_params(
     }
     if since is not None:
         operator = "ge" if inclusive else "gt"
-        params["$filter"] = f"{CHANGE_FIELD} {operator} {filter_literal(since - lookback)}"
+        bound = filter_literal(since - lookback, literal_form)
+        params["$filter"] = f"{CHANGE_FIELD} {operator} {bound}"
     return params
 
 
@@ -532,6 +610,8 @@ def fetch_purchase_orders(
     system_params: Mapping[str, str] | None = None,
     timestamp_fields: Collection[str] = TIMESTAMP_FIELDS,
     boolean_fields: Collection[str] = frozenset(),
+    date_fields: Collection[str] = DATE_FIELDS,
+    literal_form: str = DEFAULT_FILTER_LITERAL,
 ) -> tuple[list[dict], datetime | None]:
     """Purchase orders changed at or after ``since − lookback`` (all when ``since`` is None),
     normalised, with the new high-water mark.
@@ -546,8 +626,10 @@ def fetch_purchase_orders(
         lookback: how far before ``since`` the filter starts (late commits; see
             :func:`purchase_order_params`).
         system_params: query parameters sent on every request (``{"sap-client": "100"}``).
-        timestamp_fields / boolean_fields: properties normalised from their ABAP forms
-            (:func:`normalize_entity`); the connector passes the contract's.
+        timestamp_fields / boolean_fields / date_fields: properties normalised from their
+            ABAP forms (:func:`normalize_entity`); the connector passes the contract's.
+        literal_form: how ``$filter`` writes the bound: ``datetimeoffset`` (default) or
+            ``datetime`` (:func:`filter_literal`).
 
     Returns:
         ``(records, high_water_mark)``: each record a :func:`normalize_entity` dict with
@@ -557,9 +639,11 @@ def fetch_purchase_orders(
         move it, and records re-read from the look-back window never move it back).
 
     Raises:
-        ValueError: a negative ``page_size`` or ``lookback``.
-        ODataProtocolError, and what ``client.get_json`` raises.
+        ValueError: a negative ``page_size`` or ``lookback``, an unknown ``literal_form``.
+        ODataProtocolError, and what ``client.get_json`` raises (a gateway refusing the
+        literal form answers 400: ``SourceRequestError``).
     """
+    literal_form = check_filter_literal_form(literal_form)  # a bad form fails before a request
     stats = stats if stats is not None else PullStats()
     records: list[dict] = []
     mark = since
@@ -567,7 +651,7 @@ def fetch_purchase_orders(
     for entity in iter_entities(
         client,
         entity_path,
-        purchase_order_params(since, lookback=lookback),
+        purchase_order_params(since, lookback=lookback, literal_form=literal_form),
         page_size=page_size,
         stats=stats,
         system_params=system_params,
@@ -577,6 +661,7 @@ def fetch_purchase_orders(
             stats.literal_errors,
             timestamp_fields=timestamp_fields,
             boolean_fields=boolean_fields,
+            date_fields=date_fields,
         )
         records.append(record)
         changed = record.get(CHANGE_FIELD)
