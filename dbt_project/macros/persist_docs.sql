@@ -2,7 +2,8 @@
   Mart documentation in the lake: each mart's and each of its columns' description becomes a
   table or column comment, so BI tools show them. Run once at the end of every dbt invocation
   (dbt_project.yml on-run-end), for the marts this invocation built successfully, in one
-  transaction: one lake commit for all of them, and only comments that differ from the lake's.
+  explicit transaction (dbt runs hooks outside any): one lake commit for all of them, and only
+  comments that differ from the lake's.
 
   Not dbt's persist_docs: dbt-duckdb applies it after the model's commit, in a transaction that
   dbt never commits for table models (it is rolled back when dbt releases the connection),
@@ -43,5 +44,7 @@
           ~ ' is ' ~ duckdb_escape_comment(column.description)) -%}
     {%- endfor -%}
   {%- endfor -%}
-  {{ return(statements | join(';\n') if statements else 'select 1') }}
+  {#- One explicit transaction: dbt runs hooks in autocommit mode, where every COMMENT would be
+      its own lake commit (~50-130 ms each: ~20 s for the marts' ~400 comments, 0.5 s in one). -#}
+  {{ return('begin transaction;\n' ~ statements | join(';\n') ~ ';\ncommit' if statements else 'select 1') }}
 {% endmacro %}
