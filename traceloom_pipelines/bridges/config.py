@@ -137,11 +137,11 @@ class MqttSettings:
             tenant=tenant,
             tenant_prefixes=prefixes,
             topic_root=root,
-            batch_messages=int(_positive(env, "TRACELOOM_MQTT_BATCH_MESSAGES", 5000)),
-            batch_seconds=_positive(env, "TRACELOOM_MQTT_BATCH_SECONDS", 2.0),
-            health_seconds=_positive(env, "TRACELOOM_MQTT_HEALTH_SECONDS", 2.0),
+            batch_messages=int(positive_setting(env, "TRACELOOM_MQTT_BATCH_MESSAGES", 5000)),
+            batch_seconds=positive_setting(env, "TRACELOOM_MQTT_BATCH_SECONDS", 2.0),
+            health_seconds=positive_setting(env, "TRACELOOM_MQTT_HEALTH_SECONDS", 2.0),
             session_expiry_seconds=int(
-                _positive(env, "TRACELOOM_MQTT_SESSION_EXPIRY_SECONDS", 7 * 24 * 3600)
+                positive_setting(env, "TRACELOOM_MQTT_SESSION_EXPIRY_SECONDS", 7 * 24 * 3600)
             ),
             protocol=protocol,
         )
@@ -178,7 +178,12 @@ def default_client_id(data_dir: Path) -> str:
     return "traceloom-mqtt-" + hashlib.sha256(key).hexdigest()[:12]
 
 
-def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+def positive_setting(env: Mapping[str, str], name: str, default: float) -> float:
+    """The number in ``env[name]``, or ``default`` when unset or blank.
+
+    Raises:
+        ValueError: the value is not a number, or not greater than 0.
+    """
     text = env.get(name, "").strip()
     if not text:
         return default

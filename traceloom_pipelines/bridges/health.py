@@ -1,7 +1,11 @@
-"""The bridge's health file: ``<data_dir>/bridges/mqtt/health.json`` (issue 14 §5).
+"""The bridges' health files: ``<data_dir>/bridges/<bridge>/health.json`` (issue 14 §5).
+
+:func:`health_path`, :func:`write_json_atomically`, :func:`lag_seconds` and :class:`RateMeter`
+serve every bridge; :class:`BridgeHealth` is the MQTT bridge's document (the OPC-UA bridge's is
+:class:`traceloom_pipelines.bridges.opcua.OpcuaHealth`).
 
 Rewritten atomically (temporary file, then rename) every ``TRACELOOM_MQTT_HEALTH_SECONDS``
-and once more when the bridge stops; a reader always sees one complete JSON object::
+and once more when the bridge stops; a reader always sees one complete JSON object (MQTT)::
 
     {
       "bridge": "mqtt",
@@ -58,6 +62,29 @@ def write_json_atomically(path: Path, document: dict) -> None:
     os.replace(partial, path)
 
 
+def lag_seconds(now: datetime, newest_event: datetime | None) -> float | None:
+    """``now`` − ``newest_event`` in seconds (3 decimals), or None before the first event; both
+    aware datetimes (compared in UTC)."""
+    return None if newest_event is None else round((now - newest_event).total_seconds(), 3)
+
+
+@dataclass
+class RateMeter:
+    """Events per second between two readings of a growing counter (one reader: the thread that
+    writes the health file)."""
+
+    _count: int = 0
+    _at: float | None = None
+
+    def per_second(self, count: int, monotonic: float) -> float:
+        """``count``'s growth per second since the previous call (1 decimal; 0.0 the first
+        time). ``monotonic``: :func:`time.monotonic` seconds now."""
+        elapsed = None if self._at is None else monotonic - self._at
+        rate = (count - self._count) / elapsed if elapsed else 0.0
+        self._count, self._at = count, monotonic
+        return round(rate, 1)
+
+
 @dataclass
 class BridgeHealth:
     """Counters the bridge's threads update (under :attr:`lock`) and the health file shows.
@@ -79,17 +106,12 @@ class BridgeHealth:
     newest_event: datetime | None = None
     last_drop_file: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _last_count: int = 0
-    _last_at: float | None = None
+    _rate: RateMeter = field(default_factory=RateMeter, repr=False)
 
     def snapshot(self, now: datetime, monotonic: float, running: bool = True) -> dict:
         """The health document at ``now`` (aware UTC); ``monotonic`` (seconds) times the rate."""
         with self.lock:
             received = self.messages_received
-            elapsed = None if self._last_at is None else monotonic - self._last_at
-            rate = (received - self._last_count) / elapsed if elapsed else 0.0
-            self._last_count, self._last_at = received, monotonic
-            lag = None if self.newest_event is None else (now - self.newest_event).total_seconds()
             return {
                 "bridge": "mqtt",
                 "updated_at": utc_iso(now),
@@ -99,8 +121,8 @@ class BridgeHealth:
                 "running": running,
                 "connected": self.connected and running,
                 "subscribed": self.subscribed and running,
-                "messages_per_second": round(rate, 1),
-                "lag_seconds": None if lag is None else round(lag, 3),
+                "messages_per_second": self._rate.per_second(received, monotonic),
+                "lag_seconds": lag_seconds(now, self.newest_event),
                 "messages_received": received,
                 "messages_written": self.messages_written,
                 "malformed": self.malformed,

@@ -30,7 +30,6 @@ Settings: :mod:`traceloom_pipelines.bridges.config`. Health file:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -48,6 +47,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from traceloom_pipelines.bridges.config import MqttSettings
 from traceloom_pipelines.bridges.health import BridgeHealth, health_path, write_json_atomically
+from traceloom_pipelines.bridges.process import drop_file_name, hold_lock
 from traceloom_pipelines.bridges.topics import SYSTEM, Line, Route, Unroutable, route, subscriptions
 from traceloom_pipelines.bridges.topics import to_line as message_line
 from traceloom_pipelines.landing.drops import write_drop_file
@@ -205,8 +205,7 @@ class MqttBridge:
 
     def _file_name(self) -> str:
         self._files += 1
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        return f"{FILE_PREFIX}{stamp}Z-{os.getpid()}-{self._files:06d}.jsonl"
+        return drop_file_name(FILE_PREFIX, self._files)
 
     def _ack(self, records: list[Received]) -> None:
         """Acknowledge ``records`` that came on the current connection (older ones are
@@ -329,23 +328,6 @@ class MqttBridge:
             log.info("stopped")
 
 
-def _hold_lock(data_dir: Path) -> int:
-    """Take ``<data_dir>/bridges/mqtt/bridge.lock`` (released by the OS when the process dies).
-
-    Raises:
-        RuntimeError: another bridge process holds it.
-    """
-    path = health_path(data_dir).with_name("bridge.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RuntimeError(f"another mqtt bridge is running for {data_dir}") from None
-    return fd
-
-
 def run_bridge(data_dir: Path) -> None:
     """Run the bridge of ``data_dir`` in the foreground until SIGTERM or SIGINT.
 
@@ -356,7 +338,7 @@ def run_bridge(data_dir: Path) -> None:
     """
     settings = MqttSettings.from_env(data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    lock = _hold_lock(data_dir)
+    lock = hold_lock(data_dir, "mqtt")
     bridge = MqttBridge(settings, data_dir)
 
     def stop(signum: int, _frame) -> None:
