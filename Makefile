@@ -15,7 +15,13 @@ DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seed
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
 
+# The venv needs Python 3.11 (pyproject.toml requires-python): say so in one line before any venv
+# is created, rather than pip failing minutes later.
 $(VENV)/.installed: pyproject.toml
+	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$v" != 3.11 ]; then \
+	  echo "make setup: Python 3.11 is needed, but $(PYTHON) is $${v:+Python }$${v:-not found}; install python3.11 or pass PYTHON=/path/to/python3.11" >&2; \
+	  exit 2; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"

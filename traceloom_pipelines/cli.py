@@ -10,6 +10,8 @@ traceloom contracts        print every source entity's contract as Markdown
 traceloom gateway          run the push gateway in the foreground
 traceloom mqtt-bridge      MES messages from an MQTT broker into drop files (foreground)
 traceloom demo mqtt-publish  replay the demo world's MES streams to an MQTT broker
+traceloom opcua-bridge     machine status from an OPC-UA server into drop files (foreground)
+traceloom demo opcua-serve   serve the demo world's machines as OPC-UA status nodes
 """
 
 import argparse
@@ -17,8 +19,10 @@ import fcntl
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir
 
@@ -34,15 +38,41 @@ def _scale(text: str) -> float:
     return value
 
 
-def writable_data_dir(data_dir: Path) -> str | None:
+def _seed(text: str) -> int:
+    """``--seed``: a whole number, 0 or more.
+
+    Raises:
+        argparse.ArgumentTypeError: not a whole number, or negative.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (no usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def writable_data_dir(data_dir: Path, what: str = "data directory") -> str | None:
     """Why ``data_dir`` cannot hold the landing folders and the lake (created if missing), or
-    None when it can."""
+    None when it can. A file is created and removed in it to be sure (``os.access`` says yes
+    to root on any directory). ``what`` names the directory in the message."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return f"cannot create the data directory {data_dir}: {error.strerror or error}"
-    if not os.access(data_dir, os.W_OK | os.X_OK):
-        return f"the data directory {data_dir} is not writable"
+        return f"cannot create the {what} {data_dir}: {error.strerror or error}"
+    try:
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        return f"the {what} {data_dir} is not writable: {error.strerror or error}"
     return None
 
 
@@ -60,7 +90,9 @@ def install_public_samples(data_dir: Path) -> list[Path]:
 
 
 def generate(data_dir: Path, seed: int, scale: float, force: bool = False) -> None:
-    """Write the demo world and its answer key (``<data_dir>/demo/answer_key.json``)."""
+    """Write the demo world and its answer key (``<data_dir>/demo/answer_key.json``), with a
+    progress bar on stderr when it is a terminal, else one line per stage (see console.py)."""
+    from traceloom_pipelines.console import PhaseProgress
     from traceloom_pipelines.demo import generate_world
 
     landing = data_dir / "landing"
@@ -69,7 +101,14 @@ def generate(data_dir: Path, seed: int, scale: float, force: bool = False) -> No
         shutil.rmtree(data_dir / "lake", ignore_errors=True)
     started = time.monotonic()
     print(f"generating the demo world (seed {seed}, scale {scale}) into {landing} ...", flush=True)
-    key = generate_world(landing, data_dir / "demo" / "answer_key.json", seed=seed, scale=scale)
+    with PhaseProgress("demo world") as progress:
+        key = generate_world(
+            landing,
+            data_dir / "demo" / "answer_key.json",
+            seed=seed,
+            scale=scale,
+            progress=progress,
+        )
     print(
         f"demo world: seed {seed}, scale {scale}, tenants {', '.join(key['tenants'])} "
         f"written to {landing} in {time.monotonic() - started:.1f}s"
@@ -158,9 +197,28 @@ def run_main_job(data_dir: Path, serial: bool = False) -> bool:
     """Materialize every asset in one run on the instance in ``$DAGSTER_HOME`` (the daily marts
     for the last ``$TRACELOOM_RUN_DAYS`` days) with the definitions' executor (steps side by
     side in child processes; ``serial``: one after the other in this process); print the
-    summary. Runs of earlier ``traceloom run`` processes that died are marked failed first."""
+    summary. Runs of earlier ``traceloom run`` processes that died are marked failed first.
+
+    Progress goes to stderr. On a terminal: a bar (steps finished of the plan, the steps
+    running), while the run's own output (Dagster's log, dbt's) goes to
+    ``<data_dir>/logs/run_<UTC time>.log``, named at the end. Elsewhere (CI, a pipe): that
+    output as it comes, plus one line per finished step.
+
+    Returns:
+        Whether the run succeeded.
+    """
+    from contextlib import ExitStack
+    from datetime import UTC, datetime, timedelta
+
     import dagster as dg
 
+    from traceloom_pipelines.console import (
+        PhaseProgress,
+        RunWatcher,
+        StepProgress,
+        output_to_file,
+        stderr_is_terminal,
+    )
     from traceloom_pipelines.definitions import main_job_def
     from traceloom_pipelines.partitions import main_run_tags
     from traceloom_pipelines.run_hygiene import fail_orphaned_local_runs, local_run_tags
@@ -169,6 +227,8 @@ def run_main_job(data_dir: Path, serial: bool = False) -> bool:
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    terminal = stderr_is_terminal()
+    log_path = data_dir / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if serial:
         run_config["execution"] = {"config": {"max_concurrent": 1}}
@@ -181,18 +241,35 @@ def run_main_job(data_dir: Path, serial: bool = False) -> bool:
     with instance_cm as instance:
         for run_id in fail_orphaned_local_runs(instance):
             print(f"run {run_id}: its process is gone; marked failed")
-        with dg.execute_job(
-            dg.reconstructable(main_job_def),
-            instance=instance,
-            raise_on_error=False,
-            run_config=run_config,
-            tags={**main_run_tags(), **local_run_tags()},
-        ) as result:
-            success, run_id = result.success, result.run_id
+        with ExitStack() as stack:
+            # On a terminal the steps' and dbt's output would tear the bar: it goes to the log.
+            bar_stream = stack.enter_context(output_to_file(log_path)) if terminal else None
+            show = stack.enter_context(
+                PhaseProgress("main job", terminal=terminal, stream=bar_stream)
+            )
+
+            def on_update(steps: StepProgress) -> None:
+                show(steps.label(), steps.done, steps.total, plain=steps.last)
+
+            stack.enter_context(
+                RunWatcher(
+                    instance, local_run_tags(), datetime.now(UTC) - timedelta(seconds=1), on_update
+                )
+            )
+            with dg.execute_job(
+                dg.reconstructable(main_job_def),
+                instance=instance,
+                raise_on_error=False,
+                run_config=run_config,
+                tags={**main_run_tags(), **local_run_tags()},
+            ) as result:
+                success, run_id = result.success, result.run_id
     elapsed = time.monotonic() - started
     print(format_summary(collect_summary(data_dir)))
     status = "succeeded" if success else "FAILED"
-    print(f"\nrun {run_id} {status} in {elapsed:.0f}s (`make dev` shows it in the Dagster UI)")
+    print(f"\nrun {run_id} {status} in {elapsed:.0f}s (make dev shows it in the Dagster UI)")
+    if terminal:
+        print(f"the run's Dagster and dbt output: {log_path}")
     return success
 
 
@@ -213,7 +290,7 @@ def write_contracts(write_readme: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="traceloom", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", help=f"data directory (default ${DATA_DIR_ENV} or ./data)")
@@ -223,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         dest="demo_command", required=True
     )
     gen = demo.add_parser("generate", help="write the demo world into the landing folders")
-    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--seed", type=_seed, default=7, help="random seed, 0 or more (default 7)")
     gen.add_argument("--scale", type=_scale, default=1.0, help="world size, > 0 (default 1)")
     gen.add_argument("--force", action="store_true", help="replace an existing landing folder")
     srv = demo.add_parser(
@@ -265,6 +342,16 @@ def main(argv: list[str] | None = None) -> int:
         help="share of defective messages (0.02; 0: none)",
     )
     pub.add_argument("--seed", type=int, default=7, help="random seed of the defects")
+    opc = demo.add_parser(
+        "opcua-serve",
+        help="serve the demo world's machines as OPC-UA MES.Machines.<id>.Status nodes",
+        description="See traceloom_pipelines/demo/opcua_server.py.",
+    )
+    opc.add_argument("--host", default="127.0.0.1")
+    opc.add_argument("--port", type=int, default=4840)
+    opc.add_argument("--interval", type=_scale, default=30.0, help="seconds between updates")
+    opc.add_argument("--tenant", help="whose machines (default: the only tenant with any)")
+    opc.add_argument("--seed", type=int, default=7, help="random seed of the status walk")
     for name, kind, text in (
         ("after", int, "answer this many API requests normally before any fault"),
         ("fail-500", int, "answer the next N API requests with 500"),
@@ -293,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not generate anything: land only what is in the landing folder",
     )
-    run_cmd.add_argument("--seed", type=int, default=7)
+    run_cmd.add_argument("--seed", type=_seed, default=7, help="random seed, 0 or more (default 7)")
     run_cmd.add_argument("--scale", type=_scale, default=1.0, help="world size, > 0 (default 1)")
 
     sql = sub.add_parser(
@@ -332,6 +419,12 @@ def main(argv: list[str] | None = None) -> int:
         help="MES messages from an MQTT broker into drop files (settings: $TRACELOOM_MQTT_*)",
         description="See traceloom_pipelines/bridges/config.py for the variables and README.md.",
     )
+    sub.add_parser(
+        "opcua-bridge",
+        help="machine status from an OPC-UA server into drop files (settings: $TRACELOOM_OPCUA_*)",
+        description="See traceloom_pipelines/bridges/opcua_config.py for the variables and "
+        "README.md.",
+    )
 
     args = parser.parse_args(argv)
     data_dir = _data_dir(args)
@@ -339,8 +432,17 @@ def main(argv: list[str] | None = None) -> int:
         return serve_demo(data_dir, args)
     if args.command == "demo" and args.demo_command == "mqtt-publish":
         return mqtt_publish(data_dir, args)
-    if args.command == "mqtt-bridge":
-        from traceloom_pipelines.bridges.mqtt import run_bridge
+    if args.command == "demo" and args.demo_command == "opcua-serve":
+        from traceloom_pipelines.demo.opcua_server import serve_cli
+
+        return serve_cli(
+            data_dir / "landing", args.tenant, args.host, args.port, args.interval, args.seed
+        )
+    if args.command in ("mqtt-bridge", "opcua-bridge"):
+        if args.command == "mqtt-bridge":
+            from traceloom_pipelines.bridges.mqtt import run_bridge
+        else:
+            from traceloom_pipelines.bridges.opcua import run_bridge
 
         problem = writable_data_dir(data_dir)
         try:
@@ -348,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(problem)
             run_bridge(data_dir)
         except (ValueError, RuntimeError) as error:
-            print(f"traceloom mqtt-bridge: {error}", file=sys.stderr)
+            print(f"traceloom {args.command}: {error}", file=sys.stderr)
             return 2
         return 0
     if args.command in ("demo", "run", "gateway"):
@@ -358,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"traceloom {args.command}: {problem} (set --data-dir or ${DATA_DIR_ENV})",
                 file=sys.stderr,
             )
+            return 2
+    if args.command == "run":  # before a minute of demo generation, not after it
+        home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))
+        problem = writable_data_dir(home, what="Dagster home")
+        if problem:
+            print(f"traceloom run: {problem} (set $DAGSTER_HOME)", file=sys.stderr)
             return 2
     if args.command == "demo":
         landing = data_dir / "landing"

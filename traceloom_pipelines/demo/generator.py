@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -59,6 +60,34 @@ from traceloom_pipelines.demo.workforce import (
 DEFAULT_TENANTS = ("acme-apparel", "borealis-appliances")
 MES_STATUS_MAPPINGS = ("Producing", "Down")  # 003 §4.3: → running, → breakdown
 
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(label, done, total)``: ``done`` of ``total`` stages finished, ``label`` names the
+stage under way (e.g. ``acme-apparel: writing mes/production_counts``); a last call has
+``done == total`` and the label ``done``. Several calls may share one ``done`` (finer labels)."""
+TENANT_STAGES = 7  # the stages _generate_tenant reports per tenant
+
+
+class _Stages:
+    """Counts the generator's stages for an optional :data:`ProgressCallback`."""
+
+    def __init__(self, progress: ProgressCallback | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, -1
+
+    def start(self, label: str) -> None:
+        """The previous stage is finished; ``label`` begins."""
+        self.done += 1
+        self.detail(label)
+
+    def detail(self, label: str) -> None:
+        """A finer label within the current stage."""
+        if self.progress is not None:
+            self.progress(label, max(self.done, 0), self.total)
+
+    def finish(self) -> None:
+        """Every stage is finished."""
+        self.done = self.total
+        self.detail("done")
+
 
 def generate_world(
     landing_dir: Path,
@@ -68,6 +97,7 @@ def generate_world(
     scale: float = 1.0,
     as_of: datetime | None = None,
     tenants: tuple[str, ...] = DEFAULT_TENANTS,
+    progress: ProgressCallback | None = None,
 ) -> dict:
     """Write a deterministic demo world as drop files under ``landing_dir`` and its answer key.
 
@@ -85,6 +115,8 @@ def generate_world(
         as_of: end of the world's 30-day event history (UTC; naive is taken as UTC); default
             today 00:00 UTC. All event timestamps fall before it.
         tenants: tenant ids; ``…apparel…``/``…appliance…`` pick the industry profile.
+        progress: called as each stage begins, see :data:`ProgressCallback` (no output of its
+            own: the caller draws a bar or prints lines). Exceptions it raises propagate.
 
     Returns:
         The answer key: per-entity row counts (read/landed/quarantined/duplicate), every
@@ -136,6 +168,7 @@ def generate_world(
         "labor_reconciliation": [],
         "expected": {},
     }
+    stages = _Stages(progress, len(tenants) * TENANT_STAGES + 2)
     offset = 0
     twins: list[po_risk.Twin] = []
     for index, tenant in enumerate(tenants):
@@ -143,7 +176,7 @@ def generate_world(
             tenant, index, seed, profile_for(tenant, index), sizes, to_ms(moment), offset
         )
         offset += sizes["machines"]
-        twins.extend(_generate_tenant(world, landing_dir, key))
+        twins.extend(_generate_tenant(world, landing_dir, key, stages))
     key["quarantine"].sort(
         key=lambda e: (e["tenant_id"], e["system"], e["entity"], e["source_file"], e["source_row"])
     )
@@ -156,6 +189,7 @@ def generate_world(
     key["labor_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["employee_id"], e["day"]))
     # Public weather and AIS feeds, placed on the port calls of the vessels in key["vessels"].
     # The typhoon and the congested port are placed on Hong Kong calls of open POs.
+    stages.start("public feeds: weather, AIS, port")
     storm_at, congested_at = po_risk.hk_call_targets(twins, to_ms(moment))
     key["weather"], key["ais"] = write_public_feeds(
         landing_dir, seed, to_ms(moment), key.get("vessels", []), storm_at
@@ -172,16 +206,23 @@ def generate_world(
         congested_days,
         key["ais"]["static_report_list"],
     )
+    stages.start("answer key")
     answer_key_path = Path(answer_key_path)
     answer_key_path.parent.mkdir(parents=True, exist_ok=True)
     answer_key_path.write_text(json.dumps(key, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    stages.finish()
     return key
 
 
-def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> list[po_risk.Twin]:
+def _generate_tenant(
+    world: TenantWorld, landing_dir: Path, key: dict, stages: _Stages
+) -> list[po_risk.Twin]:
+    # TENANT_STAGES counts the stages.start calls below.
+    stages.start(f"{world.name}: masters, purchase orders, work orders")
     build_masters(world)
     pos = build_purchase_orders(world)
     clean, extra = define_work_orders(world, [po.po_id for po in pos])
+    stages.start(f"{world.name}: shop floor, shifts")
     floor = run_shop_floor(world, clean)
     work_orders = clean + extra
     plan_timelines(world, work_orders)
@@ -192,10 +233,12 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> list[p
     plan = shift_plan(world)
     status_counts = Counter(rec["CurrentStatus"] for _, rec in floor.status)
     expected = _expected(world, pos, work_orders, floor, plan)
+    stages.start(f"{world.name}: stock events, labour bookings")
     stock_event_ent, inventory_key = stock_events.stock_event_drops(world, work_orders)
     booking_ent, labor_key = labor.labor_booking_drops(
         world, work_orders, attendance_spans(world, plan)
     )
+    stages.start(f"{world.name}: erp, factory, mes, hr and wms records")
     entities = [
         material_drops(world),
         po_drops(world, pos),
@@ -214,6 +257,7 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> list[p
         stock_event_ent,
         booking_ent,
     ]
+    stages.start(f"{world.name}: logistics, certifications")
     shipments = logistics.build_shipments(world, pos)
     logistics_entities, logistics_tags = logistics.logistics_drops(world, shipments)
     certification_entities, certification_state = certifications.certification_drops(world)
@@ -226,12 +270,16 @@ def _generate_tenant(world: TenantWorld, landing_dir: Path, key: dict) -> list[p
     expected["stock_batches"] = sum(
         len(json.loads(text)["batch_details"]) for drop in stock.drops for text in drop.items
     )
+    stages.start(f"{world.name}: defects, duplicates")
     registry = [m.machine_id for m in world.machines]
     tags = defects.inject_defects(world.rng("defects"), by_key, registry)
     tags.extend(logistics_tags)
+    stages.start(f"{world.name}: writing files")
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
-    write_drops(landing_dir, entities, on_file=lambda _path: None)
+    for ent in entities:
+        stages.detail(f"{world.name}: writing {ent.system}/{ent.entity}")
+        write_drops(landing_dir, [ent], on_file=lambda _path: None)
 
     quarantine, duplicates = defects.key_entries(tags)
     key["quarantine"].extend(quarantine)
