@@ -11,25 +11,35 @@ import os
 os.environ.setdefault("TRACELOOM_RUN_DAYS", "31")
 
 
-# Test modules that share the production deployment of tests/deploy/conftest.py (webserver,
-# daemon, PostgreSQL instance, one main job run): one unit of distribution, so one worker builds
-# it once instead of each worker its own.
-SHARED_DEPLOYMENT_MODULES = {
-    "tests/deploy/test_production_instance.py",
-    "tests/deploy/test_run_hygiene.py",
-    "tests/deploy/test_ui_backfill.py",
+# Test modules that share a session-scoped world: each group is one unit of distribution, so one
+# worker builds the world once instead of each worker its own.
+SHARED_WORLD_MODULES = {
+    # the production deployment of tests/deploy/conftest.py (webserver, daemon, PostgreSQL
+    # instance, one main job run)
+    "production-deployment": {
+        "tests/deploy/test_production_instance.py",
+        "tests/deploy/test_run_hygiene.py",
+        "tests/deploy/test_ui_backfill.py",
+    },
+    # the landed and dbt-built logistics world of tests/sources/conftest.py
+    "logistics-world": {
+        "tests/sources/test_certifications.py",
+        "tests/sources/test_logistics.py",
+        "tests/sources/test_po_twin.py",
+    },
 }
+_UNIT_OF_MODULE = {m: unit for unit, modules in SHARED_WORLD_MODULES.items() for m in modules}
 
 
 def pytest_xdist_make_scheduler(config, log):
     """``make test``'s distribution (``pytest -n N --dist loadfile``): one test module per unit,
-    so a module's world is built once, except ``SHARED_DEPLOYMENT_MODULES``, one unit together."""
+    so a module's world is built once, except ``SHARED_WORLD_MODULES``, one unit per group."""
     from xdist.scheduler import LoadFileScheduling
 
     class ModuleScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = super()._split_scope(nodeid)
-            return "production-deployment" if module in SHARED_DEPLOYMENT_MODULES else module
+            return _UNIT_OF_MODULE.get(module, module)
 
     if config.getvalue("dist") != "loadfile":
         return None
