@@ -44,3 +44,29 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadfile":
         return None
     return ModuleScheduling(config, log)
+
+
+# The slowest units (measured: seconds of a full `make test`, most of them running the main job),
+# slowest first. They are handed out to the workers first, so the suite does not end waiting on
+# one long module that started last; everything else keeps its collection order behind them.
+SLOW_FIRST = (
+    "production-deployment",
+    "tests/deploy/test_celery_workers.py",
+    "tests/lake/test_concurrency.py",
+    "tests/test_run_hygiene.py",
+    "tests/test_main_job.py",
+    "tests/reconciliation/test_reconciliation.py",
+    "tests/sources/test_ais.py",
+    "logistics-world",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Put the items of the ``SLOW_FIRST`` units first (stable: same order on every worker)."""
+    rank = {unit: i for i, unit in enumerate(SLOW_FIRST)}
+
+    def unit_rank(item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        return rank.get(_UNIT_OF_MODULE.get(module, module), len(rank))
+
+    items.sort(key=unit_rank)
