@@ -2,8 +2,9 @@
 
 Reads the JSONL drop files the demo generator wrote (:mod:`traceloom_pipelines.demo.feeds`):
 ``landing/<tenant>/mes/{production_counts,quality_inspections,downtime_events,machine_status}/``
-(never the bridge's own ``mqtt-*`` files), merges the four streams in timestamp order and
-publishes each record, as it is in the file, at QoS 1 on its machine's topic (003 §4.2.1)::
+(never the bridges' own ``mqtt-*`` / ``opcua-*`` files), merges the four streams in timestamp
+order and publishes each record, as it is in the file, at QoS 1 on its machine's topic
+(003 §4.2.1)::
 
     [<root>/][<tenant>/]mes/<production|quality|downtime|status>/<line>/machine/<machine_id>/<count|inspection|event|status>
 
@@ -40,7 +41,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from traceloom_pipelines.bridges.config import parse_broker_url
-from traceloom_pipelines.bridges.mqtt import FILE_PREFIX
+from traceloom_pipelines.bridges.mqtt import FILE_PREFIX as MQTT_PREFIX
+from traceloom_pipelines.bridges.opcua import FILE_PREFIX as OPCUA_PREFIX
 from traceloom_pipelines.bridges.topics import STREAMS, SYSTEM
 
 DEFECTS = ("redelivery", "out_of_order", "malformed", "unknown_machine")
@@ -101,8 +103,8 @@ def _stream(
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
     key = ""
     for path in files:
-        if path.name.startswith(FILE_PREFIX):
-            continue  # the bridge's own files: not the demo world's
+        if path.name.startswith((MQTT_PREFIX, OPCUA_PREFIX)):
+            continue  # the bridges' own files: not the demo world's
         with open(path, encoding="utf-8") as handle:
             for raw in handle:
                 text = raw.strip()
