@@ -53,13 +53,22 @@ browser:  ## Debian's chromium for the browser test (apt-get install if missing)
 	  else echo "chromium is missing and cannot be installed (not root, no sudo)" >&2; exit 0; fi; \
 	  $$sudo apt-get update && $$sudo apt-get install -y chromium; }
 
-dev: setup  ## Dagster UI + daemon on the same definitions (http://127.0.0.1:3000)
-	$(BIN)/dagster dev -w workspace.yaml
+# The UI and the daemon as two processes; the daemon stops with the UI (Ctrl-C). Not `dagster dev`:
+# it says the project's dagster.yaml "will not be used" (it is, as .dagster_home/dagster.yaml) and
+# that it is superseded, two misleading warnings on every start.
+PORT ?= 3000
+define ui_and_daemon
+$(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
+trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT; trap 'exit 130' INT TERM; \
+$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+endef
+
+dev: setup  ## Dagster UI + daemon on the local instance in .dagster_home (http://127.0.0.1:3000, PORT=...)
+	$(ui_and_daemon)
 
 # `make serve`: the production instance (deploy/dagster.yaml, PostgreSQL storage) with the UI
 # and the daemon. Production sets DAGSTER_PG_* from its secret store; the defaults below are this
 # machine's PostgreSQL (trust auth). The database is created if missing.
-PORT ?= 3000
 SERVE_HOME := $(CURDIR)/.dagster_home/serve
 serve: export DAGSTER_PG_HOST ?= 127.0.0.1
 serve: export DAGSTER_PG_PORT ?= 5432
@@ -73,9 +82,7 @@ serve: setup  ## Dagster UI + daemon on the PostgreSQL instance in deploy/ (http
 	  || createdb "$$DAGSTER_PG_DB"
 	@echo "instance $(SERVE_HOME): postgresql://$$DAGSTER_PG_USER@$$DAGSTER_PG_HOST:$$DAGSTER_PG_PORT/$$DAGSTER_PG_DB"
 	export DAGSTER_HOME="$(SERVE_HOME)"; \
-	$(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
-	trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT; trap 'exit 130' INT TERM; \
-	$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+	$(ui_and_daemon)
 
 # `make worker`: one Celery worker for runs launched with TRACELOOM_EXECUTOR=celery (start one or
 # more per machine). Broker, backend and queue from TRACELOOM_CELERY_*; NAME=... names the node
