@@ -1,11 +1,21 @@
 """The Dagster definitions load and the graph is wired as the warehouse is."""
 
 import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 
 import dagster as dg
+import pytest
+import yaml
 
-from traceloom_pipelines.dbt import dbt_project
+from traceloom_pipelines import ownership, partitions
+from traceloom_pipelines.bi import MARTS
+from traceloom_pipelines.cadence import CADENCES, freshness_policy
+from traceloom_pipelines.dbt import MANIFEST, dbt_project
 from traceloom_pipelines.definitions import MAIN_JOB, defs
+from traceloom_pipelines.reconciliation.assets import REPORT_MARTS
 from traceloom_pipelines.resources import PROJECT_ROOT
 from traceloom_pipelines.sources.catalog import (
     README_END,
@@ -39,7 +49,7 @@ def test_every_model_is_downstream_of_what_it_reads_and_marts_feed_the_bi_export
         in graph.get(dg.AssetKey(["staging", "stg_erp__work_orders"])).parent_keys
     )
     bi_parents = graph.get(dg.AssetKey(["bi", "marts_parquet"])).parent_keys
-    for mart in ("fct_purchase_orders", "fct_work_orders", "rpt_work_order_reconciliation"):
+    for mart in ("fct_purchase_orders", "fct_work_orders", "rpt_work_order_reconciliation_daily"):
         assert dg.AssetKey(["marts", mart]) in bi_parents
 
 
@@ -73,3 +83,162 @@ def test_readme_contract_section_is_generated_from_the_code():
     assert section.strip() == contract_markdown().strip(), (
         "README contract section is stale: run `traceloom contracts --write-readme`"
     )
+
+
+# --- exposures: one per BI output, owned and wired as the Dagster asset that builds it --------
+
+EXPOSURE_ASSETS = {
+    "marts_parquet_export": dg.AssetKey(["bi", "marts_parquet"]),
+    "nightly_reconciliation_report": dg.AssetKey(["reports", "nightly_reconciliation"]),
+}
+# What the report reads besides its marts: the work orders' histories (reconciliation/render.py).
+REPORT_SOURCES = {"erp.work_orders", "mes.work_orders", "mes.production_counts"}
+
+
+def _exposure(name: str) -> dict:
+    return MANIFEST["exposures"][f"exposure.traceloom.{name}"]
+
+
+def _exposure_reads(exposure: dict) -> tuple[set[str], set[str]]:
+    """(model names, ``<source>.<table>``) the exposure depends on."""
+    models, sources = set(), set()
+    for unique_id in exposure["depends_on"]["nodes"]:
+        kind, _, *rest = unique_id.split(".")
+        (models if kind == "model" else sources).add(".".join(rest))
+    return models, sources
+
+
+def test_every_bi_output_is_a_dbt_exposure_with_the_owner_of_its_asset():
+    names = {e["name"] for e in MANIFEST["exposures"].values()}
+    assert names == set(EXPOSURE_ASSETS)
+    graph = defs.resolve_asset_graph()
+    for name, key in EXPOSURE_ASSETS.items():
+        exposure = _exposure(name)
+        assert exposure["meta"]["dagster_asset_key"] == key.to_user_string()
+        node = graph.get(key)
+        assert (
+            exposure["owner"]["name"] == ownership.owners_of(node.group_name)[0] == node.owners[0]
+        )
+        assert exposure["description"] and exposure["type"] and exposure["maturity"] == "high"
+
+
+def test_exposures_depend_on_exactly_what_their_assets_read():
+    models, sources = _exposure_reads(_exposure("marts_parquet_export"))
+    assert models == {name for _, name in MARTS} and not sources
+    models, sources = _exposure_reads(_exposure("nightly_reconciliation_report"))
+    assert models == set(REPORT_MARTS) and sources == REPORT_SOURCES
+
+
+def test_exposures_add_no_asset_beside_the_python_assets():
+    """dagster-dbt makes no asset of an exposure: each key is the Python asset, once."""
+    keys = [spec.key for assets_def in defs.assets for spec in assets_def.specs]
+    for key in EXPOSURE_ASSETS.values():
+        assert keys.count(key) == 1
+    assert not [k for k in keys if "exposure" in k.to_user_string()]
+
+
+# --- daily partitions: one first day, for Dagster and dbt -------------------------------------
+
+BEGIN = "{{ env_var('TRACELOOM_PARTITIONS_START', var('daily_partitions_start')) }}"
+
+
+def _microbatch_models() -> list[dict]:
+    return [
+        node
+        for node in MANIFEST["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["config"].get("incremental_strategy") == "microbatch"
+    ]
+
+
+def test_partitions_start_defaults_to_the_dbt_var_and_follows_the_environment(monkeypatch):
+    monkeypatch.delenv(partitions.PARTITIONS_START_ENV, raising=False)
+    default = partitions.partitions_start()
+    assert default == partitions.default_partitions_start() == "2026-10-01"
+    monkeypatch.setenv(partitions.PARTITIONS_START_ENV, "2026-11-15")
+    assert partitions.partitions_start() == "2026-11-15"
+    for wrong in ("", "2026-11", "15/11/2026", "2026-1-5", "2026-02-30"):
+        monkeypatch.setenv(partitions.PARTITIONS_START_ENV, wrong)
+        with pytest.raises(ValueError, match="YYYY-MM-DD"):
+            partitions.partitions_start()
+
+
+def test_the_partitions_definition_loads_its_first_day_from_the_environment():
+    """A fresh interpreter (the definitions read the day once, when they load)."""
+    code = (
+        "from traceloom_pipelines.partitions import daily_partitions as p, window_tags as w;"
+        "import datetime as d;"
+        "print(p.start.date(), w(d.date(2026, 1, 1), d.date(2026, 12, 1))"
+        "['dagster/asset_partition_range_start'])"
+    )
+    env = {**os.environ, partitions.PARTITIONS_START_ENV: "2026-11-15"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["2026-11-15", "2026-11-15"]
+
+
+def test_dbt_microbatch_begins_on_the_first_dagster_partition():
+    models = _microbatch_models()
+    assert {m["name"] for m in models} >= {
+        "fct_production_daily",
+        "fct_labor_hours",
+        "rpt_work_order_reconciliation_daily",
+        "rpt_reconciliation_daily_totals",
+    }
+    # Every microbatch model reads the first day the way partitions.py does (env, then var)...
+    for model in models:
+        yml = yaml.safe_load(
+            (PROJECT_ROOT / "dbt_project" / model["patch_path"].split("://")[1]).read_text()
+        )
+        (entry,) = [m for m in yml["models"] if m["name"] == model["name"]]
+        assert entry["config"]["begin"] == BEGIN, model["name"]
+    # ...and, as parsed, begins on the first partition of the loaded definitions.
+    first = partitions.daily_partitions.start.strftime("%Y-%m-%dT%H:%M:%S")
+    assert {m["config"]["begin"] for m in models} == {first}
+    graph = defs.resolve_asset_graph()
+    daily = graph.get(dg.AssetKey(["marts", "fct_production_daily"])).partitions_def
+    assert daily.start == partitions.daily_partitions.start
+
+
+def test_the_demo_worlds_days_are_all_partitions():
+    """The first day lies before the start of `make run`'s 45-day window: every day the demo
+    world holds is a partition (the default is a fixed date; see dbt_project.yml)."""
+    today = datetime.now(UTC).date()
+    start = partitions.daily_partitions.start.date()
+    assert (today - start).days >= 45
+
+
+# --- no duplicate marts -------------------------------------------------------------------------
+
+
+def test_no_two_marts_share_their_sql_and_the_undated_reconciliation_mart_is_gone():
+    models = [n for n in MANIFEST["nodes"].values() if n["resource_type"] == "model"]
+    names = {m["name"] for m in models}
+    assert "rpt_work_order_reconciliation" not in names
+    assert {
+        "rpt_work_order_reconciliation_daily",
+        "int_work_order_discrepancies_classified",
+    } <= names
+    marts = [m for m in models if m["fqn"][1] == "marts"]
+    bodies = [" ".join(m["raw_code"].split()) for m in marts]
+    assert len(set(bodies)) == len(bodies)
+    assert not (
+        PROJECT_ROOT / "dbt_project/models/marts/production/rpt_work_order_reconciliation.sql"
+    ).exists()
+
+
+# --- source freshness: Dagster's, from the cadences; dbt declares none --------------------------
+
+
+def test_freshness_is_declared_once_by_the_cadences_not_in_dbt_sources():
+    for source in MANIFEST["sources"].values():
+        freshness = source.get("freshness") or {}
+        for bound in ("warn_after", "error_after"):
+            assert not (freshness.get(bound) or {}).get("count"), source["unique_id"]
+    graph = defs.resolve_asset_graph()
+    for cadence in CADENCES:
+        for entity in cadence.entities:
+            system, name = entity.split("/")
+            policy = graph.get(dg.AssetKey(["raw", system, name])).freshness_policy
+            assert policy == freshness_policy(system, name), entity

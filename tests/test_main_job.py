@@ -130,7 +130,7 @@ def test_reconciliation_finds_exactly_the_injected_discrepancies(world):
         world["con"]
         .execute(
             "select tenant_id, erp_work_order_id, discrepancy_type "
-            "from marts.rpt_work_order_reconciliation"
+            "from marts.rpt_work_order_reconciliation_daily"
         )
         .fetchall()
     )
@@ -181,7 +181,7 @@ def test_marts_hold_rows_for_every_tenant_in_duckdb_and_parquet(world):
         "fct_inventory_positions",
         "dim_employees",
         "fct_labor_hours",
-        "rpt_work_order_reconciliation",
+        "rpt_work_order_reconciliation_daily",
     ):
         assert required in marts
     for mart in marts:

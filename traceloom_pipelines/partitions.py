@@ -8,8 +8,12 @@ reconciliation) are dbt *microbatch* models on the same UTC days, and the report
 days of its window. Materializing partitions D1..Dn — a backfill from the UI, or a range run —
 replaces exactly those days in those marts and leaves every other day untouched.
 
-The first day comes from ``daily_partitions_start`` in ``dbt_project/dbt_project.yml`` (dbt's
-microbatch ``begin``), so Dagster and dbt agree on it.
+The first day is ``$TRACELOOM_PARTITIONS_START`` (``YYYY-MM-DD``), else ``daily_partitions_start``
+in ``dbt_project/dbt_project.yml``. The microbatch marts' ``begin`` reads the same two, in the same
+order (``env_var('TRACELOOM_PARTITIONS_START', var('daily_partitions_start'))``), and dbt runs with
+this process's environment, so Dagster and dbt agree on it. It is a fixed date, read when the
+definitions load: a partitions definition whose first day moved with the clock would drop a
+partition every day.
 """
 
 from __future__ import annotations
@@ -27,20 +31,52 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 PARTITION_FORMAT = "%Y-%m-%d"
 
 
-def partitions_start() -> str:
-    """``vars.daily_partitions_start`` of the dbt project (``YYYY-MM-DD``).
+PARTITIONS_START_ENV = "TRACELOOM_PARTITIONS_START"
+PARTITIONS_START_VAR = "daily_partitions_start"
+
+
+def default_partitions_start() -> str:
+    """``vars.daily_partitions_start`` of the dbt project (``YYYY-MM-DD``): the first day when
+    ``$TRACELOOM_PARTITIONS_START`` is not set.
 
     Raises:
         KeyError: if the dbt project does not define it.
     """
     project = yaml.safe_load(DBT_PROJECT_YML.read_text(encoding="utf-8"))
-    return str(project["vars"]["daily_partitions_start"])
+    return str(project["vars"][PARTITIONS_START_VAR])
+
+
+def partitions_start() -> str:
+    """The first daily partition (``YYYY-MM-DD``, UTC): ``$TRACELOOM_PARTITIONS_START`` if set,
+    else the dbt project's default (:func:`default_partitions_start`).
+
+    Raises:
+        ValueError: if the value is not an ISO date (``YYYY-MM-DD``); dbt would refuse it too.
+    """
+    value = os.environ.get(PARTITIONS_START_ENV)
+    source = f"${PARTITIONS_START_ENV}"
+    if value is None:
+        value, source = (
+            default_partitions_start(),
+            f"vars.{PARTITIONS_START_VAR} in {DBT_PROJECT_YML}",
+        )
+    try:
+        valid = len(value) == len("YYYY-MM-DD") and bool(date.fromisoformat(value))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"{source} = {value!r}: the first daily partition must be a date, YYYY-MM-DD"
+        )
+    return value
 
 
 # end_offset=1: today's partition exists while today's events are still arriving, so the cadence
 # runs can refresh it (the UI shows it as in progress until the day ends).
+# Read once, when the definitions load: every partition window of this process uses this day.
+PARTITIONS_START = partitions_start()
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=partitions_start(), timezone="UTC", end_offset=1
+    start_date=PARTITIONS_START, timezone="UTC", end_offset=1
 )
 
 
@@ -51,7 +87,7 @@ def window_tags(first_day: date, last_day: date) -> dict[str, str]:
     Raises:
         ValueError: if ``last_day`` is before ``first_day`` or before the first partition.
     """
-    start = datetime.strptime(partitions_start(), PARTITION_FORMAT).date()
+    start = date.fromisoformat(PARTITIONS_START)
     first_day = max(first_day, start)
     if last_day < first_day:
         raise ValueError(f"empty partition window {first_day}..{last_day} (first day {start})")

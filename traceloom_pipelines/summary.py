@@ -60,11 +60,11 @@ def collect_summary(data_dir: Path) -> dict[str, list[tuple]]:
             "  from audit.quarantine) group by all order by 1, 2",
         )
         discrepancies = []
-        if _table_exists(con, "marts", "rpt_work_order_reconciliation"):
+        if _table_exists(con, "marts", "rpt_work_order_reconciliation_daily"):
             discrepancies = run(
                 con,
                 "select tenant_id, discrepancy_type, severity, count(*) "
-                "from marts.rpt_work_order_reconciliation group by all order by all",
+                "from marts.rpt_work_order_reconciliation_daily group by all order by all",
             )
     finally:
         con.close()

@@ -5,7 +5,7 @@ with work_orders as (
 ),
 
 discrepancies as (
-    select * from {{ ref('rpt_work_order_reconciliation') }}
+    select * from {{ ref('int_work_order_discrepancies_classified') }}
 ),
 
 work_order_counts as (

@@ -1,4 +1,6 @@
--- Nightly ERP <-> MES work-order reconciliation (003 §3.4): one row per discrepancy.
+-- ERP <-> MES work-order discrepancies as of now, classified (003 §3.4): one row per discrepancy.
+-- The one place the rules live: marts.rpt_work_order_reconciliation_daily dates these rows for
+-- the nightly report, marts.rpt_work_order_reconciliation_summary counts them per tenant.
 -- ERP side = latest event per erp_work_order_id, MES side = latest record per JobNumber; MES
 -- statuses are compared after mapping to TraceLoom's vocabulary. A work order can have several
 -- discrepancies (e.g. a status conflict and a quantity mismatch).
@@ -79,7 +81,11 @@ final as (
         erp_status,
         mes_status,
         erp_quantity,
-        mes_quantity
+        mes_quantity,
+        is_in_erp,
+        is_in_mes,
+        erp_last_event_at,
+        mes_last_updated_at
     from discrepancies
 )
 
