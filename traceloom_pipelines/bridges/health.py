@@ -31,11 +31,15 @@ and once more when the bridge stops; a reader always sees one complete JSON obje
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def health_path(data_dir: Path, bridge: str = "mqtt") -> Path:
@@ -60,6 +64,17 @@ def write_json_atomically(path: Path, document: dict) -> None:
         json.dump(document, handle, indent=2)
         handle.write("\n")
     os.replace(partial, path)
+
+
+def write_health(health, path: Path, running: bool = True) -> None:
+    """Rewrite a bridge's health file from ``health.snapshot(now UTC, monotonic seconds,
+    running)`` (any object with that method: :class:`BridgeHealth`, the OPC-UA bridge's
+    health). A failure is logged, never raised: health must not stop the bridge."""
+    try:
+        document = health.snapshot(datetime.now(UTC), time.monotonic(), running)
+        write_json_atomically(path, document)
+    except OSError as error:
+        log.warning("cannot write %s: %s", path, error)
 
 
 def lag_seconds(now: datetime, newest_event: datetime | None) -> float | None:

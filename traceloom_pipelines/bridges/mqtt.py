@@ -36,7 +36,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -46,7 +45,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from traceloom_pipelines.bridges.config import MqttSettings
-from traceloom_pipelines.bridges.health import BridgeHealth, health_path, write_json_atomically
+from traceloom_pipelines.bridges.health import BridgeHealth, health_path, write_health
 from traceloom_pipelines.bridges.process import drop_file_name, hold_lock
 from traceloom_pipelines.bridges.topics import SYSTEM, Line, Route, Unroutable, route, subscriptions
 from traceloom_pipelines.bridges.topics import to_line as message_line
@@ -284,11 +283,7 @@ class MqttBridge:
 
     def write_health(self, running: bool = True) -> None:
         """Rewrite the health file (a failure is logged, never fatal)."""
-        try:
-            document = self.health.snapshot(datetime.now(UTC), time.monotonic(), running)
-            write_json_atomically(self.health_file, document)
-        except OSError as error:
-            log.warning("cannot write %s: %s", self.health_file, error)
+        write_health(self.health, self.health_file, running)
 
     # -- the process --------------------------------------------------------------------
     def run(self) -> None:

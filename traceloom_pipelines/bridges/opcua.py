@@ -37,7 +37,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from asyncua import Client, Node, ua
@@ -47,7 +47,7 @@ from traceloom_pipelines.bridges.health import (
     health_path,
     lag_seconds,
     utc_iso,
-    write_json_atomically,
+    write_health,
 )
 from traceloom_pipelines.bridges.opcua_config import OpcuaSettings
 from traceloom_pipelines.bridges.opcua_nodes import (
@@ -246,11 +246,7 @@ class OpcuaBridge:
 
     def write_health(self, running: bool = True) -> None:
         """Rewrite the health file (a failure is logged, never fatal)."""
-        try:
-            document = self.health.snapshot(datetime.now(UTC), time.monotonic(), running)
-            write_json_atomically(self.health_file, document)
-        except OSError as error:
-            log.warning("cannot write %s: %s", self.health_file, error)
+        write_health(self.health, self.health_file, running)
 
     # -- the connection ---------------------------------------------------------------------
     def _client(self) -> Client:
