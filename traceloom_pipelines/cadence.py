@@ -182,6 +182,15 @@ CADENCES: tuple[Cadence, ...] = (
         timedelta(hours=3),
         "000 §3.3 (hourly ETL of vessel positions and lists)",
     ),
+    # Partners send EDI when they have business; the seed names no frequency. Polled every 15
+    # minutes like the ERP orders (000 §2.1); a partner silent for a day is worth a warning.
+    Cadence(
+        "edi_every_15_minutes",
+        "*/15 * * * *",
+        ("edi/purchase_orders", "edi/po_acknowledgments", "edi/ship_notices"),
+        timedelta(hours=26),
+        "001 (EDI transactions for automated procurement; no frequency given), 000 §2.1",
+    ),
 )
 
 

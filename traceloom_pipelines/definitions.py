@@ -37,6 +37,7 @@ from traceloom_pipelines.sensors import run_failure_recorder, sensors
 from traceloom_pipelines.sources.ais.assets import assets as ais_assets
 from traceloom_pipelines.sources.certifications.assets import assets as certifications_assets
 from traceloom_pipelines.sources.dagster.assets import assets as dagster_assets
+from traceloom_pipelines.sources.edi.assets import assets as edi_assets
 from traceloom_pipelines.sources.erp.assets import assets as erp_assets
 from traceloom_pipelines.sources.factory.assets import assets as factory_assets
 from traceloom_pipelines.sources.hr.assets import assets as hr_assets
@@ -62,6 +63,7 @@ ASSETS = with_ownership(
         *certifications_assets,
         *weather_assets,
         *ais_assets,
+        *edi_assets,
         traceloom_dbt_models,
         traceloom_dbt_daily_models,
         marts_parquet,

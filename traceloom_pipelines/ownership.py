@@ -38,6 +38,7 @@ DOMAIN_OWNERS: dict[str, str] = {
 GROUP_DOMAINS: dict[str, str] = {
     "erp": "procurement",
     "certifications": "procurement",
+    "edi": "procurement",
     "orders": "procurement",
     "suppliers": "procurement",
     "mes": "manufacturing",
