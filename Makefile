@@ -95,6 +95,7 @@ bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, increme
 	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.lake_bench
 	$(BIN)/python -m bench.incremental_bench
+	$(BIN)/python -m bench.bridge_bench
 
 lint: setup
 	$(BIN)/ruff check traceloom_pipelines tests bench
