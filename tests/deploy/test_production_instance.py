@@ -32,7 +32,7 @@ from tests.deploy.support import (
 )
 from traceloom_pipelines.definitions import MAIN_JOB
 from traceloom_pipelines.landing.warehouse import connect
-from traceloom_pipelines.partitions import recent_window_tags
+from traceloom_pipelines.partitions import main_run_tags
 
 pytestmark = [
     pytest.mark.slow,
@@ -94,13 +94,14 @@ def _repository(deploy: Deployment) -> dict:
 
 def test_main_job_runs_on_the_postgres_instance(deployment: Deployment, instance):
     client = DagsterGraphQLClient("127.0.0.1", port_number=deployment.port)
-    # The main job holds the daily-partitioned marts: one run covers a window of recent days,
-    # here the smallest (today and yesterday); what is tested is the instance, not day coverage.
+    # The main job holds the daily-partitioned marts: one run covers the recent days' window.
+    # All of it: the browser test (test_ui_backfill.py) backfills three of those days and checks
+    # that their neighbours keep this run's materializations.
     run_id = client.submit_job_execution(
         MAIN_JOB,
         repository_location_name=LOCATION,
         repository_name=REPOSITORY,
-        tags=recent_window_tags(days=2),
+        tags=main_run_tags(),
     )
 
     started = time.monotonic()
