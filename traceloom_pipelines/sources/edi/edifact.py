@@ -33,7 +33,7 @@ from traceloom_pipelines.sources.edi.envelope import (
     Interchange,
     Segment,
     Transaction,
-    same_number,
+    trailer_defects,
 )
 
 SYNTAX_ENCODINGS = {
@@ -162,23 +162,18 @@ def read_edifact(text: str) -> list[Interchange]:
                 if uses_groups
                 else sum(len(g.transactions) for g in current.groups)
             )
-            if not same_number(seg.get(2), current.control_number):
-                current.defects.append(
-                    Defect(
-                        "unz_control_reference_mismatch",
-                        f"UNZ 0020 {seg.get(2)} does not match UNB 0020 {current.control_number}",
-                        [current.header, seg.text],
-                    )
-                )
-            if not same_number(seg.get(1), str(count)):
-                what = "group(s)" if uses_groups else "message(s)"
-                current.defects.append(
-                    Defect(
-                        "unz_count_mismatch",
-                        f"UNZ 0036 {seg.get(1)} but {count} {what}",
-                        [current.header, seg.text],
-                    )
-                )
+            current.defects += trailer_defects(
+                seg,
+                current.header,
+                current.control_number,
+                count,
+                reference=("unz_control_reference_mismatch", "UNZ 0020", "UNB 0020"),
+                counted=(
+                    "unz_count_mismatch",
+                    "UNZ 0036",
+                    "group(s)" if uses_groups else "message(s)",
+                ),
+            )
             current.text = "'".join(texts)
             current = None
             continue
@@ -204,24 +199,15 @@ def read_edifact(text: str) -> list[Interchange]:
                 )
                 continue
             close_message("UNE follows")
-            if not same_number(seg.get(2), group.control_number):
-                group.defects.append(
-                    Defect(
-                        "une_control_reference_mismatch",
-                        f"UNE 0048 {seg.get(2)} does not match UNG 0048 {group.control_number}",
-                        [group.header, seg.text],
-                        group.control_number,
-                    )
-                )
-            if not same_number(seg.get(1), str(len(group.transactions))):
-                group.defects.append(
-                    Defect(
-                        "une_message_count_mismatch",
-                        f"UNE 0060 {seg.get(1)} but {len(group.transactions)} message(s)",
-                        [group.header, seg.text],
-                        group.control_number,
-                    )
-                )
+            group.defects += trailer_defects(
+                seg,
+                group.header,
+                group.control_number,
+                len(group.transactions),
+                reference=("une_control_reference_mismatch", "UNE 0048", "UNG 0048"),
+                counted=("une_message_count_mismatch", "UNE 0060", "message(s)"),
+                group_control_number=group.control_number,
+            )
             group = None
             continue
         if tag == "UNH":
@@ -252,23 +238,14 @@ def read_edifact(text: str) -> list[Interchange]:
             continue
         txn.all_segments.append(seg.text)
         if tag == "UNT":
-            if not same_number(seg.get(2), txn.control_number):
-                txn.defects.append(
-                    Defect(
-                        "unt_message_reference_mismatch",
-                        f"UNT 0062 {seg.get(2)} does not match UNH 0062 {txn.control_number}",
-                        [txn.all_segments[0], seg.text],
-                    )
-                )
-            count = len(txn.all_segments)
-            if not same_number(seg.get(1), str(count)):
-                txn.defects.append(
-                    Defect(
-                        "unt_segment_count_mismatch",
-                        f"UNT 0074 {seg.get(1)} but {count} segments from UNH to UNT",
-                        [txn.all_segments[0], seg.text],
-                    )
-                )
+            txn.defects += trailer_defects(
+                seg,
+                txn.all_segments[0],
+                txn.control_number,
+                len(txn.all_segments),
+                reference=("unt_message_reference_mismatch", "UNT 0062", "UNH 0062"),
+                counted=("unt_segment_count_mismatch", "UNT 0074", "segments from UNH to UNT"),
+            )
             txn = None
             if group is not None and not group.header:
                 group = None  # the implicit group stays open for the next UNH

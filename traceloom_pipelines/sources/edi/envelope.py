@@ -213,6 +213,50 @@ def same_number(a: str | None, b: str | None) -> bool:
     return a == b
 
 
+def trailer_defects(
+    trailer: Segment,
+    header: str | None,
+    control_number: str | None,
+    count: int,
+    *,
+    reference: tuple[str, str, str],
+    counted: tuple[str, str, str],
+    group_control_number: str | None = None,
+) -> list[Defect]:
+    """The defects of a trailer segment (IEA, GE, SE; UNZ, UNE, UNT): element 2 must repeat its
+    header's ``control_number`` and element 1 must equal ``count``, what it closes.
+
+    ``reference`` is ``(code, trailer element, header element)``, e.g.
+    ``("se_control_number_mismatch", "SE02", "ST02")``; ``counted`` is ``(code, trailer
+    element, what is counted)``, e.g. ``("ge_transaction_count_mismatch", "GE01",
+    "transaction set(s)")``. Each defect names the header and trailer segments.
+    """
+    segments = [header or "", trailer.text]
+    defects = []
+    code, trailer_element, header_element = reference
+    if not same_number(trailer.get(2), control_number):
+        defects.append(
+            Defect(
+                code,
+                f"{trailer_element} {trailer.get(2)} does not match {header_element} "
+                f"{control_number}",
+                list(segments),
+                group_control_number,
+            )
+        )
+    code, trailer_element, what = counted
+    if not same_number(trailer.get(1), str(count)):
+        defects.append(
+            Defect(
+                code,
+                f"{trailer_element} {trailer.get(1)} but {count} {what}",
+                list(segments),
+                group_control_number,
+            )
+        )
+    return defects
+
+
 def _split_x12(text: str, element: str, component: str) -> Segment:
     parts = text.split(element)
     tag = parts[0].strip()
@@ -326,22 +370,14 @@ def read_x12(text: str) -> list[Interchange]:
         if tag == "IEA":
             close_group("IEA follows")
             current.trailer = seg.text
-            if not same_number(seg.get(2), current.control_number):
-                current.defects.append(
-                    Defect(
-                        "iea_control_number_mismatch",
-                        f"IEA02 {seg.get(2)} does not match ISA13 {current.control_number}",
-                        [current.header, seg.text],
-                    )
-                )
-            if not same_number(seg.get(1), str(len(current.groups))):
-                current.defects.append(
-                    Defect(
-                        "iea_group_count_mismatch",
-                        f"IEA01 {seg.get(1)} but {len(current.groups)} GS group(s)",
-                        [current.header, seg.text],
-                    )
-                )
+            current.defects += trailer_defects(
+                seg,
+                current.header,
+                current.control_number,
+                len(current.groups),
+                reference=("iea_control_number_mismatch", "IEA02", "ISA13"),
+                counted=("iea_group_count_mismatch", "IEA01", "GS group(s)"),
+            )
             current.text = terminator.join(texts)
             current = None
             continue
@@ -365,25 +401,15 @@ def read_x12(text: str) -> list[Interchange]:
                 )
                 continue
             close_transaction("GE follows")
-            header = group.header
-            if not same_number(seg.get(2), group.control_number):
-                group.defects.append(
-                    Defect(
-                        "ge_control_number_mismatch",
-                        f"GE02 {seg.get(2)} does not match GS06 {group.control_number}",
-                        [header, seg.text],
-                        group.control_number,
-                    )
-                )
-            if not same_number(seg.get(1), str(len(group.transactions))):
-                group.defects.append(
-                    Defect(
-                        "ge_transaction_count_mismatch",
-                        f"GE01 {seg.get(1)} but {len(group.transactions)} transaction set(s)",
-                        [header, seg.text],
-                        group.control_number,
-                    )
-                )
+            group.defects += trailer_defects(
+                seg,
+                group.header,
+                group.control_number,
+                len(group.transactions),
+                reference=("ge_control_number_mismatch", "GE02", "GS06"),
+                counted=("ge_transaction_count_mismatch", "GE01", "transaction set(s)"),
+                group_control_number=group.control_number,
+            )
             group = None
             continue
         if tag == "ST":
@@ -414,23 +440,14 @@ def read_x12(text: str) -> list[Interchange]:
             continue
         txn.all_segments.append(seg.text)
         if tag == "SE":
-            if not same_number(seg.get(2), txn.control_number):
-                txn.defects.append(
-                    Defect(
-                        "se_control_number_mismatch",
-                        f"SE02 {seg.get(2)} does not match ST02 {txn.control_number}",
-                        [txn.all_segments[0], seg.text],
-                    )
-                )
-            count = len(txn.all_segments)
-            if not same_number(seg.get(1), str(count)):
-                txn.defects.append(
-                    Defect(
-                        "se_segment_count_mismatch",
-                        f"SE01 {seg.get(1)} but {count} segments from ST to SE",
-                        [txn.all_segments[0], seg.text],
-                    )
-                )
+            txn.defects += trailer_defects(
+                seg,
+                txn.all_segments[0],
+                txn.control_number,
+                len(txn.all_segments),
+                reference=("se_control_number_mismatch", "SE02", "ST02"),
+                counted=("se_segment_count_mismatch", "SE01", "segments from ST to SE"),
+            )
             txn = None
             continue
         if not _TAG.match(tag) and txn.broken is None:
