@@ -2,7 +2,7 @@
 
 The test worlds hold 30 days of events before today (``generate_world``'s default ``as_of``), so
 runs of the main job cover the last 31 UTC days rather than the production default of 45: every
-day that has data is built, and the daily microbatch marts run 14 fewer empty day batches per
+day that has data is built, and the daily marts read and replace 14 fewer empty days per
 materialization (traceloom_pipelines/partitions.py).
 """
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-import yaml
 
 from traceloom_pipelines import ownership, partitions
 from traceloom_pipelines.bi import MARTS
@@ -139,15 +138,14 @@ def test_exposures_add_no_asset_beside_the_python_assets():
 
 # --- daily partitions: one first day, for Dagster and dbt -------------------------------------
 
-BEGIN = "{{ env_var('TRACELOOM_PARTITIONS_START', var('daily_partitions_start')) }}"
+BEGIN = "env_var('TRACELOOM_PARTITIONS_START', var('daily_partitions_start'))"
 
 
-def _microbatch_models() -> list[dict]:
+def _daily_models() -> list[dict]:
     return [
         node
         for node in MANIFEST["nodes"].values()
-        if node["resource_type"] == "model"
-        and node["config"].get("incremental_strategy") == "microbatch"
+        if node["resource_type"] == "model" and "daily" in node["tags"]
     ]
 
 
@@ -178,24 +176,24 @@ def test_the_partitions_definition_loads_its_first_day_from_the_environment():
     assert out.stdout.split() == ["2026-11-15", "2026-11-15"]
 
 
-def test_dbt_microbatch_begins_on_the_first_dagster_partition():
-    models = _microbatch_models()
+def test_the_daily_marts_replace_their_window_and_start_on_the_first_dagster_partition():
+    models = _daily_models()
     assert {m["name"] for m in models} >= {
         "fct_production_daily",
         "fct_labor_hours",
         "rpt_work_order_reconciliation_daily",
         "rpt_reconciliation_daily_totals",
     }
-    # Every microbatch model reads the first day the way partitions.py does (env, then var)...
+    # Each replaces the days of its window (macros/daily_window.sql) on its own day column...
     for model in models:
-        yml = yaml.safe_load(
-            (PROJECT_ROOT / "dbt_project" / model["patch_path"].split("://")[1]).read_text()
-        )
-        (entry,) = [m for m in yml["models"] if m["name"] == model["name"]]
-        assert entry["config"]["begin"] == BEGIN, model["name"]
-    # ...and, as parsed, begins on the first partition of the loaded definitions.
-    first = partitions.daily_partitions.start.strftime("%Y-%m-%dT%H:%M:%S")
-    assert {m["config"]["begin"] for m in models} == {first}
+        config = model["config"]
+        assert config["materialized"] == "incremental", model["name"]
+        assert config["incremental_strategy"] == "daily_window", model["name"]
+        assert config["event_time"] in model["columns"], model["name"]
+        assert "in_daily_window" in model["raw_code"], model["name"]
+    # ...and, built without a window, starts where partitions.py does (env, then var).
+    macro = MANIFEST["macros"]["macro.traceloom.daily_window_bounds"]["macro_sql"]
+    assert BEGIN in macro
     graph = defs.resolve_asset_graph()
     daily = graph.get(dg.AssetKey(["marts", "fct_production_daily"])).partitions_def
     assert daily.start == partitions.daily_partitions.start

@@ -222,16 +222,17 @@ def traceloom_dbt_models(
     dagster_dbt_translator=TRANSLATOR,
     select=f"tag:{DAILY_TAG}",
     partitions_def=daily_partitions,
-    # One run for a whole backfill window: dbt's microbatch splits it into days itself.
+    # One run for a whole backfill window: each daily mart replaces the window's days at once.
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=LAKE_WRITERS_POOL,
 )
 def traceloom_dbt_daily_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ):
-    """``dbt build`` of the daily-partitioned marts (tag ``daily``, microbatch on UTC days) for
-    the run's partition window only: ``--event-time-start``/``--event-time-end`` are the window's
-    bounds, so exactly those days are deleted and rebuilt, every other day is left as it is."""
+    """``dbt build`` of the daily-partitioned marts (tag ``daily``, UTC days) for the run's
+    partition window only: ``--event-time-start``/``--event-time-end`` are the window's bounds
+    (start inclusive, end exclusive), so exactly those days are deleted and rebuilt, in one
+    statement per mart, and every other day is left as it is (``macros/daily_window.sql``)."""
     window = context.partition_time_window
     args = [
         "--event-time-start",

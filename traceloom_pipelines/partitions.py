@@ -4,14 +4,15 @@ window of them.
 Landing is by arrival: a drop file is landed once (its ledger row makes a replay a no-op) and may
 hold events of any day, so the ``raw`` assets are not partitioned. What grows by event day is
 downstream: the dbt marts tagged ``daily`` (production per machine-day, labour hours, the nightly
-reconciliation) are dbt *microbatch* models on the same UTC days, and the report asset renders the
+reconciliation) are incremental on the same UTC days (``dbt_project/macros/daily_window.sql``),
+and the report asset renders the
 days of its window. Materializing partitions D1..Dn — a backfill from the UI, or a range run —
 replaces exactly those days in those marts and leaves every other day untouched.
 
 The first day is ``$TRACELOOM_PARTITIONS_START`` (``YYYY-MM-DD``), else ``daily_partitions_start``
-in ``dbt_project/dbt_project.yml``. The microbatch marts' ``begin`` reads the same two, in the same
-order (``env_var('TRACELOOM_PARTITIONS_START', var('daily_partitions_start'))``), and dbt runs with
-this process's environment, so Dagster and dbt agree on it. It is a fixed date, read when the
+in ``dbt_project/dbt_project.yml``. A daily mart built without a window starts on the same day
+(``daily_window_bounds`` reads the same two, in the same order), and dbt runs with this process's
+environment, so Dagster and dbt agree on it. It is a fixed date, read when the
 definitions load: a partitions definition whose first day moved with the clock would drop a
 partition every day.
 """

@@ -61,8 +61,8 @@ pytestmark = [
 ]
 
 SEED, SCALE = 11, 0.002
-# The run's window of daily partitions (the daily microbatch marts): today and yesterday rather
-# than the suite's 31 days, which only repeats per-day batches in both runs; what is compared is
+# The run's window of daily partitions (the daily marts): today and yesterday rather than the
+# suite's 31 days, which only plans more partitions in both runs; what is compared is
 # where steps ran and that the marts equal, not day coverage (tests/test_main_job.py has that).
 RUN_DAYS = "2"
 WORKER_CONCURRENCY = 2  # pool processes per worker

@@ -11,6 +11,7 @@
 {%- set low_risk_pct = var('inventory_low_risk_pct', 0.10) %}
 with compared as (
     select * from {{ ref('int_material_consumption_compared') }}
+    where {{ in_daily_window('consumption_date') }}
 ),
 
 materials as (
@@ -85,3 +86,4 @@ final as (
 )
 
 select * from final
+where {{ in_daily_window('consumption_date') }}

@@ -7,14 +7,17 @@
 
 with production_counts as (
     select * from {{ ref('stg_mes__production_counts') }}
+    where {{ in_daily_window('counted_at') }}
 ),
 
 inspections as (
     select * from {{ ref('stg_mes__quality_inspections') }}
+    where {{ in_daily_window('inspected_at') }}
 ),
 
 downtime as (
     select * from {{ ref('int_downtime_minutes_split_by_day') }}
+    where {{ in_daily_window('production_date') }}
 ),
 
 machines as (
@@ -128,3 +131,4 @@ final as (
 )
 
 select * from final
+where {{ in_daily_window('production_date') }}

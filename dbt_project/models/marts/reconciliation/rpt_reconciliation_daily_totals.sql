@@ -7,22 +7,27 @@ with work_orders as (
 
 work_order_discrepancies as (
     select * from {{ ref('rpt_work_order_reconciliation_daily') }}
+    where {{ in_daily_window('reconciliation_date') }}
 ),
 
 consumption as (
     select * from {{ ref('int_material_consumption_compared') }}
+    where {{ in_daily_window('consumption_date') }}
 ),
 
 inventory_discrepancies as (
     select * from {{ ref('rpt_inventory_reconciliation') }}
+    where {{ in_daily_window('consumption_date') }}
 ),
 
 labor as (
     select * from {{ ref('int_labor_hours_attended_vs_booked') }}
+    where {{ in_daily_window('labor_date') }}
 ),
 
 labor_discrepancies as (
     select * from {{ ref('rpt_labor_reconciliation') }}
+    where {{ in_daily_window('labor_date') }}
 ),
 
 erp_updates as (
@@ -136,3 +141,4 @@ final as (
 )
 
 select * from final
+where {{ in_daily_window('reconciliation_date') }}

@@ -31,3 +31,4 @@ final as (
 )
 
 select * from final
+where {{ in_daily_window('reconciliation_date') }}

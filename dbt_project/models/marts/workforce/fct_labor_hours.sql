@@ -3,10 +3,12 @@
 -- date of their clock-in, schedules by their planned shift date.
 with spans as (
     select * from {{ ref('int_attendance_shifts_paired') }}
+    where {{ in_daily_window('shift_date') }}
 ),
 
 shifts as (
     select * from {{ ref('int_shift_schedules_hours') }}
+    where {{ in_daily_window('shift_date') }}
 ),
 
 worked_per_day as (
@@ -67,3 +69,4 @@ final as (
 )
 
 select * from final
+where {{ in_daily_window('shift_date') }}

@@ -9,6 +9,7 @@
 {%- set low_risk_hours = var('labor_low_risk_hours', 1.0) %}
 with compared as (
     select * from {{ ref('int_labor_hours_attended_vs_booked') }}
+    where {{ in_daily_window('labor_date') }}
 ),
 
 measured as (
@@ -66,3 +67,4 @@ final as (
 )
 
 select * from final
+where {{ in_daily_window('labor_date') }}
