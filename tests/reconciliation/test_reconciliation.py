@@ -370,8 +370,8 @@ def test_report_states_its_lake_snapshot_and_time_travel_reproduces_it(world):
 # Runs last in this module: it rewrites the warehouse (and puts it back).
 def test_backfill_of_three_days_rebuilds_those_days_only(world):
     """A range run of three daily partitions replaces exactly those UTC days in the daily marts
-    (macros/daily_window.sql) and leaves every other day as it was — shown by marking every row stale
-    first: the three days come back right, the others stay marked."""
+    (macros/daily_window.sql) and leaves every other day as it was — shown by marking every row
+    stale first: the three days come back right, the others stay marked."""
     world["con"].close()
     path = world["dir"]
     marts = {
