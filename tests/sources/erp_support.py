@@ -13,15 +13,20 @@ from werkzeug import Request, Response
 from traceloom_pipelines.dbt import DBT_PROJECT_DIR, dbt_executable
 from traceloom_pipelines.demo.odata_service import ODataPurchaseOrderService
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
-from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.landing.warehouse import connect, ensure_tables
+from traceloom_pipelines.sources.catalog import all_entities
 from traceloom_pipelines.sources.erp.contract import purchase_orders, purchase_orders_odata
 
 
 def land_both_routes(data_dir: Path, landing: Path) -> tuple[LandingResult, LandingResult]:
     """Land the drop-file and the OData purchase orders under ``landing`` into ``data_dir``'s
-    lake: (drop result, OData result)."""
+    lake: (drop result, OData result). The EDI route's raw tables, which the canonical purchase
+    orders also union, are created empty."""
     con = connect(data_dir)
     try:
+        for entity in all_entities():
+            if entity.system == "edi":
+                ensure_tables(con, entity)
         return land_entity(con, purchase_orders, landing), land_entity(
             con, purchase_orders_odata, landing
         )

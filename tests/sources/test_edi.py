@@ -1,19 +1,25 @@
 """EDI landing on a real DuckLake: the real X12 850 sample, hand-made 855/856 and EDIFACT
 ORDERS/ORDRSP/DESADV, envelope and transaction defects, 997/CONTRL files, replay.
 
-No Dagster job and no dbt: files are landed with ``land_entity`` as the ingestion assets do.
+Files are landed with ``land_entity`` as the ingestion assets do (no Dagster job); the last test
+builds the purchase-order and shipment-milestone marts with dbt on the landed EDI.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-from datetime import date
+import subprocess
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
+from traceloom_pipelines.dbt import DBT_PROJECT_DIR, dbt_executable
 from traceloom_pipelines.landing.loader import land_entity
-from traceloom_pipelines.landing.warehouse import connect, run
+from traceloom_pipelines.landing.warehouse import connect, ensure_tables, run
+from traceloom_pipelines.sources.catalog import all_entities
 from traceloom_pipelines.sources.edi.contract import (
     po_acknowledgments,
     purchase_orders,
@@ -447,3 +453,154 @@ def test_edifact_orders_ordrsp_desadv_land_and_get_a_contrl(tmp_path, con):
     for entity in (purchase_orders, po_acknowledgments, ship_notices):
         assert land_entity(con, entity, tmp_path / "landing").files_ingested == []
     assert run(con, "select count(*) from audit.quarantine") == [(2,)]
+
+
+# -- the EDI route in the canonical marts (dbt) ------------------------------------------------
+
+
+def _erp_drop_po(po_id: str, updated: str) -> dict:
+    """A drop-route ERP PO (000 §2.1 shape) with two lines."""
+    return {
+        "poId": po_id,
+        "revision": 3,
+        "poStatus": "open",
+        "updatedAt": updated,
+        "customer": "Nordic Outdoor",
+        "supplier": "Shenzhen Knit",
+        "factory": "FAC-SZ-01",
+        "product": "Merino crew sweater",
+        "quantity": 1400,
+        "unit": "pcs",
+        "price": 18.0,
+        "currency": "USD",
+        "lineItems": [
+            {"lineItemId": f"{po_id}-01", "sku": "MCS-NVY-M", "lineQuantity": 1100},
+            {"lineItemId": f"{po_id}-02", "sku": "MCS-NVY-L", "lineQuantity": 300},
+        ],
+    }
+
+
+@pytest.mark.slow
+def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_path):
+    """Issue #16: X12 850 / EDIFACT ORDERS become POs of route `edi` (quantity = sum of the
+    lines; a later cancellation wins), their lines PO lines, 856 / DESADV shipment milestones;
+    at the same updated_at an ERP route wins over EDI."""
+    ship_notice = [s.replace("PO-7781", "PO-1001") for s in SHIP_NOTICE_856]
+    _drop(tmp_path, "purchase_orders", "po.x12", _x12("PO", [("850", "0001", PO_850)]))
+    _drop(tmp_path, "purchase_orders", "orders.edifact", ORDERS)
+    _drop(tmp_path, "ship_notices", "asn.edi", _x12("SH", [("856", "0001", ship_notice)]))
+    _drop(tmp_path, "ship_notices", "desadv.edi", DESADV)
+    # the same 850 from another partner's tenant, and also in that tenant's ERP export at the
+    # EDI message's updated_at (the interchange date 2026-03-01, midnight UTC): ERP wins
+    _drop(tmp_path, "purchase_orders", "po.x12", _x12("PO", [("850", "0001", PO_850)]), "beta")
+    erp = tmp_path / "landing" / "beta" / "erp" / "purchase_orders"
+    erp.mkdir(parents=True)
+    (erp / "export.json").write_text(
+        json.dumps([_erp_drop_po("PO-1001", "2026-03-01T00:00:00Z")]), encoding="utf-8"
+    )
+    # a later interchange (2026-03-05) cancels the PO: the latest transaction wins
+    cancellation = [
+        "BEG*01*SA*PO-1001**20260301",
+        "N1*BY*Nordic Outdoor*92*BUY-01",
+        "N1*SE*Shenzhen Knit*92*SUP-001",
+        "PO1*1*1200*EA*18.5**BP*MCS-NVY-M",
+    ]
+    _drop(tmp_path, "purchase_orders", "po.x12", _x12("PO", [("850", "0001", PO_850)]), "gamma")
+    cancel = _x12("PO", [("850", "0001", cancellation)], control="000000102")
+    cancel = cancel.replace("*260301*", "*260305*")  # ISA09
+    _drop(tmp_path, "purchase_orders", "cancel.x12", cancel, "gamma")
+    con = connect(tmp_path)
+    try:
+        for entity in all_entities():
+            if entity.system == "edi" or entity.table == "erp__purchase_orders":
+                land_entity(con, entity, tmp_path / "landing")
+            elif entity.system in ("erp", "logistics"):
+                ensure_tables(con, entity)  # the other sources the marts union: empty
+    finally:
+        con.close()
+
+    target = tmp_path / "dbt_target"
+    done = subprocess.run(
+        [
+            dbt_executable(),
+            "build",
+            "--select",
+            "+fct_purchase_orders",
+            "+fct_purchase_order_lines",
+            "+fct_shipment_milestones",
+            "--indirect-selection",
+            "cautious",
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(target / "logs"),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={
+            **os.environ,
+            "TRACELOOM_DATA_DIR": str(tmp_path),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert "ERROR=0" in done.stdout and "WARN=0" in done.stdout, done.stdout[-4000:]
+
+    con = connect(tmp_path, read_only=True)
+    try:
+        assert run(
+            con,
+            "select tenant_id, po_id, source_route, revision, po_status, customer, supplier, "
+            "product, quantity, unit, unit_price, currency, requested_delivery_date, line_count, "
+            "line_quantity_total, updated_at from marts.fct_purchase_orders "
+            "order by tenant_id, po_id",
+        ) == [
+            ("acme", "PO+9001", "edi", 1, "open", "5790000000012", "5790000000029", "BX-200",
+             48.0, "pcs", 9.5, "EUR", date(2026, 4, 20), 1, 48.0, datetime(2026, 3, 1)),
+            # 1200 + 300 of the two PO1 lines
+            ("acme", "PO-1001", "edi", 1, "open", "BUY-01", "SUP-001", "MCS-NVY-M", 1500.0,
+             "pcs", 18.5, "USD", date(2026, 4, 20), 2, 1500.0, datetime(2026, 3, 1)),
+            ("beta", "PO-1001", "drop", 3, "open", "Nordic Outdoor", "Shenzhen Knit",
+             "Merino crew sweater", 1400.0, "pcs", 18.0, "USD", None, 2, 1400.0,
+             datetime(2026, 3, 1)),
+            ("gamma", "PO-1001", "edi", 2, "cancelled", "BUY-01", "SUP-001", "MCS-NVY-M",
+             1200.0, "pcs", 18.5, None, None, 1, 1200.0, datetime(2026, 3, 5)),
+        ]  # fmt: skip
+        assert run(
+            con,
+            "select tenant_id, po_id, line_item_id, line_number, sku, line_quantity, "
+            "source_route, item_number, is_deleted from marts.fct_purchase_order_lines "
+            "order by tenant_id, po_id, line_number",
+        ) == [
+            ("acme", "PO+9001", "PO+9001-01", 1, "BX-200", 48.0, "edi", "1", False),
+            ("acme", "PO-1001", "PO-1001-01", 1, "MCS-NVY-M", 1200.0, "edi", "1", False),
+            ("acme", "PO-1001", "PO-1001-02", 2, "MCS-NVY-L", 300.0, "edi", "2", False),
+            ("beta", "PO-1001", "PO-1001-01", 1, "MCS-NVY-M", 1100.0, "drop", None, False),
+            ("beta", "PO-1001", "PO-1001-02", 2, "MCS-NVY-L", 300.0, "drop", None, False),
+            ("gamma", "PO-1001", "PO-1001-01", 1, "MCS-NVY-M", 1200.0, "edi", "1", False),
+        ]
+        assert run(
+            con,
+            "select tenant_id, shipment_id, po_id, milestone, classifier, event_at, reported_at, "
+            "carrier, container_number, source, source_event_id "
+            "from marts.fct_shipment_milestones order by shipment_id, milestone_sequence",
+        ) == [
+            ("acme", "ASN-9001", "PO-1001", "DEPARTED", "ACT", datetime(2026, 3, 5),
+             datetime(2026, 3, 5), "MAEU", "MSKU1234565", "edi_ship_notices",
+             "SUPPLIERA:000000101:0001"),
+            ("acme", "ASN-9001", "PO-1001", "DELIVERED", "EST", datetime(2026, 4, 2),
+             datetime(2026, 3, 5), "MAEU", "MSKU1234565", "edi_ship_notices",
+             "SUPPLIERA:000000101:0001"),
+            ("acme", "DES-42", "PO+9001", "DEPARTED", "ACT", datetime(2026, 3, 11),
+             datetime(2026, 3, 10), "MAEU", "MSKU7654321", "edi_ship_notices",
+             "5790000000029:D1:1"),
+            ("acme", "DES-42", "PO+9001", "DELIVERED", "EST", datetime(2026, 4, 5),
+             datetime(2026, 3, 10), "MAEU", "MSKU7654321", "edi_ship_notices",
+             "5790000000029:D1:1"),
+        ]  # fmt: skip
+    finally:
+        con.close()
