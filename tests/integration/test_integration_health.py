@@ -1,5 +1,6 @@
-"""fct_integration_health built by real dbt on a warehouse written by real pulls: one healthy
-pull, one whose breaker opened, dead letters counted over the last 24 hours (003 §8.1)."""
+"""fct_integration_health built by real dbt on a warehouse written by real pulls and landings:
+one healthy pull, one whose breaker opened, dead letters counted over the last 24 hours
+(003 §8.1); paths landing skipped and CSV columns no contract reads (issue #12 §3-§4)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
-from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
 from traceloom_pipelines.sources.dagster.contract import ENTITIES as DAGSTER_ENTITIES
+from traceloom_pipelines.sources.erp.contract import materials
 from traceloom_pipelines.sources.wms.connector import WmsApiResource
 from traceloom_pipelines.sources.wms.contract import stock_events
 
@@ -99,3 +101,115 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
         ("bad", 0, 1, 1, 1, "open", "pull_failed", "red", False),
         ("good", 1, 1, 0, 0, "closed", "landed", "green", True),
     ]
+
+
+MATERIAL = {
+    "material_id": "MAT-1",
+    "part_number": "P-1",
+    "part_name": "Door Panel",
+    "standard_cost": "12.50",
+    "currency": "USD",
+    "is_active": "true",
+    "safety_stock_quantity": "100",
+}
+
+
+def _materials_csv(landing: Path, tenant: str, name: str, extra: dict[str, str]) -> Path:
+    """One materials row as a CSV drop, with ``extra`` columns the contract does not read."""
+    row = {**MATERIAL, "material_id": f"MAT-{tenant}-{name}", **extra}
+    folder = landing / tenant / "erp" / "materials"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    return path
+
+
+def _build_mart(data_dir: Path) -> None:
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--profiles-dir",
+            ".",
+            "--select",
+            "+fct_integration_health",
+        ],
+        cwd=PROJECT_ROOT / "dbt_project",
+        env={**os.environ, "TRACELOOM_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+def test_integration_health_counts_skipped_paths_and_schema_drift(tmp_path: Path):
+    """Skipped paths and drifted CSV columns written by real landing reach the mart: counted
+    over the last 24 hours per tenant, source system and entity; a tenant folder whose name is
+    not a tenant id is counted under tenant ``_invalid``, never under a real tenant."""
+    landing = tmp_path / "landing"
+    good = _materials_csv(landing, "acme", "a.csv", {"remarks": "rush"})
+    _materials_csv(landing, "acme", "b.csv", {"remarks": "", "colour": "red"})
+    outside = tmp_path / "outside.csv"
+    outside.write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    (good.parent / "c_link.csv").symlink_to(outside)
+    (good.parent / "d_old_link.csv").symlink_to(outside)
+    _materials_csv(landing, "acme corp", "a.csv", {})  # not a tenant id: skipped
+    _materials_csv(landing, "beta", "a.csv", {})  # clean
+    con = connect(tmp_path)
+    try:
+        for entity in DAGSTER_ENTITIES:  # the run-failure source table the mart reads
+            land_entity(con, entity, landing)
+        result = land_entity(con, materials, landing, run_id="run-1")
+        assert len(result.files_ingested) == 3 and len(result.paths_skipped) == 3
+        # what was recorded before the 24-hour window counts for last_schema_drift_at only
+        run(
+            con,
+            "update audit.schema_drift set recorded_at = recorded_at - interval 3 day "
+            "where field = 'colour'",
+        )
+        run(
+            con,
+            "update audit.skipped_paths set first_seen_at = first_seen_at - interval 3 day "
+            "where path like '%d_old_link.csv'",
+        )
+        drift = run(
+            con,
+            "select field, count(*), max(recorded_at) from audit.schema_drift "
+            "where tenant_id = 'acme' group by field order by field",
+        )
+    finally:
+        con.close()
+    (colour, _, colour_at), (remarks, remarks_files, remarks_at) = drift
+    assert (colour, remarks, remarks_files) == ("colour", "remarks", 2)
+    assert colour_at < remarks_at
+
+    _build_mart(tmp_path)
+    con = connect(tmp_path, read_only=True)
+    try:
+        rows = run(
+            con,
+            "select tenant_id, entity, paths_skipped_24h, schema_drift_columns_24h, "
+            "last_schema_drift_at, rows_landed_24h from marts.fct_integration_health "
+            "where source_system = 'erp' order by tenant_id",
+        )
+        types = dict(
+            run(
+                con,
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts' and table_name = 'fct_integration_health' and "
+                "column_name in ('paths_skipped_24h', 'schema_drift_columns_24h', "
+                "'last_schema_drift_at')",
+            )
+        )
+    finally:
+        con.close()
+    assert rows == [
+        ("_invalid", "materials", 1, 0, None, 0),  # the `acme corp` folder
+        ("acme", "materials", 1, 1, remarks_at, 2),  # c_link.csv; `remarks` (2 files)
+        ("beta", "materials", 0, 0, None, 1),
+    ]
+    assert types == {
+        "paths_skipped_24h": "BIGINT",
+        "schema_drift_columns_24h": "BIGINT",
+        "last_schema_drift_at": "TIMESTAMP",
+    }

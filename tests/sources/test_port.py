@@ -19,12 +19,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from traceloom_pipelines.landing.loader import LandingResult, land_entity
+from traceloom_pipelines.landing.loader import FILE_DUPLICATE_HEADER, LandingResult, land_entity
+from traceloom_pipelines.landing.readers import DuplicateHeaderError
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.sources.port.connector import (
     SAMPLE_FILES,
     install_port_samples,
     iter_cargo_throughput_records,
+    iter_container_throughput_records,
     iter_mardep_vessel_records,
 )
 from traceloom_pipelines.sources.port.contract import (
@@ -519,3 +521,96 @@ def test_dbt_staging_builds_on_the_samples(
         "select count(*) from staging.stg_port__vessel_expected_arrivals "
         "where expected_arrival_at is null",
     ) == [(0,)]
+
+
+# -- a header naming a column twice: the whole file is quarantined -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("entity", "renamed", "duplicate", "reported"),
+    [
+        # the cargo reader matches names stripped and lower-cased: this is 2014 a second time
+        (
+            "cargo_throughput",
+            "Port_cargo_throughput_2015",
+            " port_cargo_throughput_2014",
+            "Port_cargo_throughput_2014",
+        ),
+        # the container reader keys records by the names as published
+        (
+            "container_throughput",
+            "River ( '000 TEUs)",
+            "Seaborne ( '000 TEUs)",
+            "Seaborne ( '000 TEUs)",
+        ),
+    ],
+)
+def test_a_csv_header_naming_a_column_twice_quarantines_the_file(
+    tmp_path: Path, entity: str, renamed: str, duplicate: str, reported: str
+) -> None:
+    """The real sample with one header name changed into another's lands nothing: one
+    ``_file:duplicate_header`` quarantine row, as for the shared CSV reader; the unchanged
+    sample beside it lands whole."""
+    original = (SAMPLES / FILE_BY_ENTITY[entity]).read_bytes()
+    header, rest = original.split(b"\r\n", 1)
+    names = header.decode("utf-8-sig").split(",")
+    assert names.count(renamed) == 1
+    names[names.index(renamed)] = duplicate
+    bad = header[: len(header) - len(header.lstrip(b"\xef\xbb\xbf"))]  # keep the BOM, if any
+    bad += ",".join(names).encode("utf-8") + b"\r\n" + rest
+    _drop(tmp_path, entity, "a_duplicate_header.csv", bad)
+    _drop(tmp_path, entity, "b_as_published.csv", original)
+    folder = tmp_path / "landing" / "public" / "port" / entity
+    reader = {
+        "cargo_throughput": iter_cargo_throughput_records,
+        "container_throughput": iter_container_throughput_records,
+    }[entity]
+    with pytest.raises(DuplicateHeaderError) as raised:
+        next(reader(folder / "a_duplicate_header.csv"))
+    assert raised.value.columns == (reported,)
+    good_records = len(list(reader(folder / "b_as_published.csv")))
+    assert good_records > 0
+
+    con = connect(tmp_path)
+    try:
+        result = land_entity(con, ENTITY_BY_NAME[entity], tmp_path / "landing")
+        batches = run(
+            con,
+            "select source_file, rows_read, rows_landed, rows_quarantined, rows_duplicate "
+            "from audit.batches order by source_file",
+        )
+        quarantined = run(
+            con,
+            "select source_file, source_row, failed_checks, reason, record "
+            "from audit.quarantine order by source_file, source_row",
+        )
+        landed_from = run(
+            con, f"select _source_file, count(*) from raw.port__{entity} group by all order by 1"
+        )
+    finally:
+        con.close()
+
+    prefix = f"public/port/{entity}/"
+    assert batches == [
+        (prefix + "a_duplicate_header.csv", 1, 0, 1, 0),
+        (prefix + "b_as_published.csv", good_records, good_records, 0, 0),
+    ]
+    total = result.total
+    assert total.balanced
+    assert total.rows_read == total.rows_landed + total.rows_quarantined + total.rows_duplicate
+    assert (total.rows_read, total.rows_landed, total.rows_quarantined, total.rows_duplicate) == (
+        good_records + 1,
+        good_records,
+        1,
+        0,
+    )
+    [(source_file, source_row, failed_checks, reason, record)] = quarantined
+    assert (source_file, source_row, failed_checks) == (
+        prefix + "a_duplicate_header.csv",
+        0,
+        [FILE_DUPLICATE_HEADER],
+    )
+    assert reason.startswith(f"{FILE_DUPLICATE_HEADER}: DuplicateHeaderError: ")
+    assert repr(reported) in reason
+    assert json.loads(record)["file_bytes"] == len(bad)  # described, never its content
+    assert landed_from == [(prefix + "b_as_published.csv", good_records)]

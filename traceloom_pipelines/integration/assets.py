@@ -20,6 +20,8 @@ AUDIT_TABLES = {
     "dead_letters": "Requests to a source that failed for good (003 §7.2), secrets redacted.",
     "connector_runs": "One row per pull of one tenant's entity: requests, retries, breaker state.",
     "pull_snapshots": "Keys of every complete full pull (HR employee ids).",
+    "skipped_paths": "Paths under the landing root that landing refused to read (issue #12 §3).",
+    "schema_drift": "CSV header columns that no contract field reads, per file (issue #12 §4).",
 }
 
 

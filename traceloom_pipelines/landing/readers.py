@@ -36,8 +36,7 @@ import json
 import logging
 import os
 import re
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -92,6 +91,32 @@ class DuplicateHeaderError(ValueError):
         super().__init__(
             "CSV header names these columns more than once: " + ", ".join(map(repr, columns))
         )
+
+
+def check_unique_header(header: list[str], key: Callable[[str], str] = str) -> None:
+    """Raise :class:`DuplicateHeaderError` if two columns of a CSV ``header`` are the same column
+    for the reader that reads it.
+
+    ``key`` is the normalisation the reader applies to a header name before using it (identity
+    for a reader keying records by the names as published, stripping and lower-casing for one
+    that matches names that way); two names with the same key are one column named twice, and
+    keeping either value would drop the other silently. Blank names count like any other.
+
+    Raises:
+        DuplicateHeaderError: some names repeat; ``columns`` lists each repeated name as
+            published at its first occurrence, in header order. The loader quarantines the whole
+            file as ``_file:duplicate_header`` (nothing of it lands).
+    """
+    first: dict[str, str] = {}  # normalised name -> the name at its first occurrence
+    repeated: set[str] = set()
+    for name in header:
+        normalised = key(name)
+        if normalised in first:
+            repeated.add(normalised)
+        else:
+            first[normalised] = name
+    if repeated:
+        raise DuplicateHeaderError(tuple(name for k, name in first.items() if k in repeated))
 
 
 class FileEncodingError(UnicodeError):
@@ -474,11 +499,8 @@ def _iter_csv(
     """
     with _open_text(path, newline="", end=end) as handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        counts = Counter(header)
-        duplicated = tuple(name for name in counts if counts[name] > 1)
-        if duplicated:
-            raise DuplicateHeaderError(duplicated)
+        header = list(reader.fieldnames or [])
+        check_unique_header(header)
         unknown: tuple[str, ...] = ()
         if notes is not None:
             known = contract_keys(entity)

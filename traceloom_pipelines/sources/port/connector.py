@@ -5,7 +5,11 @@ Every reader here is a :data:`~traceloom_pipelines.landing.entity.RecordReader`:
 file into ``(1-based record ordinal, record JSON text)`` pairs and never drops input. What cannot
 be read as a record (a file that is not well-formed XML, an element that is not a vessel row) is
 still yielded as its raw text, which is not JSON, so validation quarantines it with
-``_record:valid_json`` (docs/landing_contract.md).
+``_record:valid_json`` (docs/landing_contract.md). A CSV whose header names a column twice
+cannot be read without losing one of the two columns: its reader raises
+:class:`~traceloom_pipelines.landing.readers.DuplicateHeaderError` before yielding anything, and
+the loader quarantines the whole file as ``_file:duplicate_header``, as it does for the shared
+CSV reader.
 
 Values are kept as the source published them: text, with the source's own spacing and spelling;
 the landing contract (``contract.py``) says what the text must parse as, and dbt staging casts.
@@ -28,6 +32,7 @@ from traceloom_pipelines.landing.pull import (
     pull_env_config,
     write_pull_document,
 )
+from traceloom_pipelines.landing.readers import check_unique_header
 
 # Marine Department feeds (000 §3.3): one <G_SQL1> element per vessel under a root named after
 # the feed (<RP04005IXML>, <RP05005IXML> ...).
@@ -128,6 +133,13 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
                 yield row
 
 
+def _cargo_header_key(name: str) -> str:
+    """A cargo header name as :func:`iter_cargo_throughput_records` matches it: stripped and
+    lower-cased (``Shipment_type`` and the ``Port_cargo_throughput_…`` columns are matched
+    without regard to case)."""
+    return name.strip().lower()
+
+
 # Port cargo statistics, table 1: one column per year and measure, e.g.
 # Port_cargo_throughput_2014, Port_cargo_throughput_percentage_distribution_2014, and a final
 # Port_cargo_throughput_average_annual_rate_of_change_2014_2023.
@@ -181,11 +193,19 @@ def iter_cargo_throughput_records(path: Path) -> Iterator[tuple[int, str]]:
     still a record (``measure``/``year`` null, so it is quarantined); a file without a
     ``Shipment_type`` column yields records without ``shipment_type`` (quarantined). Ordinals are
     1-based over the records, row by row, left to right.
+
+    Raises:
+        DuplicateHeaderError: two header names are equal once stripped and lower-cased (the way
+            the columns are matched), e.g. ``Port_cargo_throughput_2014`` twice: their cells
+            would be two values for one (shipment type, year, measure). Raised before any record;
+            the loader quarantines the whole file (``_file:duplicate_header``).
+        UnicodeDecodeError: the file is not UTF-8 (``_file:encoding``).
     """
     rows = _csv_rows(path)
     header = next(rows, None)
     if header is None:
         return
+    check_unique_header(header, _cargo_header_key)
     names = [name.strip() for name in header]
     label = next((i for i, n in enumerate(names) if n.lower() == CARGO_LABEL_COLUMN.lower()), None)
     ordinal = 0
@@ -221,11 +241,18 @@ def iter_container_throughput_records(path: Path) -> Iterator[tuple[int, str]]:
     TEU, changes in percent year on year. A row with more cells than the header keeps the surplus
     under ``_extra_columns`` (as the shared CSV reader does); a short row lacks the missing keys.
     BOM and CRLF are handled; fully blank lines are skipped.
+
+    Raises:
+        DuplicateHeaderError: the header names a column twice (names compared as published, the
+            way they key the record): one of the two cells would overwrite the other. Raised
+            before any record; the loader quarantines the whole file (``_file:duplicate_header``).
+        UnicodeDecodeError: the file is not UTF-8 (``_file:encoding``).
     """
     rows = _csv_rows(path)
     header = next(rows, None)
     if header is None:
         return
+    check_unique_header(header)
     for ordinal, row in enumerate(rows, start=1):
         record: dict[str, object] = dict(zip(header, row, strict=False))
         if len(row) > len(header):

@@ -1,8 +1,10 @@
 -- Integration health per tenant, source system and entity (003 §8.1): last successful landing
 -- and its lag, rows landed and quarantined, dead letters, pull and record error rates over the
 -- last 24 hours, the circuit breaker state after the last pull, and failed Dagster runs of the
--- entity's ingestion step. Run failures are platform-wide (tenant `platform`), so each failure
--- counts for every tenant of the entity it names.
+-- entity's ingestion step, paths landing refused to read and CSV columns no contract reads
+-- (issue #12 §3-§4). Run failures are platform-wide (tenant `platform`), so each failure
+-- counts for every tenant of the entity it names. A skipped tenant folder whose name is not a
+-- tenant id is counted under tenant `_invalid` (its own row per source system and entity).
 with batches as (
     select * from {{ ref('stg_audit__batches') }}
 ),
@@ -19,6 +21,14 @@ run_failures as (
     select * from {{ ref('stg_dagster__run_failures') }}
 ),
 
+skipped_paths as (
+    select * from {{ ref('stg_audit__skipped_paths') }}
+),
+
+schema_drift as (
+    select * from {{ ref('stg_audit__schema_drift') }}
+),
+
 clock as (
     select cast(current_timestamp at time zone 'UTC' as timestamp) as measured_at
 ),
@@ -29,6 +39,10 @@ entities as (
     select tenant_id, source_system, entity from connector_runs
     union
     select tenant_id, source_system, entity from dead_letters
+    union
+    select tenant_id, source_system, entity from skipped_paths
+    union
+    select tenant_id, source_system, entity from schema_drift
 ),
 
 landings as (
@@ -97,6 +111,32 @@ letters as (
     group by dead_letters.tenant_id, dead_letters.source_system, dead_letters.entity
 ),
 
+skips as (
+    select
+        skipped_paths.tenant_id,
+        skipped_paths.source_system,
+        skipped_paths.entity,
+        count(distinct skipped_paths.skipped_path) as paths_skipped_24h
+    from skipped_paths
+    cross join clock
+    where skipped_paths.first_seen_at >= clock.measured_at - interval 24 hour
+    group by skipped_paths.tenant_id, skipped_paths.source_system, skipped_paths.entity
+),
+
+drift as (
+    select
+        schema_drift.tenant_id,
+        schema_drift.source_system,
+        schema_drift.entity,
+        count(distinct schema_drift.drifted_column) filter (
+            where schema_drift.recorded_at >= clock.measured_at - interval 24 hour
+        ) as schema_drift_columns_24h,
+        max(schema_drift.recorded_at) as last_schema_drift_at
+    from schema_drift
+    cross join clock
+    group by schema_drift.tenant_id, schema_drift.source_system, schema_drift.entity
+),
+
 failures as (
     select
         entities.tenant_id,
@@ -133,6 +173,9 @@ final as (
         cast(coalesce(pulls.retries_24h, 0) as bigint) as retries_24h,
         cast(coalesce(letters.dead_letters_24h, 0) as bigint) as dead_letters_24h,
         cast(coalesce(failures.run_failures_24h, 0) as bigint) as run_failures_24h,
+        cast(coalesce(skips.paths_skipped_24h, 0) as bigint) as paths_skipped_24h,
+        cast(coalesce(drift.schema_drift_columns_24h, 0) as bigint) as schema_drift_columns_24h,
+        drift.last_schema_drift_at,
         cast(pulls.failed_pulls_24h as double) / nullif(pulls.pulls_24h, 0)
             as pull_error_rate_24h,
         cast(landings.rows_quarantined_24h as double) / nullif(landings.rows_read_24h, 0)
@@ -144,6 +187,8 @@ final as (
                 then 'red'
             when coalesce(letters.dead_letters_24h, 0) > 0
                 or coalesce(failures.run_failures_24h, 0) > 0
+                or coalesce(skips.paths_skipped_24h, 0) > 0
+                or coalesce(drift.schema_drift_columns_24h, 0) > 0
                 or coalesce(
                     cast(landings.rows_quarantined_24h as double)
                     / nullif(landings.rows_read_24h, 0), 0
@@ -174,6 +219,14 @@ final as (
         on entities.tenant_id = failures.tenant_id
         and entities.source_system = failures.source_system
         and entities.entity = failures.entity
+    left join skips
+        on entities.tenant_id = skips.tenant_id
+        and entities.source_system = skips.source_system
+        and entities.entity = skips.entity
+    left join drift
+        on entities.tenant_id = drift.tenant_id
+        and entities.source_system = drift.source_system
+        and entities.entity = drift.entity
 )
 
 select * from final
