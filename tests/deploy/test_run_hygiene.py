@@ -143,10 +143,13 @@ def test_a_killed_run_worker_frees_its_slot_and_the_next_run_starts(
             FAILED_TIMEOUT,
         )
         assert status == DagsterRunStatus.FAILURE, run_errors(instance, killed)
-        succeeded = {
-            e.step_key for e in instance.all_logs(killed, of_type=DagsterEventType.STEP_SUCCESS)
-        }
-        assert not set(executing) & succeeded, "the step was done before the kill"
+        # The step seen executing may have finished in the moment before the kill (a busy
+        # machine); what matters is that the kill interrupted one: a step started, never done.
+        started, succeeded = (
+            {e.step_key for e in instance.all_logs(killed, of_type=event_type)}
+            for event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)
+        )
+        assert started - succeeded, f"every started step had succeeded: {sorted(started)}"
         _poll(
             deployment,
             f"every process of the killed run worker gone: {sorted(tree)}",
