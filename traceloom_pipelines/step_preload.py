@@ -6,6 +6,12 @@ cold, each of a run's ~40 steps rebuilt the repository's asset graph (~0.4 s CPU
 the instance's storage modules (~0.3 s CPU) and pandera's polars backend itself: about a fifth of
 a small run's CPU. Here those happen once, in the forkserver, before it forks anything.
 
+Opening a SQLite instance also checks each database's schema revision (run storage, schedule
+storage, the event log index and the run's shard): alembic reads and compiles every one of
+Dagster's ~90 migration scripts for each check, four times per step, about a quarter of the CPU
+of a step that finds nothing new to land. The scripts cannot change while a process runs, so
+:func:`reuse_alembic_scripts` keeps one parsed script directory per location, parsed here.
+
 Only imports and pure-Python definition objects are built here: no instance, database or lake
 connection is opened (a connection must never be shared across ``fork``).
 """
@@ -29,9 +35,36 @@ LAZY_MODULES = (
 )
 
 
+def reuse_alembic_scripts() -> None:
+    """Make ``alembic.script.ScriptDirectory.from_config`` return one script directory per
+    (class, ``script_location``) for the life of the process, its revision map parsed once.
+
+    Alembic only reads the directory; nothing in this process writes migration scripts. Calling
+    this twice is harmless (the second call finds the cache installed).
+    """
+    from alembic.script import ScriptDirectory
+
+    if getattr(ScriptDirectory.from_config, "_traceloom_cached", False):
+        return
+    load = ScriptDirectory.from_config.__func__
+    parsed: dict[tuple[type, str | None], ScriptDirectory] = {}
+
+    def from_config(cls, config, *args, **kwargs):
+        if args or kwargs:  # another signature than Dagster's: not cached
+            return load(cls, config, *args, **kwargs)
+        key = (cls, config.get_main_option("script_location"))
+        if key not in parsed:
+            parsed[key] = load(cls, config)
+        return parsed[key]
+
+    from_config._traceloom_cached = True
+    ScriptDirectory.from_config = classmethod(from_config)
+
+
 def warm() -> None:
-    """Import ``LAZY_MODULES`` (those not installed are skipped), build the repository of
-    ``defs`` and resolve the main job, so forked steps inherit them."""
+    """Import ``LAZY_MODULES`` (those not installed are skipped), parse Dagster's migration
+    scripts once (:func:`reuse_alembic_scripts`), build the repository of ``defs`` and resolve
+    the main job, so forked steps inherit them."""
     for name in LAZY_MODULES:
         try:
             importlib.import_module(name)
@@ -40,6 +73,11 @@ def warm() -> None:
     from pandera.backends.polars.register import register_polars_backends
 
     register_polars_backends()
+    reuse_alembic_scripts()
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage import sql
+
+    ScriptDirectory.from_config(sql.get_alembic_config(sql.__file__)).as_revision_number("head")
     defs.get_repository_def()
     main_job_def()
 
