@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from tests.landing.test_skipped_and_drift import MATERIAL
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
@@ -75,21 +76,7 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
         land_entity(con, entity, tmp_path / "landing")
     con.close()
 
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--profiles-dir",
-            ".",
-            "--select",
-            "+fct_integration_health",
-        ],
-        cwd=PROJECT_ROOT / "dbt_project",
-        env={**os.environ, "TRACELOOM_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:]
+    _build_mart(tmp_path)
     con = connect(tmp_path, read_only=True)
     rows = con.execute(
         "select tenant_id, rows_landed_24h, pulls_24h, failed_pulls_24h, dead_letters_24h, "
@@ -101,17 +88,6 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
         ("bad", 0, 1, 1, 1, "open", "pull_failed", "red", False),
         ("good", 1, 1, 0, 0, "closed", "landed", "green", True),
     ]
-
-
-MATERIAL = {
-    "material_id": "MAT-1",
-    "part_number": "P-1",
-    "part_name": "Door Panel",
-    "standard_cost": "12.50",
-    "currency": "USD",
-    "is_active": "true",
-    "safety_stock_quantity": "100",
-}
 
 
 def _materials_csv(landing: Path, tenant: str, name: str, extra: dict[str, str]) -> Path:

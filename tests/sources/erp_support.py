@@ -34,10 +34,11 @@ def land_both_routes(data_dir: Path, landing: Path) -> tuple[LandingResult, Land
         con.close()
 
 
-def build_purchase_order_marts(data_dir: Path) -> subprocess.CompletedProcess:
-    """``dbt build`` of ``fct_purchase_orders``, ``fct_purchase_order_lines`` and everything
-    upstream (with their tests; tests of other marts that reference them are not built) on
-    ``data_dir``'s lake; the finished process (output captured, not checked)."""
+def build_purchase_order_marts(data_dir: Path, *marts: str) -> subprocess.CompletedProcess:
+    """``dbt build`` of ``fct_purchase_orders``, ``fct_purchase_order_lines``, the other
+    ``marts`` named and everything upstream (with their tests; tests of other marts that
+    reference them are not built) on ``data_dir``'s lake; the finished process (output
+    captured, not checked)."""
     target = data_dir / "dbt_target"
     return subprocess.run(
         [
@@ -46,6 +47,7 @@ def build_purchase_order_marts(data_dir: Path) -> subprocess.CompletedProcess:
             "--select",
             "+fct_purchase_orders",
             "+fct_purchase_order_lines",
+            *(f"+{mart}" for mart in marts),
             "--indirect-selection",
             "cautious",
             "--target-path",

@@ -8,15 +8,13 @@ builds the purchase-order and shipment-milestone marts with dbt on the landed ED
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from traceloom_pipelines.dbt import DBT_PROJECT_DIR, dbt_executable
+from tests.sources.erp_support import build_purchase_order_marts
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, ensure_tables, run
 from traceloom_pipelines.sources.catalog import all_entities
@@ -519,34 +517,7 @@ def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_pat
     finally:
         con.close()
 
-    target = tmp_path / "dbt_target"
-    done = subprocess.run(
-        [
-            dbt_executable(),
-            "build",
-            "--select",
-            "+fct_purchase_orders",
-            "+fct_purchase_order_lines",
-            "+fct_shipment_milestones",
-            "--indirect-selection",
-            "cautious",
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(target / "logs"),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={
-            **os.environ,
-            "TRACELOOM_DATA_DIR": str(tmp_path),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = build_purchase_order_marts(tmp_path, "fct_shipment_milestones")
     assert done.returncode == 0, done.stdout[-4000:]
     assert "ERROR=0" in done.stdout and "WARN=0" in done.stdout, done.stdout[-4000:]
 

@@ -21,13 +21,7 @@ lines_of_latest_transaction as (
     from source
     inner join purchase_orders
         on source.tenant_id = purchase_orders.tenant_id
-        and concat_ws(
-            '|',
-            source._batch_id,
-            source.interchange_control_number,
-            coalesce(source.group_control_number, ''),
-            coalesce(source.transaction_control_number, '')
-        ) = purchase_orders.transaction_key
+        and {{ edi_transaction_key('source') }} = purchase_orders.transaction_key
     -- a line number repeated inside one transaction: keep its first occurrence
     qualify row_number() over (
         partition by source.tenant_id, purchase_orders.transaction_key,

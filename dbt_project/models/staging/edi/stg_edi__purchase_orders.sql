@@ -20,13 +20,7 @@ transactions as (
     -- one transaction = one landed file's ST/SE (UNH/UNT) of one interchange
     select
         *,
-        concat_ws(
-            '|',
-            _batch_id,
-            interchange_control_number,
-            coalesce(group_control_number, ''),
-            coalesce(transaction_control_number, '')
-        ) as transaction_key
+        {{ edi_transaction_key() }} as transaction_key
     from source
     where po_number is not null
 ),

@@ -18,13 +18,7 @@ renamed as (
         group_control_number,
         transaction_control_number,
         -- one report = one landed transaction (856 ST/SE, DESADV UNH/UNT)
-        concat_ws(
-            '|',
-            _batch_id,
-            interchange_control_number,
-            coalesce(group_control_number, ''),
-            coalesce(transaction_control_number, '')
-        ) as transaction_key,
+        {{ edi_transaction_key() }} as transaction_key,
         interchange_date,
         asn_date,
         ship_date,
