@@ -14,9 +14,12 @@ from traceloom_pipelines.partitions import main_run_tags
 from traceloom_pipelines.resources import WarehouseResource
 
 
-def materialize_main_job(data_dir: Path) -> dg.ExecuteInProcessResult:
+def materialize_main_job(
+    data_dir: Path, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
     """Every asset of the main job (lake maintenance left out) on ``data_dir``'s embedded
-    lake, in this process, with the main run's tags; failures are in the result, not raised."""
+    lake, in this process, with the main run's tags, on ``instance`` (default: an ephemeral
+    one); failures are in the result, not raised."""
     return dg.materialize(
         [a for a in defs.assets if lake_maintenance.key not in a.keys],
         resources={
@@ -25,4 +28,5 @@ def materialize_main_job(data_dir: Path) -> dg.ExecuteInProcessResult:
         },
         raise_on_error=False,
         tags=main_run_tags(),
+        instance=instance,
     )

@@ -5,21 +5,30 @@ every asset — landing, dbt build with its tests, Parquet export — on a real 
 """
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
+from bench.incremental_bench import write_mes_delta
 from tests.main_job import materialize_main_job
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.cli import main as cli_main
+from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.jobs import main_job
 from traceloom_pipelines.lake import current_snapshot
 from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.run_plan import RunPlan, plan_main_run
 
 SCALE = 0.002
+VENV_BIN = Path(sys.executable).parent
 PUBLIC_MARTS = {"fct_port_congestion"}
 SEED = 11
 
@@ -45,16 +54,21 @@ def world(tmp_path_factory):
         data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
     )
     install_public_samples(data_dir)
-    first = materialize_main_job(data_dir)
+    # A Dagster instance on disk, so that `traceloom run` (DAGSTER_HOME) plans against these runs.
+    dagster_home = tmp_path_factory.mktemp("dagster_home")
+    instance = dg.DagsterInstance.local_temp(str(dagster_home))
+    first = materialize_main_job(data_dir, instance)
     con = connect(data_dir, read_only=True)
     counts_after_first = _row_counts(con)
     snapshot_after_first = current_snapshot(con)
     con.close()
     files_after_first = _lake_files(data_dir)
-    second = materialize_main_job(data_dir)
+    second = materialize_main_job(data_dir, instance)
     con = connect(data_dir, read_only=True)
     yield {
         "dir": data_dir,
+        "instance": instance,
+        "dagster_home": dagster_home,
         "key": key,
         "first": first,
         "second": second,
@@ -65,6 +79,7 @@ def world(tmp_path_factory):
         "files_after_second": _lake_files(data_dir),
     }
     con.close()
+    instance.dispose()
 
 
 def _failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -346,6 +361,73 @@ def test_marts_carry_their_documentation_and_no_dbt_leftovers(world):
 def test_answer_key_on_disk_is_the_one_returned(world):
     on_disk = json.loads((world["dir"] / "demo" / "answer_key.json").read_text())
     assert on_disk == json.loads(json.dumps(world["key"]))
+
+
+def _plan(world) -> RunPlan:
+    return plan_main_run(world["instance"], defs, main_job.selection, world["dir"])
+
+
+def test_after_a_run_nothing_is_due(world):
+    """Issue #11: after a run (and a rerun that landed nothing) no asset is due: the landing
+    and audit assets version their data by the lake's row statistics, so re-materializing
+    them with nothing new leaves every model built from the same data."""
+    plan = _plan(world)
+    assert plan.selection == frozenset() and plan.reasons == {}, plan.describe()
+    assert plan.job_assets > 100
+
+
+def test_a_new_mes_file_runs_its_source_and_what_it_reaches_only(world):
+    """`traceloom run --no-demo` after one new production-count file: the run plan names that
+    file's source alone; the run lands it and builds only what reads it (no other source is
+    landed, no other source's model rebuilt); the new units reach the daily production mart;
+    afterwards nothing is due; and a run with nothing new launches no run at all. Runs after
+    the tests reading the world as the answer key states it (it adds records)."""
+    data_dir, instance = world["dir"], world["instance"]
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    delta = write_mes_delta(data_dir / "landing", 40, today)
+    tenant = delta.relative_to(data_dir / "landing").parts[0]
+    records = [json.loads(line) for line in delta.read_text().splitlines()]
+    production_counts = dg.AssetKey(["raw", "mes", "production_counts"])
+
+    plan = _plan(world)
+    assert plan.reasons == {production_counts: "1 new file"}, plan.describe()
+    assert {k for k in plan.selection if k.path[0] == "raw" and k.path[1] != "audit"} == {
+        production_counts
+    }
+    assert dg.AssetKey(["marts", "fct_production_daily"]) in plan.selection
+    assert dg.AssetKey(["staging", "stg_erp__purchase_orders"]) not in plan.selection
+    runs_before = {r.run_id for r in instance.get_runs()}
+
+    env = {**os.environ, "DAGSTER_HOME": str(world["dagster_home"])}
+    command = [str(VENV_BIN / "traceloom"), "--data-dir", str(data_dir), "run", "--no-demo"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "due: raw/mes/production_counts (1 new file)" in done.stderr, done.stderr[-3000:]
+    (run,) = [r for r in instance.get_runs() if r.run_id not in runs_before]
+    materialized = {
+        e.dagster_event.asset_key
+        for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    }
+    assert production_counts in materialized and materialized <= plan.selection
+    assert dg.AssetKey(["marts", "fct_production_daily"]) in materialized
+
+    con = connect(data_dir, read_only=True)
+    try:
+        units = con.execute(
+            "select sum(units_produced) from marts.fct_production_daily "
+            "where tenant_id = ? and production_date = ?",
+            [tenant, today.date()],
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert units == sum(r["units_produced"] for r in records)
+
+    after = _plan(world)
+    assert after.selection == frozenset(), after.describe()
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "nothing new since the last run: no run launched" in again.stdout
+    assert len(instance.get_runs()) == len(runs_before) + 1
 
 
 # Runs last in this module: it breaks a staging rule on purpose.

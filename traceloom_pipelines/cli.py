@@ -4,6 +4,7 @@ traceloom demo generate    write the deterministic demo world into the landing f
 traceloom demo serve       serve the demo world as the HR, WMS, ERP and DCSA APIs (loopback)
 traceloom run              (generate the demo world if absent, then) run the main job
 traceloom run --no-demo    run the main job on whatever is in the landing folders
+traceloom run --all        run the whole main job, not only what is new
 traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
 traceloom summary          print the warehouse summary
 traceloom contracts        print every source entity's contract as Markdown
@@ -193,11 +194,14 @@ def mqtt_publish(data_dir: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_main_job(data_dir: Path, serial: bool = False) -> bool:
-    """Materialize every asset in one run on the instance in ``$DAGSTER_HOME`` (the daily marts
-    for the last ``$TRACELOOM_RUN_DAYS`` days) with the definitions' executor (steps side by
-    side in child processes; ``serial``: one after the other in this process); print the
-    summary. Runs of earlier ``traceloom run`` processes that died are marked failed first.
+def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False) -> bool:
+    """Materialize what is new in one run of the main job on the instance in ``$DAGSTER_HOME``
+    (:mod:`traceloom_pipelines.run_plan`: the sources with new drop files or a pull, assets
+    never materialized or whose code changed, and everything downstream of them; the daily
+    marts for the last ``$TRACELOOM_RUN_DAYS`` days) with the definitions' executor (steps side
+    by side in child processes; ``serial``: one after the other in this process); print the
+    summary. ``everything``: the whole job. Nothing new: no run (the summary still prints).
+    Runs of earlier ``traceloom run`` processes that died are marked failed first.
 
     Progress goes to stderr. On a terminal: a bar (steps finished of the plan, the steps
     running), while the run's own output (Dagster's log, dbt's) goes to
@@ -219,9 +223,11 @@ def run_main_job(data_dir: Path, serial: bool = False) -> bool:
         output_to_file,
         stderr_is_terminal,
     )
-    from traceloom_pipelines.definitions import main_job_def
+    from traceloom_pipelines.definitions import defs, main_job_def
+    from traceloom_pipelines.jobs import main_job
     from traceloom_pipelines.partitions import main_run_tags
     from traceloom_pipelines.run_hygiene import fail_orphaned_local_runs, local_run_tags
+    from traceloom_pipelines.run_plan import plan_main_run
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
@@ -241,6 +247,16 @@ def run_main_job(data_dir: Path, serial: bool = False) -> bool:
     with instance_cm as instance:
         for run_id in fail_orphaned_local_runs(instance):
             print(f"run {run_id}: its process is gone; marked failed")
+        plan = None if everything else plan_main_run(instance, defs, main_job.selection, data_dir)
+        if plan is not None:
+            print(f"run plan: {plan.describe()}", file=sys.stderr)
+        if plan is not None and not plan.selection:
+            print(format_summary(collect_summary(data_dir)))
+            print(
+                f"\nnothing new since the last run: no run launched in "
+                f"{time.monotonic() - started:.0f}s (traceloom run --all runs the whole job)"
+            )
+            return True
         with ExitStack() as stack:
             # On a terminal the steps' and dbt's output would tear the bar: it goes to the log.
             bar_stream = stack.enter_context(output_to_file(log_path)) if terminal else None
@@ -262,6 +278,7 @@ def run_main_job(data_dir: Path, serial: bool = False) -> bool:
                 raise_on_error=False,
                 run_config=run_config,
                 tags={**main_run_tags(), **local_run_tags()},
+                asset_selection=sorted(plan.selection) if plan is not None else None,
             ) as result:
                 success, run_id = result.success, result.run_id
     elapsed = time.monotonic() - started
@@ -380,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not generate anything: land only what is in the landing folder",
     )
+    run_cmd.add_argument(
+        "--all",
+        action="store_true",
+        dest="everything",
+        help="run the whole main job, not only the sources with new files and what they reach",
+    )
     run_cmd.add_argument("--seed", type=_seed, default=7, help="random seed, 0 or more (default 7)")
     run_cmd.add_argument("--scale", type=_scale, default=1.0, help="world size, > 0 (default 1)")
 
@@ -480,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (data_dir / "demo" / "answer_key.json").exists():
                 generate(data_dir, args.seed, args.scale)
             install_public_samples(data_dir)
-        return 0 if run_main_job(data_dir) else 1
+        return 0 if run_main_job(data_dir, everything=args.everything) else 1
     if args.command == "sql":
         import duckdb
 

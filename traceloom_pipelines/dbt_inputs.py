@@ -40,23 +40,11 @@ def source_tables(manifest: Mapping) -> list[tuple[str, str]]:
 
 
 def inputs_fingerprint(con: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, str]]) -> str:
-    """sha256 of ``(schema, table, record_count, next_row_id)`` of ``tables`` as the lake's
-    catalog holds them now (a table not yet created counts as absent)."""
-    wanted = sorted(set(tables))
-    meta = f"__ducklake_metadata_{lake.LAKE_ALIAS}"
-    rows = run(
-        con,
-        f"select s.schema_name, t.table_name, st.record_count, st.next_row_id "
-        f"from {meta}.ducklake_table t "
-        f"join {meta}.ducklake_schema s on s.schema_id = t.schema_id "
-        f"left join {meta}.ducklake_table_stats st on st.table_id = t.table_id "
-        "where t.end_snapshot is null and s.end_snapshot is null",
-    )
-    stats = {(schema, table): (count, next_id) for schema, table, count, next_id in rows}
-    state = [
-        [schema, table, *stats.get((schema, table), ("absent", None))] for schema, table in wanted
-    ]
-    return hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()
+    """sha256 of ``(schema, table, version)`` of ``tables`` as the lake's catalog holds them now
+    (:func:`traceloom_pipelines.lake.table_versions`)."""
+    versions = lake.table_versions(con, sorted(set(tables)))
+    state = [[schema, table, version] for (schema, table), version in versions.items()]
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
 def selection_fingerprint(code_versions: Mapping[str, str | None]) -> str:

@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -407,3 +407,22 @@ def transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     """The id of the lake's latest committed snapshot."""
     return con.execute(f"select id from {LAKE_ALIAS}.current_snapshot()").fetchall()[0][0]
+
+
+def table_versions(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """``(schema, table)`` → the table's content version as the lake's catalog states it now:
+    ``"<record_count>:<next_row_id>"`` (any insert or delete changes it; compaction and a
+    commit to another table do not), ``"absent"`` for a table not created yet. One catalog
+    query, however large the tables."""
+    meta = f"__ducklake_metadata_{LAKE_ALIAS}"
+    rows = con.execute(
+        f"select s.schema_name, t.table_name, st.record_count, st.next_row_id "
+        f"from {meta}.ducklake_table t "
+        f"join {meta}.ducklake_schema s on s.schema_id = t.schema_id "
+        f"left join {meta}.ducklake_table_stats st on st.table_id = t.table_id "
+        "where t.end_snapshot is null and s.end_snapshot is null"
+    ).fetchall()
+    stats = {(schema, table): f"{count}:{next_id}" for schema, table, count, next_id in rows}
+    return {key: stats.get(key, "absent") for key in tables}

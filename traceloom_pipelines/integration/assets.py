@@ -9,6 +9,7 @@ dead letters of the last 24 hours (003 §7.2, §8.1).
 
 import dagster as dg
 
+from traceloom_pipelines import lake
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL
 from traceloom_pipelines.landing.assets import raw_asset_key
 from traceloom_pipelines.landing.warehouse import run
@@ -44,6 +45,9 @@ def integration_audit(warehouse: WarehouseResource):
     """Report the audit tables (created with the warehouse) after the landings of the run."""
     with warehouse.connect() as con:
         counts = {t: run(con, f"select count(*) from audit.{t}")[0][0] for t in AUDIT_TABLES}
+        # Unchanged when no row was added, so the models reading them are not stale
+        # (traceloom_pipelines/run_plan.py).
+        versions = lake.table_versions(con, [("audit", t) for t in AUDIT_TABLES])
         recent = run(
             con,
             "select source, entity, error_class, count(*) from audit.dead_letters "
@@ -59,5 +63,7 @@ def integration_audit(warehouse: WarehouseResource):
                 "\n".join(lines) if recent else "_none_"
             )
         yield dg.MaterializeResult(
-            asset_key=dg.AssetKey(["raw", "audit", table]), metadata=metadata
+            asset_key=dg.AssetKey(["raw", "audit", table]),
+            metadata=metadata,
+            data_version=dg.DataVersion(versions[("audit", table)]),
         )

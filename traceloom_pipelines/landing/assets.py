@@ -513,10 +513,19 @@ def build_ingestion_asset(
             # Only now that the pulled files have landed do the cursors move (one snapshot).
             if pulls:
                 lake.transaction(con, lambda: _record_pulls(con, entity, pulls, run_id))
+            tables = [entity.table] + [f"{entity.system}__{c.name}" for c in entity.children]
             counts = {
                 table: run(con, f"select count(*) from raw.{quote(table)}")[0][0]
-                for table in [entity.table]
-                + [f"{entity.system}__{c.name}" for c in entity.children]
+                for table in tables
+            }
+            # The data version Dagster records (and downstream materializations record as
+            # their input's): unchanged when nothing was added, so nothing downstream is stale
+            # (traceloom_pipelines/run_plan.py).
+            versions = {
+                table: dg.DataVersion(version)
+                for (_schema, table), version in lake.table_versions(
+                    con, [("raw", t) for t in tables]
+                ).items()
             }
             if result.files_ingested or pulls:
                 snapshot = record_step_snapshot(con, run_id, f"land_{entity.table}")
@@ -537,10 +546,13 @@ def build_ingestion_asset(
         metadata["lake_snapshot_id"] = snapshot
         if pulls:
             metadata.update(_pull_metadata(pulls))
-        yield dg.MaterializeResult(asset_key=parent_key, metadata=metadata)
+        yield dg.MaterializeResult(
+            asset_key=parent_key, metadata=metadata, data_version=versions[entity.table]
+        )
         for child in entity.children:
             yield dg.MaterializeResult(
                 asset_key=raw_asset_key(entity.system, child.name),
+                data_version=versions[f"{entity.system}__{child.name}"],
                 metadata={
                     "dagster/row_count": counts[f"{entity.system}__{child.name}"],
                     "dagster/table_name": f"raw.{entity.system}__{child.name}",

@@ -241,6 +241,56 @@ class _ReadFailed(Exception):
         self.error = error
 
 
+def readable_end(
+    drop: DropFile, entity: SourceEntity, settle_seconds: float, now: float
+) -> tuple[int | None, str]:
+    """How much of ``drop`` (a file of ``entity``) to read now: ``(end, state)``.
+
+    ``end`` is the byte offset to stop at (None: the whole file). ``state`` is
+    ``"complete"`` (nothing held back), ``"tail"`` (read up to ``end``; the unterminated
+    rest waits) or ``"wait"`` (read nothing now: no complete record yet, or a custom
+    reader's file with an unterminated tail). Only line-based files modified less than
+    ``settle_seconds`` before ``now`` (UNIX seconds) are limited; a young file read by a
+    shared reader is always read up to ``end`` only, so bytes appended meanwhile wait too.
+
+    Raises:
+        OSError: the file cannot be stat'ed or read (FileNotFoundError: it is gone).
+    """
+    suffix = drop.path.suffix.lower()
+    if settle_seconds <= 0 or suffix not in LINE_SUFFIXES:
+        return None, "complete"
+    if now - drop.path.lstat().st_mtime >= settle_seconds:
+        return None, "complete"
+    end = complete_records_end(drop.path, quoted=suffix == ".csv")
+    unterminated = end < _size(drop.path)
+    if entity.reader is not None or suffix not in SHARED_LINE_SUFFIXES:
+        return None, "wait" if unterminated else "complete"
+    if end == 0:
+        return None, "wait"
+    return end, "tail" if unterminated else "complete"
+
+
+def drop_signature(
+    drop: DropFile, entity: SourceEntity, settle_seconds: float, now: float
+) -> tuple[int | None, str, str | None, OSError | None]:
+    """``(end, state, sha256, error)`` of ``drop`` as landing sees it now: the bytes it would
+    read (:func:`readable_end`) and their sha256 hex (None when ``state`` is ``"wait"``); an
+    unreadable file (no permission …) has the sha ``unreadable:<error class>`` and the error.
+
+    Raises:
+        FileNotFoundError: the file is gone since it was listed.
+    """
+    try:
+        end, state = readable_end(drop, entity, settle_seconds, now)
+        if state == "wait":
+            return end, state, None, None
+        return end, state, _sha256(drop.path, end), None
+    except FileNotFoundError:
+        raise
+    except OSError as error:  # e.g. no read permission: one quarantine row when landed
+        return None, "complete", f"unreadable:{type(error).__name__}", error
+
+
 def file_failure(error: BaseException) -> tuple[str, str]:
     """``(failed check, reason)`` of a file whose reading raised ``error``.
 
@@ -451,18 +501,16 @@ class EntityLoader:
         self.record_skipped_paths(result.paths_skipped)
         now = time.time()
         for drop in drops:
-            failure: OSError | None = None
             try:
-                end, state = self._readable_end(drop, now)
-                if state != "complete":
-                    result.files_waiting.append(drop.relative_path)
-                if state == "wait":
-                    continue
-                sha = _sha256(drop.path, end)
+                end, state, sha, failure = drop_signature(
+                    drop, self.entity, self.settle_seconds, now
+                )
             except FileNotFoundError:
                 continue  # gone since it was listed
-            except OSError as error:  # e.g. no read permission: one quarantine row, see above
-                failure, sha, end = error, f"unreadable:{type(error).__name__}", None
+            if state != "complete":
+                result.files_waiting.append(drop.relative_path)
+            if state == "wait":
+                continue
             if (drop.tenant_id, drop.relative_path, sha) in landed:
                 result.files_skipped.append(drop.relative_path)
                 continue
@@ -481,32 +529,6 @@ class EntityLoader:
                 "its unterminated last record is left for a later run"
             )
         return result
-
-    def _readable_end(self, drop: DropFile, now: float) -> tuple[int | None, str]:
-        """How much of ``drop`` to read now: ``(end, state)``.
-
-        ``end`` is the byte offset to stop at (None: the whole file). ``state`` is
-        ``"complete"`` (nothing held back), ``"tail"`` (read up to ``end``; the unterminated
-        rest waits) or ``"wait"`` (read nothing now: no complete record yet, or a custom
-        reader's file with an unterminated tail). Only line-based files modified less than
-        ``settle_seconds`` before ``now`` (UNIX seconds) are limited; a young file read by a
-        shared reader is always read up to ``end`` only, so bytes appended meanwhile wait too.
-
-        Raises:
-            OSError: the file cannot be stat'ed or read (FileNotFoundError: it is gone).
-        """
-        suffix = drop.path.suffix.lower()
-        if self.settle_seconds <= 0 or suffix not in LINE_SUFFIXES:
-            return None, "complete"
-        if now - drop.path.lstat().st_mtime >= self.settle_seconds:
-            return None, "complete"
-        end = complete_records_end(drop.path, quoted=suffix == ".csv")
-        unterminated = end < _size(drop.path)
-        if self.entity.reader is not None or suffix not in SHARED_LINE_SUFFIXES:
-            return None, "wait" if unterminated else "complete"
-        if end == 0:
-            return None, "wait"
-        return end, "tail" if unterminated else "complete"
 
     def record_skipped_paths(self, skipped: list[SkippedPath]) -> int:
         """Record each path the listing refused in ``audit.skipped_paths``, once.
