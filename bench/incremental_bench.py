@@ -4,7 +4,7 @@ One demo world is generated in a temporary data directory with a fresh Dagster i
 ``traceloom run --no-demo`` processes run one after the other on it:
 
 1. ``full``: the first run (everything lands, dbt builds, export and reports);
-2. ``no change``: the same again with no new file (landing checks only; dbt is skipped);
+2. ``no change``: the same again with no new file (the run plan finds nothing due: no run);
 3. ``MES delta``: after one new MES production-count file of ``--delta-rows`` records (a minute
    of a busy plant: records of the world's latest file, moved to today 00:00-00:59 UTC) lands.
 
@@ -16,7 +16,10 @@ counted after each run (a no-change run must add none).
 Printed and written to ``bench/results/incremental_<UTC timestamp>.json`` and as the
 ``incremental`` section of ``bench/results/latest.md``.
 
-Usage: ``python -m bench.incremental_bench [--scale 0.05] [--seed 7] [--delta-rows 700]``
+Issue #11's targets are at scale 1 (the default): no change and MES delta each ≤ 10% of full.
+
+Usage: ``python -m bench.incremental_bench [--scale 1] [--seed 7] [--delta-rows 700]
+[--run-days 45]``
 """
 
 from __future__ import annotations
@@ -118,10 +121,10 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=0.05)
+    parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--delta-rows", type=int, default=700)
-    parser.add_argument("--run-days", type=int, default=31)
+    parser.add_argument("--run-days", type=int, default=45)
     args = parser.parse_args(argv)
 
     from traceloom_pipelines.cli import install_public_samples

@@ -25,7 +25,7 @@ from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.jobs import main_job
 from traceloom_pipelines.lake import current_snapshot
 from traceloom_pipelines.landing.warehouse import connect
-from traceloom_pipelines.run_plan import RunPlan, plan_main_run
+from traceloom_pipelines.run_plan import RunPlan, plan_run
 
 SCALE = 0.002
 VENV_BIN = Path(sys.executable).parent
@@ -364,7 +364,7 @@ def test_answer_key_on_disk_is_the_one_returned(world):
 
 
 def _plan(world) -> RunPlan:
-    return plan_main_run(world["instance"], defs, main_job.selection, world["dir"])
+    return plan_run(world["instance"], defs, main_job.selection, world["dir"])
 
 
 def test_after_a_run_nothing_is_due(world):

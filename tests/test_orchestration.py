@@ -76,12 +76,19 @@ def test_drop_sensor_launches_once_per_new_set_of_settled_files(tmp_path):
     assert _evaluate("mes_drop_sensor", tmp_path, None).run_requests == []
 
 
-def test_schedule_skips_while_its_job_is_still_active():
+def _schedule_context(instance, at: datetime, data_dir) -> dg.ScheduleEvaluationContext:
+    return dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=at,
+        resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+    )
+
+
+def test_schedule_skips_while_its_job_is_still_active(tmp_path):
     schedule = defs.resolve_schedule_def("wms_stock_every_5_minutes")
     with dg.instance_for_test() as instance:
         at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
-        (request,) = schedule.evaluate_tick(context).run_requests
+        (request,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
         # The run refreshes the daily marts of yesterday and today (UTC).
         assert request.tags[RANGE_START_TAG] == "2026-11-19"
         assert request.tags[RANGE_END_TAG] == "2026-11-20"
@@ -90,11 +97,38 @@ def test_schedule_skips_while_its_job_is_still_active():
                 job_name=schedule.job_name, run_id="r-running", status=dg.DagsterRunStatus.STARTED
             )
         )
-        skipped = schedule.evaluate_tick(
-            dg.build_schedule_context(instance=instance, scheduled_execution_time=at)
-        )
+        skipped = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path))
         assert skipped.run_requests == []
         assert "still queued or in progress" in skipped.skip_message
+
+
+def test_a_cadence_tick_runs_only_what_is_new_and_skips_when_nothing_is(tmp_path):
+    """Issue #11: the every-minute MES tick plans its run (traceloom_pipelines/run_plan.py):
+    with every asset of its job materialized and no new file it skips; a new production-count
+    file makes that source and what it reaches the run, not the other MES sources."""
+    schedule = defs.resolve_schedule_def("mes_streams_every_minute")
+    job = defs.resolve_job_def(schedule.job_name)
+    graph = defs.resolve_asset_graph()
+    keys = set(job.asset_layer.selected_asset_keys)
+    at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        (first,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
+        assert set(first.asset_selection) == keys  # nothing materialized yet: all of it
+        # Materialized, parents before children (topological order), as a run leaves them.
+        for level in graph.toposorted_asset_keys_by_level:
+            for key in sorted(set(level) & keys):
+                instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        idle = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path))
+        assert idle.run_requests == [] and "nothing new" in idle.skip_message
+
+        _drop(tmp_path, "acme-apparel/mes/production_counts/counts_1.jsonl", '{"a": 1}\n')
+        (request,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
+    selected = set(request.asset_selection)
+    production_counts = dg.AssetKey(["raw", "mes", "production_counts"])
+    assert production_counts in selected and selected < keys
+    assert dg.AssetKey(["raw", "mes", "downtime_events"]) not in selected
+    assert dg.AssetKey(["marts", "fct_production_daily"]) in selected
+    assert request.tags[RANGE_START_TAG] == "2026-11-19"
 
 
 @dg.op

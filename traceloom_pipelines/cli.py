@@ -227,7 +227,7 @@ def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False)
     from traceloom_pipelines.jobs import main_job
     from traceloom_pipelines.partitions import main_run_tags
     from traceloom_pipelines.run_hygiene import fail_orphaned_local_runs, local_run_tags
-    from traceloom_pipelines.run_plan import plan_main_run
+    from traceloom_pipelines.run_plan import plan_run
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
@@ -247,7 +247,7 @@ def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False)
     with instance_cm as instance:
         for run_id in fail_orphaned_local_runs(instance):
             print(f"run {run_id}: its process is gone; marked failed")
-        plan = None if everything else plan_main_run(instance, defs, main_job.selection, data_dir)
+        plan = None if everything else plan_run(instance, defs, main_job.selection, data_dir)
         if plan is not None:
             print(f"run plan: {plan.describe()}", file=sys.stderr)
         if plan is not None and not plan.selection:

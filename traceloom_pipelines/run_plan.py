@@ -173,14 +173,14 @@ def _whole(graph, keys: Iterable[dg.AssetKey]) -> set[dg.AssetKey]:
     return out
 
 
-def plan_main_run(
+def plan_run(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
     job_selection: dg.AssetSelection,
     data_dir: Path,
 ) -> RunPlan:
-    """The :class:`RunPlan` of one run of the job whose assets are ``job_selection`` (see the
-    module docstring for what is due).
+    """The :class:`RunPlan` of one run of the job whose assets are ``job_selection`` (the main
+    job's, or a cadence job's; see the module docstring for what is due).
 
     Raises:
         OSError: the landing folder cannot be listed.

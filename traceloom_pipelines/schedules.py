@@ -1,13 +1,19 @@
 """Schedules: one per cadence in :mod:`traceloom_pipelines.cadence` and the nightly
 reconciliation at 23:00, in the deployment's time zone. A tick is skipped while a run of the same
-job is still queued or in progress, so a slow run never piles up behind itself. Each run covers
-the daily partitions of today and yesterday (UTC) of the marts downstream."""
+job is still queued or in progress, so a slow run never piles up behind itself. A cadence tick
+materializes only what is new in its job (:mod:`traceloom_pipelines.run_plan`: its sources with
+new drop files or a pull, and what they reach), and skips when nothing is. Each run covers the
+daily partitions of today and yesterday (UTC) of the marts downstream."""
+
+from pathlib import Path
 
 import dagster as dg
 
 from traceloom_pipelines.cadence import CADENCES, Cadence, schedule_timezone
 from traceloom_pipelines.jobs import cadence_jobs, nightly_reconciliation_job
 from traceloom_pipelines.partitions import recent_window_tags
+from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.run_plan import plan_run
 
 _ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -18,7 +24,7 @@ _ACTIVE = [
 
 
 def _schedule_skipping_active_runs(
-    name: str, cron: str, job, description: str
+    name: str, cron: str, job, description: str, only_what_is_new: bool = False
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=name,
@@ -27,16 +33,27 @@ def _schedule_skipping_active_runs(
         execution_timezone=schedule_timezone(),
         description=description,
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):
+    def _schedule(context: dg.ScheduleEvaluationContext, warehouse: WarehouseResource):
         active = context.instance.get_runs_count(dg.RunsFilter(job_name=job.name, statuses=_ACTIVE))
         if active:
             return dg.SkipReason(f"{active} run(s) of {job.name} still queued or in progress")
+        selection = None
+        if only_what_is_new:
+            # Imported here: the definitions import this module.
+            from traceloom_pipelines.definitions import defs
+
+            plan = plan_run(context.instance, defs, job.selection, Path(warehouse.data_dir))
+            if not plan.selection:
+                return dg.SkipReason(plan.describe())
+            selection = sorted(plan.selection)
+            context.log.info(f"run plan: {plan.describe()}")
         # The daily marts downstream are partitioned: refresh today's and yesterday's UTC days.
         return dg.RunRequest(
             tags={
                 "traceloom/schedule": name,
                 **recent_window_tags(context.scheduled_execution_time),
-            }
+            },
+            asset_selection=selection,
         )
 
     return _schedule
@@ -48,7 +65,9 @@ def build_cadence_schedule(cadence: Cadence) -> dg.ScheduleDefinition:
         cadence.name,
         cadence.cron,
         cadence_jobs[cadence.name],
-        f"{', '.join(cadence.entities)} — {cadence.seed_ref}",
+        f"{', '.join(cadence.entities)} — {cadence.seed_ref}; a tick runs only what is new "
+        "(traceloom_pipelines/run_plan.py), or skips",
+        only_what_is_new=True,
     )
 
 
