@@ -28,16 +28,23 @@ def _drop(data_dir, relative: str, text: str, age_seconds: float = 60) -> None:
     os.utime(path, (then, then))
 
 
-def _evaluate(sensor_name: str, data_dir, cursor: str | None):
+def _evaluate(sensor_name: str, data_dir, cursor: str | None, instance=None):
     sensor = defs.resolve_sensor_def(sensor_name)
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test() as fresh:
         context = dg.build_sensor_context(
-            instance=instance,
+            instance=instance or fresh,
             cursor=cursor,
             resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
         )
         result = sensor.evaluate_tick(context)
     return result
+
+
+def _materialize_in_order(instance, keys) -> None:
+    """Record a materialization of each of ``keys``, parents before children, as a run would."""
+    for level in defs.resolve_asset_graph().toposorted_asset_keys_by_level:
+        for key in sorted(set(level) & set(keys)):
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
 
 
 def test_every_entity_has_a_cadence_with_a_freshness_policy():
@@ -76,6 +83,28 @@ def test_drop_sensor_launches_once_per_new_set_of_settled_files(tmp_path):
     assert _evaluate("mes_drop_sensor", tmp_path, None).run_requests == []
 
 
+def test_drop_sensor_skips_files_that_have_landed_already(tmp_path):
+    """A file the main job landed is new to the sensor's cursor but not to the lake: the run
+    plan finds nothing due and the tick is skipped instead of launching a run that lands
+    nothing; a file with other bytes launches a run of its source and what it reaches."""
+    _drop(tmp_path, "acme/mes/machines/m.json", '[{"machine_id": "M-1"}]')
+    machines = next(e for e in all_entities() if (e.system, e.entity) == ("mes", "machines"))
+    con = connect(tmp_path)
+    landed = land_entity(con, machines, tmp_path / "landing")
+    con.close()
+    assert landed.files_ingested == ["acme/mes/machines/m.json"]
+    job = defs.resolve_job_def("ingest_mes_job")
+    with dg.instance_for_test() as instance:
+        _materialize_in_order(instance, job.asset_layer.selected_asset_keys)
+        skipped = _evaluate("mes_drop_sensor", tmp_path, None, instance)
+        assert skipped.run_requests == [] and "nothing new" in skipped.skip_message
+        _drop(tmp_path, "acme/mes/production_counts/c.jsonl", '{"machine_id": "M-1"}\n')
+        (request,) = _evaluate("mes_drop_sensor", tmp_path, skipped.cursor, instance).run_requests
+    selected = set(request.asset_selection)
+    assert dg.AssetKey(["raw", "mes", "production_counts"]) in selected
+    assert dg.AssetKey(["raw", "mes", "machines"]) not in selected
+
+
 def _schedule_context(instance, at: datetime, data_dir) -> dg.ScheduleEvaluationContext:
     return dg.build_schedule_context(
         instance=instance,
@@ -108,16 +137,12 @@ def test_a_cadence_tick_runs_only_what_is_new_and_skips_when_nothing_is(tmp_path
     file makes that source and what it reaches the run, not the other MES sources."""
     schedule = defs.resolve_schedule_def("mes_streams_every_minute")
     job = defs.resolve_job_def(schedule.job_name)
-    graph = defs.resolve_asset_graph()
     keys = set(job.asset_layer.selected_asset_keys)
     at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
     with dg.instance_for_test() as instance:
         (first,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
         assert set(first.asset_selection) == keys  # nothing materialized yet: all of it
-        # Materialized, parents before children (topological order), as a run leaves them.
-        for level in graph.toposorted_asset_keys_by_level:
-            for key in sorted(set(level) & keys):
-                instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        _materialize_in_order(instance, keys)
         idle = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path))
         assert idle.run_requests == [] and "nothing new" in idle.skip_message
 

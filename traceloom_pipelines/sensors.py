@@ -4,7 +4,10 @@ Drop-folder sensor: every 30 s it lists the system's drop folders; a file is *ne
 (modification time, size) is not in the cursor. A file modified in the last
 ``SETTLE_SECONDS`` may still be being written and is left for a later tick (uploaders that
 write ``*.part``/``*.tmp`` and rename are never listed at all). One run is requested per set of
-new files, with a run key derived from them, so the same files never launch twice.
+new files, with a run key derived from them, so the same files never launch twice; the run
+materializes what the run plan finds due in the system's job
+(:mod:`traceloom_pipelines.run_plan`), and a tick whose files have all landed already (the same
+bytes, e.g. through the main job) is skipped.
 
 Run-failure recorder: writes one JSON record per failed run into
 ``landing/platform/dagster/run_failures/`` (atomically: temp file + rename), which the
@@ -24,6 +27,7 @@ from traceloom_pipelines.jobs import system_jobs
 from traceloom_pipelines.landing.readers import list_drop_files
 from traceloom_pipelines.partitions import recent_window_tags
 from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.run_plan import plan_run
 from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
 from traceloom_pipelines.sources.dagster.contract import PLATFORM_TENANT, run_failures
 
@@ -70,11 +74,19 @@ def build_drop_folder_sensor(system: str) -> dg.SensorDefinition:
         context.update_cursor(json.dumps(seen, sort_keys=True))
         if not new:
             return dg.SkipReason(f"no new {system} files")
+        # Imported here: the definitions import this module.
+        from traceloom_pipelines.definitions import defs
+
+        # Files touched but already landed (same bytes), e.g. by the main job: nothing is due.
+        plan = plan_run(context.instance, defs, job.selection, Path(warehouse.data_dir))
+        if not plan.selection:
+            return dg.SkipReason(f"{len(new)} changed {system} file(s): {plan.describe()}")
         digest = hashlib.sha256(
             json.dumps({path: seen[path] for path in sorted(new)}).encode()
         ).hexdigest()[:16]
         return dg.RunRequest(
             run_key=f"{system}-{digest}",
+            asset_selection=sorted(plan.selection),
             tags={
                 "traceloom/new_files": str(len(new)),
                 "traceloom/first_file": sorted(new)[0],
