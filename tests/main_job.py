@@ -15,11 +15,13 @@ from traceloom_pipelines.resources import WarehouseResource
 
 
 def materialize_main_job(
-    data_dir: Path, instance: dg.DagsterInstance | None = None
+    data_dir: Path,
+    instance: dg.DagsterInstance | None = None,
+    selection: dg.AssetSelection | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Every asset of the main job (lake maintenance left out) on ``data_dir``'s embedded
-    lake, in this process, with the main run's tags, on ``instance`` (default: an ephemeral
-    one); failures are in the result, not raised."""
+    """Every asset of the main job (lake maintenance left out), or those of ``selection``, on
+    ``data_dir``'s embedded lake, in this process, with the main run's tags, on ``instance``
+    (default: an ephemeral one); failures are in the result, not raised."""
     return dg.materialize(
         [a for a in defs.assets if lake_maintenance.key not in a.keys],
         resources={
@@ -29,4 +31,5 @@ def materialize_main_job(
         raise_on_error=False,
         tags=main_run_tags(),
         instance=instance,
+        selection=selection,
     )
