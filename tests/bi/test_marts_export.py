@@ -4,10 +4,13 @@ import os
 import subprocess
 import sys
 
+import dagster as dg
 import duckdb
 
+from traceloom_pipelines.bi import MARTS, marts_parquet
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.marts_export import KEEP_VERSIONS, WRITING_PREFIX, export_mart
+from traceloom_pipelines.resources import WarehouseResource
 
 
 def _mart(con, rows: list[tuple[str, int]]) -> None:
@@ -82,3 +85,39 @@ def test_an_export_killed_midway_is_cleaned_up_by_the_next_one(tmp_path):
     assert not abandoned.exists()
     assert in_progress.exists()
     assert _read(marts_dir) == [("acme", 1)]
+
+
+def test_the_export_asset_republishes_only_marts_materialized_since_the_last_export(tmp_path):
+    """Issue #11: `bi/marts_parquet` after a run that rebuilt one mart republishes that mart and
+    keeps every other published dataset as it was (Dagster's record of which mart events the
+    last export read); the first export, and a mart whose dataset is missing, publish all."""
+    con = connect(tmp_path)
+    run(con, "create schema if not exists marts")
+    for schema, name in MARTS:
+        run(con, f"create table {schema}.{name} (tenant_id varchar, value integer)")
+    con.close()
+    resources = {"warehouse": WarehouseResource(data_dir=str(tmp_path))}
+    marts_dir = tmp_path / "marts"
+    with dg.instance_for_test() as instance:
+        first = dg.materialize([marts_parquet], instance=instance, resources=resources)
+        metadata = first.asset_materializations_for_node("bi__marts_parquet")[0].metadata
+        assert metadata["marts"].value == len(MARTS)
+        published = {name: (marts_dir / name).resolve() for _schema, name in MARTS}
+
+        schema, rebuilt = MARTS[0]
+        con = connect(tmp_path)
+        run(con, f"insert into {schema}.{rebuilt} values ('acme', 7)")
+        con.close()
+        instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey([schema, rebuilt])))
+        missing = MARTS[1][1]
+        (marts_dir / missing).unlink()
+        second = dg.materialize([marts_parquet], instance=instance, resources=resources)
+    metadata = second.asset_materializations_for_node("bi__marts_parquet")[0].metadata
+    assert metadata["marts"].value == 2 and metadata["marts_unchanged"].value == len(MARTS) - 2
+    assert (marts_dir / rebuilt).resolve() != published[rebuilt]
+    assert (marts_dir / missing).is_dir()
+    assert all((marts_dir / name).resolve() == published[name] for _s, name in MARTS[2:])
+    assert duckdb.sql(
+        f"select tenant_id, value from read_parquet('{marts_dir}/{rebuilt}/**/*.parquet', "
+        "hive_partitioning = true)"
+    ).fetchall() == [("acme", 7)]
