@@ -105,19 +105,23 @@ def test_drop_sensor_skips_files_that_have_landed_already(tmp_path):
     assert dg.AssetKey(["raw", "mes", "machines"]) not in selected
 
 
-def _schedule_context(instance, at: datetime, data_dir) -> dg.ScheduleEvaluationContext:
-    return dg.build_schedule_context(
+def _tick(schedule_name: str, instance, at: datetime, data_dir):
+    """One evaluation of the schedule, its context (which holds resources) closed after it:
+    an open one leaves its instance as Dagster's current definitions-state storage."""
+    schedule = defs.resolve_schedule_def(schedule_name)
+    with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=at,
         resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
-    )
+    ) as context:
+        return schedule.evaluate_tick(context)
 
 
 def test_schedule_skips_while_its_job_is_still_active(tmp_path):
     schedule = defs.resolve_schedule_def("wms_stock_every_5_minutes")
     with dg.instance_for_test() as instance:
         at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
-        (request,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
+        (request,) = _tick(schedule.name, instance, at, tmp_path).run_requests
         # The run refreshes the daily marts of yesterday and today (UTC).
         assert request.tags[RANGE_START_TAG] == "2026-11-19"
         assert request.tags[RANGE_END_TAG] == "2026-11-20"
@@ -126,7 +130,7 @@ def test_schedule_skips_while_its_job_is_still_active(tmp_path):
                 job_name=schedule.job_name, run_id="r-running", status=dg.DagsterRunStatus.STARTED
             )
         )
-        skipped = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path))
+        skipped = _tick(schedule.name, instance, at, tmp_path)
         assert skipped.run_requests == []
         assert "still queued or in progress" in skipped.skip_message
 
@@ -140,14 +144,14 @@ def test_a_cadence_tick_runs_only_what_is_new_and_skips_when_nothing_is(tmp_path
     keys = set(job.asset_layer.selected_asset_keys)
     at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
     with dg.instance_for_test() as instance:
-        (first,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
+        (first,) = _tick(schedule.name, instance, at, tmp_path).run_requests
         assert set(first.asset_selection) == keys  # nothing materialized yet: all of it
         _materialize_in_order(instance, keys)
-        idle = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path))
+        idle = _tick(schedule.name, instance, at, tmp_path)
         assert idle.run_requests == [] and "nothing new" in idle.skip_message
 
         _drop(tmp_path, "acme-apparel/mes/production_counts/counts_1.jsonl", '{"a": 1}\n')
-        (request,) = schedule.evaluate_tick(_schedule_context(instance, at, tmp_path)).run_requests
+        (request,) = _tick(schedule.name, instance, at, tmp_path).run_requests
     selected = set(request.asset_selection)
     production_counts = dg.AssetKey(["raw", "mes", "production_counts"])
     assert production_counts in selected and selected < keys
