@@ -62,13 +62,13 @@ departure_stays as (
         cast(timezone('Asia/Hong_Kong', timezone('UTC', d.departed_at)) as date)
             as activity_date,
         (
-            select date_diff('second', max(a.arrived_at), d.departed_at) / 3600.0
+            select date_diff('second', max(a.arrived_at), d.departed_at)
             from {{ ref('stg_port__vessels_arrived') }} as a
             where a.tenant_id = d.tenant_id
                 and a.call_sign = d.call_sign
                 and a.arrived_at <= d.departed_at
                 and a.arrived_at > d.departed_at - interval 30 days
-        ) as hours_in_port
+        ) as seconds_in_port
     from {{ ref('stg_port__vessels_departed') }} as d
 ),
 
@@ -77,8 +77,10 @@ departed as (
         tenant_id,
         activity_date,
         count(distinct call_sign) as departures,
-        count(hours_in_port) as departures_with_stay,
-        avg(hours_in_port) as avg_hours_in_port
+        count(seconds_in_port) as departures_with_stay,
+        -- an exact integer mean, then hours: a mean of floats depends on the order rows are
+        -- added in (parallel aggregation), enough to flip the 4th decimal of dwell_ratio
+        avg(seconds_in_port) / 3600.0 as avg_hours_in_port
     from departure_stays
     group by all
 ),
