@@ -33,6 +33,7 @@ import dagster as dg
 from dagster import EventLogRecord
 
 from traceloom_pipelines.landing.assets import raw_asset_key
+from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.loader import drop_signature, settle_seconds_from_env
 from traceloom_pipelines.landing.pull import PullResource
 from traceloom_pipelines.landing.readers import SkippedPath, list_drop_files
@@ -74,12 +75,16 @@ class RunPlan:
         )
 
 
-def new_drop_files(data_dir: Path, now: float | None = None) -> dict[tuple[str, str], list[str]]:
+def new_drop_files(
+    data_dir: Path,
+    entities: Iterable[SourceEntity] | None = None,
+    now: float | None = None,
+) -> dict[tuple[str, str], list[str]]:
     """``(system, entity)`` → relative paths of its drop files that landing would land now,
-    plus ``"<path> (skipped: <reason>)"`` for refused paths not yet in ``audit.skipped_paths``.
-    Every entity is listed when the lake has no ``audit.batches`` yet.
+    plus ``"<path> (skipped: <reason>)"`` for refused paths not yet in ``audit.skipped_paths``,
+    for ``entities`` (default: all). Every file is new when the lake has no ``audit.batches``.
 
-    Reads the lake read-only (two queries) and hashes every drop file once.
+    Reads the lake read-only (two queries) and hashes each of those entities' drop files once.
 
     Raises:
         OSError: the landing folder cannot be listed.
@@ -114,7 +119,7 @@ def new_drop_files(data_dir: Path, now: float | None = None) -> dict[tuple[str, 
         finally:
             con.close()
     new: dict[tuple[str, str], list[str]] = {}
-    for entity in all_entities():
+    for entity in all_entities() if entities is None else entities:
         skipped: list[SkippedPath] = []
         found: list[str] = []
         for drop in list_drop_files(landing_root, entity, skipped=skipped):
@@ -208,11 +213,10 @@ def plan_run(
         if record.asset_entry.last_materialization_record is not None
     }
     reasons: dict[dg.AssetKey, str] = {}
-    new_files = new_drop_files(data_dir)
-    for entity in all_entities():
+    entities = [e for e in all_entities() if raw_asset_key(e.system, e.entity) in job_keys]
+    new_files = new_drop_files(data_dir, entities)
+    for entity in entities:
         parent = raw_asset_key(entity.system, entity.entity)
-        if parent not in job_keys:
-            continue
         files = new_files.get((entity.system, entity.entity), [])
         if files:
             reasons[parent] = f"{len(files)} new file{'s' if len(files) != 1 else ''}"
