@@ -5,7 +5,7 @@ import dagster as dg
 from traceloom_pipelines.dbt import MANIFEST
 from traceloom_pipelines.marts_export import export_mart, mart_asset_keys
 from traceloom_pipelines.resources import WarehouseResource
-from traceloom_pipelines.run_plan import INPUT_EVENT_POINTER_TAG_PREFIX
+from traceloom_pipelines.run_plan import latest_materializations, materialized_after_input
 
 MARTS = mart_asset_keys(MANIFEST)
 
@@ -23,16 +23,10 @@ def marts_changed_since_last_export(
         return set(MARTS)
     tags = last.asset_materialization.tags or {}
     keys = {dg.AssetKey([schema, name]): (schema, name) for schema, name in MARTS}
-    latest = {
-        record.asset_entry.asset_key: record.asset_entry.last_materialization_record
-        for record in instance.get_asset_records(list(keys))
-    }
     changed = set()
-    for key, mart in keys.items():
-        pointer = tags.get(f"{INPUT_EVENT_POINTER_TAG_PREFIX}/{key.to_user_string()}", "")
-        record = latest.get(key)
-        if record is not None and (not pointer.isdigit() or record.storage_id > int(pointer)):
-            changed.add(mart)
+    for key, record in latest_materializations(instance, keys).items():
+        if materialized_after_input(record, tags, key) is not False:
+            changed.add(keys[key])
     return changed
 
 

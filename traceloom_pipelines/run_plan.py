@@ -142,6 +142,28 @@ def new_drop_files(
     return new
 
 
+def latest_materializations(
+    instance: dg.DagsterInstance, keys: Iterable[dg.AssetKey]
+) -> dict[dg.AssetKey, EventLogRecord]:
+    """Each of ``keys`` that was ever materialized → its latest materialization record (for a
+    partitioned asset: of any partition). One query."""
+    return {
+        record.asset_entry.asset_key: record.asset_entry.last_materialization_record
+        for record in instance.get_asset_records(sorted(keys))
+        if record.asset_entry.last_materialization_record is not None
+    }
+
+
+def materialized_after_input(
+    parent_record: EventLogRecord, child_tags: Mapping[str, str], parent: dg.AssetKey
+) -> bool | None:
+    """Whether ``parent`` was materialized after the event a child recorded as its input
+    (``child_tags``: the tags of the child's materialization, which Dagster writes with
+    ``dagster/input_event_pointer/<parent>``); None when the child recorded no event for it."""
+    pointer = child_tags.get(f"{INPUT_EVENT_POINTER_TAG_PREFIX}/{parent.to_user_string()}", "")
+    return parent_record.storage_id > int(pointer) if pointer.isdigit() else None
+
+
 def _changed_since(
     parent_record: EventLogRecord | None,
     child_record: EventLogRecord,
@@ -157,15 +179,12 @@ def _changed_since(
     if parent_record is None:
         return False
     tags = child_record.event_log_entry.asset_materialization.tags or {}
-    name = parent.to_user_string()
-    recorded = tags.get(f"{INPUT_DATA_VERSION_TAG_PREFIX}/{name}")
+    recorded = tags.get(f"{INPUT_DATA_VERSION_TAG_PREFIX}/{parent.to_user_string()}")
     current = (parent_record.event_log_entry.asset_materialization.tags or {}).get(DATA_VERSION_TAG)
     if not parent_partitioned and recorded is not None and current is not None:
         return recorded != current
-    pointer = tags.get(f"{INPUT_EVENT_POINTER_TAG_PREFIX}/{name}", "")
-    if pointer.isdigit():
-        return parent_record.storage_id > int(pointer)
-    return parent_record.storage_id > child_record.storage_id
+    after = materialized_after_input(parent_record, tags, parent)
+    return parent_record.storage_id > child_record.storage_id if after is None else after
 
 
 def _whole(graph, keys: Iterable[dg.AssetKey]) -> set[dg.AssetKey]:
@@ -192,26 +211,21 @@ def plan_run(
     """
     graph = defs.resolve_asset_graph()
     job_keys = set(job_selection.resolve(graph))
-    ingestion: dict[dg.AssetKey, tuple[str, str]] = {}  # every key of a land_* multi-asset
+    ingestion: set[dg.AssetKey] = set()  # every key of a land_* multi-asset
     pulled: set[dg.AssetKey] = set()
     for entity in all_entities():
         parent = raw_asset_key(entity.system, entity.entity)
         if parent not in job_keys:
             continue
         assets_def = graph.get(parent).assets_def
-        for key in assets_def.keys:
-            ingestion[key] = (entity.system, entity.entity)
+        ingestion |= set(assets_def.keys)
         if any(
             isinstance(resource, PullResource) and resource.enabled
             for resource in assets_def.resource_defs.values()
         ):
             pulled.add(parent)
 
-    latest: dict[dg.AssetKey, EventLogRecord] = {
-        record.asset_entry.asset_key: record.asset_entry.last_materialization_record
-        for record in instance.get_asset_records(sorted(job_keys))
-        if record.asset_entry.last_materialization_record is not None
-    }
+    latest = latest_materializations(instance, job_keys)
     reasons: dict[dg.AssetKey, str] = {}
     entities = [e for e in all_entities() if raw_asset_key(e.system, e.entity) in job_keys]
     new_files = new_drop_files(data_dir, entities)
@@ -224,7 +238,7 @@ def plan_run(
             reasons[parent] = "pulled from its source"
         elif latest.get(parent) is None:
             reasons[parent] = "never materialized"
-    for key in sorted(job_keys - set(ingestion)):
+    for key in sorted(job_keys - ingestion):
         record = latest.get(key)
         if record is None:
             reasons[key] = "never materialized"
@@ -247,5 +261,5 @@ def plan_run(
         return RunPlan(frozenset(), {}, len(job_keys))
     roots = _whole(graph, reasons)
     downstream = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
-    selection = _whole(graph, (set(downstream) & job_keys) - (set(ingestion) - roots))
+    selection = _whole(graph, (set(downstream) & job_keys) - (ingestion - roots))
     return RunPlan(frozenset(selection & job_keys), reasons, len(job_keys))
