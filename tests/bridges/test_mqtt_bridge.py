@@ -177,13 +177,17 @@ def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_pat
     )
     topic = f"{root}/acme/{COUNT_TOPIC}"
     start = datetime.now(UTC) - timedelta(minutes=5)
-    first, second = 1200, 800  # while the bridge is down, Mosquitto queues at most 1,000
+    # While the bridge is down Mosquitto keeps at most 1,000 unacknowledged messages for it and
+    # drops the rest (README). On a busy machine the first bridge's acknowledgements can lag far
+    # behind its files (one run: 300 written, 120 acknowledged at the kill), so the first stream
+    # stays under that limit even if nothing of it was acknowledged.
+    first, second = 900, 1100
     payloads = [_count(n, start) for n in range(first + second)]
 
     bridge = Bridge(data_dir, env, "first")
     publisher = threading.Thread(
         target=publish,
-        args=(_messages(topic, payloads[:first]), 2000.0),
+        args=(_messages(topic, payloads[:first]), 1000.0),
         kwargs={"client_id": f"{root}-pub-1"},
     )
     publisher.start()
