@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
-from traceloom_pipelines.dbt import dbt_executable, dbt_project
+from traceloom_pipelines.dbt import dbt_resource
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.maintenance import lake_maintenance
 from traceloom_pipelines.partitions import main_run_tags
@@ -26,7 +25,7 @@ def materialize_main_job(
         [a for a in defs.assets if lake_maintenance.key not in a.keys],
         resources={
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         },
         raise_on_error=False,
         tags=main_run_tags(),

@@ -1,10 +1,28 @@
-"""dbt invocations of one data directory share dbt's partial parse and keep few target folders."""
+"""dbt invocations of one data directory share dbt's partial parse and keep few target folders;
+the dbt resource starts dbt without dagster-dbt's version probe and adapter."""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+
+from dagster_dbt import DbtCliResource
+from packaging import version
 
 from traceloom_pipelines import dbt_targets
+from traceloom_pipelines.dbt import dbt_executable, dbt_resource
+
+
+def test_the_dbt_resource_knows_the_version_dbt_reports_and_builds_no_adapter():
+    # the dagster-dbt hooks TraceloomDbtCliResource replaces exist in the installed release
+    assert {"_cli_version", "_initialize_dbt_core_adapter"} <= set(vars(DbtCliResource))
+    reported = subprocess.check_output([dbt_executable(), "--version"], text=True)
+    core = re.search(r"(\d+\.\d+\.\d+)", reported).group(1)
+    resource = dbt_resource()
+    assert resource._cli_version == version.parse(core)
+    assert resource._cli_version.major < 2  # dbt Core: dagster-dbt streams its JSON logs
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
 
 
 def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path):

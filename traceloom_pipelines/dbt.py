@@ -5,6 +5,7 @@ every model to ``[<schema>, <model>]`` (``staging``, ``intermediate``, ``marts``
 ``["reference", <seed>]``, so the asset graph reads like the warehouse.
 """
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from packaging import version
 
 from traceloom_pipelines import dbt_inputs, dbt_targets
 from traceloom_pipelines.dbt_child import PARENT_PID_ENV as DBT_PARENT_PID_ENV
@@ -80,6 +82,35 @@ def dbt_executable() -> str:
     (package not reinstalled) the real dbt itself, without that guarantee."""
     supervisor = Path(sys.executable).parent / "traceloom-dbt"
     return str(supervisor) if os.access(supervisor, os.X_OK) else real_dbt()
+
+
+class TraceloomDbtCliResource(DbtCliResource):
+    """dagster-dbt's ``DbtCliResource`` without two start-up costs it pays on every ``cli()``
+    call, ~6 s of wall and CPU per dbt step (cProfile of the daily step on a tiny world):
+
+    - ``dbt --version`` in a subprocess (2.5 s), to tell dbt Core from the Fusion engine. The
+      dbt that runs is dbt Core from this environment (``dbt_executable()``; pyproject pins
+      ``dbt-core``), so its version is the installed package's.
+    - an in-process dbt adapter (3.4 s: profile, project and every macro loaded), which
+      dagster-dbt uses only for ``fetch_row_counts()`` / ``fetch_column_metadata()``. The
+      project calls neither: without an adapter, dagster-dbt skips both.
+
+    Both are private hooks of dagster-dbt 0.29 (pinned through ``dagster-dbt`` in
+    pyproject.toml); ``tests/test_dbt_targets.py`` fails if a release renames them.
+    """
+
+    @property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - dagster-dbt's signature
+        return None
+
+
+def dbt_resource() -> TraceloomDbtCliResource:
+    """The ``dbt`` resource of every definition and test: the project, run through
+    ``dbt_executable()``."""
+    return TraceloomDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
 
 
 DAILY_TAG = "daily"

@@ -5,13 +5,11 @@ ingestion assets (traceloom_pipelines/cadence.py), owners and tags come from one
 (traceloom_pipelines/code_references.py)."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.bi import marts_parquet
 from traceloom_pipelines.code_references import with_code_references
 from traceloom_pipelines.dbt import (
-    dbt_executable,
-    dbt_project,
+    dbt_resource,
     traceloom_dbt_daily_models,
     traceloom_dbt_models,
 )
@@ -86,7 +84,7 @@ defs = dg.Definitions(
     executor=executor,
     resources={
         "warehouse": WarehouseResource(data_dir=str(default_data_dir())),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": dbt_resource(),
     },
 )
 

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster_dbt import DbtCliResource
 
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.dbt import (
-    dbt_executable,
-    dbt_project,
+    dbt_resource,
     traceloom_dbt_daily_models,
     traceloom_dbt_models,
 )
@@ -59,7 +57,7 @@ def world(tmp_path_factory):
         _assets(),
         resources={
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         },
         raise_on_error=False,
         tags=main_run_tags(),
@@ -398,7 +396,7 @@ def test_backfill_of_three_days_rebuilds_those_days_only(world):
         [traceloom_dbt_daily_models],
         resources={
             "warehouse": WarehouseResource(data_dir=str(world["dir"])),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "dbt": dbt_resource(),
         },
         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
         selection=[dg.AssetKey(["marts", mart]) for mart in marts],
