@@ -1,0 +1,148 @@
+"""The embedded Dagster instance's storage: Dagster's SQLite storage, without an engine per query.
+
+Dagster's SQLite storages build a new SQLAlchemy engine for every connection they open
+(``create_engine(..., poolclass=NullPool)`` in ``_connect``/``connect``, dagster 1.13). A new
+engine initialises its dialect again and starts with an empty statement cache, so every insert
+is compiled again. Each event of a run costs ~5 such connections: on the tiny test world,
+creating a main-job run (1,036 "planned" events) took 14 s of CPU, and its 3,300 events ~50 of the
+run's 150 CPU-seconds.
+
+:class:`TraceloomSqliteStorage` is ``storage: sqlite:`` with one engine per database file and
+process (still ``NullPool``: every connection is opened and closed as before, so nothing is held
+across a fork or between processes; only the engine, its dialect and its compiled statements are
+kept). Same files, same layout (``<base_dir>/history``, ``history/runs``, ``schedules``), so an
+instance created by either reads the same. ``dagster.yaml`` selects it::
+
+    storage:
+      custom:
+        module: traceloom_pipelines.instance_storage
+        class: TraceloomSqliteStorage
+        config:
+          base_dir: {env: DAGSTER_HOME}
+
+The production instance (``deploy/dagster.yaml``, PostgreSQL) pools its connections already.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+
+import sqlalchemy as db
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+from dagster._utils import mkdir_p
+from sqlalchemy.pool import NullPool
+
+# The webserver and the daemon read many runs' databases over their life: keep the newest.
+MAX_ENGINES = 64
+
+
+class _Engines:
+    """One engine per connection string and process, the ``MAX_ENGINES`` most recently used."""
+
+    def __init__(self) -> None:
+        self._engines: OrderedDict[tuple[int, str], db.engine.Engine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn_string: str, **connect_args) -> db.engine.Engine:
+        key = (os.getpid(), conn_string)
+        with self._lock:
+            engine = self._engines.pop(key, None)
+            if engine is None:
+                engine = create_engine(conn_string, poolclass=NullPool, connect_args=connect_args)
+            self._engines[key] = engine
+            while len(self._engines) > MAX_ENGINES:
+                self._engines.popitem(last=False)
+            return engine
+
+
+_ENGINES = _Engines()
+
+
+class TraceloomSqliteEventLogStorage(SqliteEventLogStorage):
+    """Dagster's per-run SQLite event log, reusing one engine per shard (run or index)."""
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[db.engine.Connection]:
+        with self._db_lock:
+            engine = _ENGINES.get(
+                self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index database has ``table_name``; asked for every asset check event.
+        A table found stays (migrations add tables), so only its presence is remembered."""
+        if table_name in self._tables_found:
+            return True
+        engine = _ENGINES.get(
+            self.conn_string_for_shard(INDEX_SHARD_NAME), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+        )
+        with engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found:
+            self._tables_found.add(table_name)
+        return found
+
+    @cached_property
+    def _tables_found(self) -> set[str]:
+        return set()
+
+
+class TraceloomSqliteRunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage, reusing one engine."""
+
+    @contextmanager
+    def connect(self) -> Iterator[db.engine.Connection]:
+        with _ENGINES.get(self._conn_string).connect() as conn, conn.begin():
+            yield conn
+
+
+class TraceloomSqliteScheduleStorage(SqliteScheduleStorage):
+    """Dagster's SQLite schedule storage, reusing one engine."""
+
+    @contextmanager
+    def connect(self) -> Iterator[db.engine.Connection]:
+        with _ENGINES.get(self._conn_string).connect() as conn, conn.begin():
+            yield conn
+
+
+class TraceloomSqliteStorage(DagsterSqliteStorage):
+    """``storage: sqlite:`` (same files under ``base_dir``) with the three storages above."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self.base_dir = base_dir
+        self._run_storage = TraceloomSqliteRunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = TraceloomSqliteEventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = TraceloomSqliteScheduleStorage.from_local(
+            _schedule_directory(base_dir)
+        )
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> TraceloomSqliteStorage:
+        mkdir_p(config_value["base_dir"])
+        return cls(config_value["base_dir"], inst_data=inst_data)
