@@ -47,8 +47,11 @@ def test_the_project_instance_and_dagsters_stock_sqlite_storage_read_each_others
     stock.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", ours / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(ours)) as instance:
-        assert isinstance(instance.run_storage, instance_storage.TraceloomSqliteRunStorage)
-        assert isinstance(instance.event_log_storage, instance_storage.TraceloomSqliteEventLogStorage)
+        storages = (instance.run_storage, instance.event_log_storage)
+        assert [type(s).__name__ for s in storages] == [
+            "TraceloomSqliteRunStorage",
+            "TraceloomSqliteEventLogStorage",
+        ]
     first = _materialize(ours)
     # the same folder opened with `storage: sqlite:` sees that run, and adds one ...
     (stock / "dagster.yaml").write_text(STOCK.format(home=ours))
