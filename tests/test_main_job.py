@@ -20,6 +20,7 @@ from bench.incremental_bench import write_mes_delta
 from tests.main_job import materialize_main_job
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.cli import main as cli_main
+from traceloom_pipelines.dbt import COUNTED_TABLES, ROW_COUNT
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.jobs import main_job
@@ -217,6 +218,24 @@ def test_marts_hold_rows_for_every_tenant_in_duckdb_and_parquet(world):
             f"select count(*) from read_parquet('{parquet}/**/*.parquet', hive_partitioning = true)"
         ).fetchall()[0][0]
         assert total == world["con"].execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
+
+
+def test_dbt_tables_show_their_lake_row_counts_in_dagster(world):
+    """Each dbt table model's materialization of the first run carries ``dagster/row_count``
+    (the UI's "Rows"), equal to its table in the lake; views and daily marts carry none."""
+    counted = {}
+    for event in world["first"].get_asset_materialization_events():
+        value = event.materialization.metadata.get(ROW_COUNT)
+        if value is not None and event.asset_key.path[0] != "raw":  # landing counts its own
+            counted[event.asset_key.path[-1]] = value.value
+    assert len(counted) == len(COUNTED_TABLES) > 20
+    assert {"fct_work_orders", "fct_purchase_orders", "dim_materials"} <= set(counted)
+    assert "fct_production_daily" not in counted  # daily-partitioned
+    for unique_id, table in COUNTED_TABLES.items():
+        name = unique_id.rsplit(".", 1)[-1]
+        # the second run built nothing (nothing new), so the lake still holds the first's tables
+        assert counted[name] == world["con"].execute(f"select count(*) from {table}").fetchone()[0]
+    assert counted["fct_work_orders"] > 0
 
 
 def test_no_pii_reaches_the_marts(world):

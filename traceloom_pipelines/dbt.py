@@ -30,7 +30,7 @@ from traceloom_pipelines import dbt_inputs, dbt_targets
 from traceloom_pipelines.dbt_child import PARENT_PID_ENV as DBT_PARENT_PID_ENV
 from traceloom_pipelines.dbt_child import real_dbt
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL, WRITER_LOCK
-from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.landing.warehouse import connect, quote
 from traceloom_pipelines.partitions import daily_partitions
 from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, WarehouseResource
 from traceloom_pipelines.snapshots import record_run_snapshot
@@ -189,13 +189,56 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
-    """dbt's events, then the lake snapshot the build left (run tag and ``audit``). However the
-    step leaves this (an error, an interrupt, the generator closed), dbt is not left running: the
-    step process may live on (in-process execution) and release the lake lock right after. The
-    parse dbt left is kept for the next invocation (:mod:`traceloom_pipelines.dbt_targets`)."""
+def _counted_tables(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """dbt ``unique_id`` → ``"<schema>"."<table>"`` of every model materialized as a table
+    (``table``, ``incremental``) that is not daily-partitioned: the models whose
+    materializations carry ``dagster/row_count``. Views would be computed to be counted, and a
+    daily mart's row count is not that of the partitions one materialization records."""
+    return {
+        unique_id: f"{quote(node['schema'])}.{quote(node.get('alias') or node['name'])}"
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model"
+        and node["config"].get("materialized") in ("table", "incremental")
+        and DAILY_TAG not in node.get("tags", [])
+    }
+
+
+COUNTED_TABLES = _counted_tables(MANIFEST)
+ROW_COUNT = "dagster/row_count"
+
+
+def _with_row_counts(events: Iterator, warehouse: WarehouseResource) -> Iterator:
+    """``events`` as they come, each ``Output`` of a model in ``COUNTED_TABLES`` with its table's
+    row count in the lake (``dagster/row_count``: the asset's "Rows" in the Dagster UI, as the
+    raw tables have).
+
+    Counted on one read-only lake connection (a committed snapshot, at most a few ms a table),
+    not with dagster-dbt's ``fetch_row_counts()``: that needs the in-process dbt adapter
+    ``TraceloomDbtCliResource`` leaves out, and the adapter opens the profile's database file,
+    which for the lake is an attach, not a file."""
+    con = None
     try:
-        yield from invocation.stream()
+        for event in events:
+            unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
+            table = COUNTED_TABLES.get(getattr(unique_id, "value", unique_id))
+            if table is not None:
+                con = con or connect(warehouse.root, read_only=True)
+                (rows,) = con.execute(f"select count(*) from {table}").fetchone()
+                event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
+            yield event
+    finally:
+        if con is not None:
+            con.close()
+
+
+def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
+    """dbt's events (tables with their row counts), then the lake snapshot the build left (run
+    tag and ``audit``). However the step leaves this (an error, an interrupt, the generator
+    closed), dbt is not left running: the step process may live on (in-process execution) and
+    release the lake lock right after. The parse dbt left is kept for the next invocation
+    (:mod:`traceloom_pipelines.dbt_targets`)."""
+    try:
+        yield from _with_row_counts(invocation.stream(), context.resources.warehouse)
     finally:
         _stop(invocation.process)
         dbt_targets.keep_partial_parse(invocation.target_path)
