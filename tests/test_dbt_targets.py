@@ -3,15 +3,25 @@ the dbt resource starts dbt without dagster-dbt's version probe and adapter."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 
+import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging import version
 
 from traceloom_pipelines import dbt_targets
-from traceloom_pipelines.dbt import dbt_executable, dbt_resource
+from traceloom_pipelines.dbt import (
+    COUNTED_TABLES,
+    ROW_COUNT,
+    _with_row_counts,
+    dbt_executable,
+    dbt_resource,
+)
+from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.resources import WarehouseResource
 
 
 def test_the_dbt_resource_knows_the_version_dbt_reports_and_builds_no_adapter():
@@ -23,6 +33,17 @@ def test_the_dbt_resource_knows_the_version_dbt_reports_and_builds_no_adapter():
     assert resource._cli_version == version.parse(core)
     assert resource._cli_version.major < 2  # dbt Core: dagster-dbt streams its JSON logs
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_a_table_that_cannot_be_counted_passes_through_without_a_count(tmp_path, caplog):
+    connect(tmp_path).close()  # a new, empty lake: no model's table, counting one fails
+    unique_id = next(iter(COUNTED_TABLES))
+    built = dg.Output(None, output_name="m", metadata={"unique_id": unique_id})
+    warehouse = WarehouseResource(data_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING):
+        (event,) = _with_row_counts(iter([built]), warehouse, logging.getLogger("step"))
+    assert ROW_COUNT not in event.metadata and event.metadata["unique_id"].value == unique_id
+    assert f"no row count for {COUNTED_TABLES[unique_id]}" in caplog.text
 
 
 def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path):

@@ -7,6 +7,7 @@ every model to ``[<schema>, <model>]`` (``staging``, ``intermediate``, ``marts``
 
 import importlib.metadata
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -207,7 +209,9 @@ COUNTED_TABLES = _counted_tables(MANIFEST)
 ROW_COUNT = "dagster/row_count"
 
 
-def _with_row_counts(events: Iterator, warehouse: WarehouseResource) -> Iterator:
+def _with_row_counts(
+    events: Iterator, warehouse: WarehouseResource, log: logging.Logger
+) -> Iterator:
     """``events`` as they come, each ``Output`` of a model in ``COUNTED_TABLES`` with its table's
     row count in the lake (``dagster/row_count``: the asset's "Rows" in the Dagster UI, as the
     raw tables have).
@@ -215,16 +219,21 @@ def _with_row_counts(events: Iterator, warehouse: WarehouseResource) -> Iterator
     Counted on one read-only lake connection (a committed snapshot, at most a few ms a table),
     not with dagster-dbt's ``fetch_row_counts()``: that needs the in-process dbt adapter
     ``TraceloomDbtCliResource`` leaves out, and the adapter opens the profile's database file,
-    which for the lake is an attach, not a file."""
+    which for the lake is an attach, not a file. A count that fails is logged (``log``: the
+    step's) and left out."""
     con = None
     try:
         for event in events:
             unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
             table = COUNTED_TABLES.get(getattr(unique_id, "value", unique_id))
             if table is not None:
-                con = con or connect(warehouse.root, read_only=True)
-                (rows,) = con.execute(f"select count(*) from {table}").fetchone()
-                event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
+                try:
+                    con = con or connect(warehouse.root, read_only=True)
+                    (rows,) = con.execute(f"select count(*) from {table}").fetchone()
+                except duckdb.Error as exc:  # a count is not worth failing a build for
+                    log.warning(f"no row count for {table}: {exc}")
+                else:
+                    event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
             yield event
     finally:
         if con is not None:
@@ -238,7 +247,7 @@ def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
     release the lake lock right after. The parse dbt left is kept for the next invocation
     (:mod:`traceloom_pipelines.dbt_targets`)."""
     try:
-        yield from _with_row_counts(invocation.stream(), context.resources.warehouse)
+        yield from _with_row_counts(invocation.stream(), context.resources.warehouse, context.log)
     finally:
         _stop(invocation.process)
         dbt_targets.keep_partial_parse(invocation.target_path)
