@@ -7,7 +7,6 @@ every model to ``[<schema>, <model>]`` (``staging``, ``intermediate``, ``marts``
 
 import importlib.metadata
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -209,9 +208,7 @@ COUNTED_TABLES = _counted_tables(MANIFEST)
 ROW_COUNT = "dagster/row_count"
 
 
-def _with_row_counts(
-    events: Iterator, warehouse: WarehouseResource, log: logging.Logger
-) -> Iterator:
+def _with_row_counts(events: Iterator, context: dg.AssetExecutionContext) -> Iterator:
     """``events`` as they come, each ``Output`` of a model in ``COUNTED_TABLES`` with its table's
     row count in the lake (``dagster/row_count``: the asset's "Rows" in the Dagster UI, as the
     raw tables have).
@@ -219,8 +216,8 @@ def _with_row_counts(
     Counted on one read-only lake connection (a committed snapshot, at most a few ms a table),
     not with dagster-dbt's ``fetch_row_counts()``: that needs the in-process dbt adapter
     ``TraceloomDbtCliResource`` leaves out, and the adapter opens the profile's database file,
-    which for the lake is an attach, not a file. A count that fails is logged (``log``: the
-    step's) and left out."""
+    which for the lake is an attach, not a file. The lake is the step's ``warehouse`` resource; a
+    count that fails is logged to the step's log and left out."""
     con = None
     try:
         for event in events:
@@ -228,10 +225,10 @@ def _with_row_counts(
             table = COUNTED_TABLES.get(getattr(unique_id, "value", unique_id))
             if table is not None:
                 try:
-                    con = con or connect(warehouse.root, read_only=True)
+                    con = con or connect(context.resources.warehouse.root, read_only=True)
                     (rows,) = con.execute(f"select count(*) from {table}").fetchone()
                 except duckdb.Error as exc:  # a count is not worth failing a build for
-                    log.warning(f"no row count for {table}: {exc}")
+                    context.log.warning(f"no row count for {table}: {exc}")
                 else:
                     event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
             yield event
@@ -247,7 +244,7 @@ def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
     release the lake lock right after. The parse dbt left is kept for the next invocation
     (:mod:`traceloom_pipelines.dbt_targets`)."""
     try:
-        yield from _with_row_counts(invocation.stream(), context.resources.warehouse, context.log)
+        yield from _with_row_counts(invocation.stream(), context)
     finally:
         _stop(invocation.process)
         dbt_targets.keep_partial_parse(invocation.target_path)

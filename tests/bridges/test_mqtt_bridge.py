@@ -72,6 +72,21 @@ def _health(data_dir: Path) -> dict:
         return {}
 
 
+_bridges: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_bridge_left_running():
+    """A test that fails midway leaves no bridge behind (one kept subscribing and writing files
+    after a failed test, until killed by hand)."""
+    yield
+    while _bridges:
+        process = _bridges.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=60)
+
+
 class Bridge:
     """``traceloom mqtt-bridge`` as a subprocess, ready once its health file says subscribed."""
 
@@ -93,6 +108,7 @@ class Bridge:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        _bridges.append(self.process)
         _wait(self._ready, f"the bridge to subscribe (log {self.log})")
 
     def _ready(self) -> bool:
