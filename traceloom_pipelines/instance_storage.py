@@ -80,12 +80,13 @@ _ENGINES = _Engines()
 class TraceloomSqliteEventLogStorage(SqliteEventLogStorage):
     """Dagster's per-run SQLite event log, reusing one engine per shard (run or index)."""
 
+    def _engine(self, shard: str) -> db.engine.Engine:
+        return _ENGINES.get(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[db.engine.Connection]:
         with self._db_lock:
-            engine = _ENGINES.get(
-                self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
-            )
+            engine = self._engine(shard)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
@@ -97,9 +98,7 @@ class TraceloomSqliteEventLogStorage(SqliteEventLogStorage):
         A table found stays (migrations add tables), so only its presence is remembered."""
         if table_name in self._tables_found:
             return True
-        engine = _ENGINES.get(
-            self.conn_string_for_shard(INDEX_SHARD_NAME), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
-        )
+        engine = self._engine(INDEX_SHARD_NAME)
         with engine.connect() as conn:
             found = bool(engine.dialect.has_table(conn, table_name))
         if found:
@@ -111,22 +110,24 @@ class TraceloomSqliteEventLogStorage(SqliteEventLogStorage):
         return set()
 
 
-class TraceloomSqliteRunStorage(SqliteRunStorage):
+class _OneEngine:
+    """``connect()`` of Dagster's single-file SQLite storages (runs, schedules) on the engine of
+    their ``_conn_string`` kept in ``_ENGINES``."""
+
+    _conn_string: str
+
+    @contextmanager
+    def connect(self) -> Iterator[db.engine.Connection]:
+        with _ENGINES.get(self._conn_string).connect() as conn, conn.begin():
+            yield conn
+
+
+class TraceloomSqliteRunStorage(_OneEngine, SqliteRunStorage):
     """Dagster's SQLite run storage, reusing one engine."""
 
-    @contextmanager
-    def connect(self) -> Iterator[db.engine.Connection]:
-        with _ENGINES.get(self._conn_string).connect() as conn, conn.begin():
-            yield conn
 
-
-class TraceloomSqliteScheduleStorage(SqliteScheduleStorage):
+class TraceloomSqliteScheduleStorage(_OneEngine, SqliteScheduleStorage):
     """Dagster's SQLite schedule storage, reusing one engine."""
-
-    @contextmanager
-    def connect(self) -> Iterator[db.engine.Connection]:
-        with _ENGINES.get(self._conn_string).connect() as conn, conn.begin():
-            yield conn
 
 
 class TraceloomSqliteStorage(DagsterSqliteStorage):
