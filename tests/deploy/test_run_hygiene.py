@@ -85,18 +85,30 @@ def _holding(instance: DagsterInstance) -> set[str]:
 
 
 def _executing_steps(instance: DagsterInstance, run_id: str) -> dict[str, int]:
-    """Steps of the run started and not finished, whose process is alive: step key -> pid."""
-    started: dict[str, int] = {}
+    """Steps of the run executing (STEP_START seen, not finished) whose process is alive.
+
+    Returns step key -> pid of the step's process. A step whose worker started but which has
+    not emitted STEP_START (still claiming its pool slot) is not executing yet: a kill then
+    would interrupt no step.
+    """
+    workers: dict[str, int] = {}
+    executing: set[str] = set()
     finished: set[str] = set()
     for entry in instance.all_logs(run_id):
         event = entry.dagster_event
         if event is None or not entry.step_key:
             continue
         if event.event_type == DagsterEventType.STEP_WORKER_STARTED:
-            started[entry.step_key] = int(event.event_specific_data.metadata["pid"].value)
+            workers[entry.step_key] = int(event.event_specific_data.metadata["pid"].value)
+        elif event.event_type == DagsterEventType.STEP_START:
+            executing.add(entry.step_key)
         elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
             finished.add(entry.step_key)
-    return {k: pid for k, pid in started.items() if k not in finished and psutil.pid_exists(pid)}
+    return {
+        key: pid
+        for key, pid in workers.items()
+        if key in executing and key not in finished and psutil.pid_exists(pid)
+    }
 
 
 def _steps_started(instance: DagsterInstance, run_id: str) -> int:
