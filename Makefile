@@ -11,7 +11,7 @@ SCALE ?= 1
 DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
-.PHONY: setup run ingest test dev serve bench lint docs clean browser worker
+.PHONY: setup run ingest test chaos dev serve bench lint docs clean browser worker
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
 
@@ -44,6 +44,13 @@ ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing
 TEST_WORKERS ?= 3
 test: setup browser  ## the test suite (small worlds; real lake, dbt, HTTP, Postgres, RabbitMQ, Chromium)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# The fault scenarios only (tests marked `chaos`: kill -9 of runs, dbt, exports, bridges and the
+# gateway; poison files; readers and a second run beside a run; a source outage), then their table
+# (tests/chaos.py): scenario -> rows lost, duplicated, runs blocked, marts stale, errors. Fails
+# unless every cell is 0. `make test` runs them too and prints the same table.
+chaos: setup  ## the fault scenarios and their table (every cell must be 0)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m chaos
 
 # The browser test (tests/deploy/test_ui_backfill.py) drives Debian's Chromium through Playwright;
 # `playwright install` (a download) is never used. Installed here if missing, as root or via sudo;

@@ -10,6 +10,9 @@ import os
 
 os.environ.setdefault("TRACELOOM_RUN_DAYS", "31")
 
+# The chaos table of the fault scenarios (marker `chaos`, fixture `chaos`).
+pytest_plugins = ["tests.chaos"]
+
 
 # Test modules that share a session-scoped world: each group is one unit of distribution, so one
 # worker builds the world once instead of each worker its own.

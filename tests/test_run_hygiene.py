@@ -529,7 +529,8 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 @pytest.mark.slow
-def test_a_killed_traceloom_run_is_failed_cleaned_up_and_rerun(tmp_path, monkeypatch):
+@pytest.mark.chaos
+def test_a_killed_traceloom_run_is_failed_cleaned_up_and_rerun(tmp_path, monkeypatch, chaos):
     from traceloom_pipelines.cli import install_public_samples
     from traceloom_pipelines.demo import generate_world
 
@@ -609,6 +610,13 @@ def test_a_killed_traceloom_run_is_failed_cleaned_up_and_rerun(tmp_path, monkeyp
 
         # The lake: the rerun landed nothing twice, and raw holds what an uninterrupted run lands
         # (the answer key's rows landed per tenant and entity, as tests/test_main_job.py checks).
+        # per answer-key entity (what should have landed) and per raw table (the rerun vs the
+        # kill: dbt ran after landing, so raw was complete before the kill)
+        chaos.compare(
+            "kill -9 of a run during dbt, then a rerun",
+            {**_landed_per_entity(data, list(key["entities"])), **_raw_counts(data)},
+            {**{k: v["rows_landed"] for k, v in key["entities"].items()}, **raw_at_kill},
+        )
         assert _raw_counts(data) == raw_at_kill
         assert _landed_per_entity(data, list(key["entities"])) == {
             k: v["rows_landed"] for k, v in key["entities"].items()

@@ -6,6 +6,7 @@ import sys
 
 import dagster as dg
 import duckdb
+import pytest
 
 from traceloom_pipelines.bi import MARTS, marts_parquet
 from traceloom_pipelines.landing.warehouse import connect, run
@@ -61,7 +62,8 @@ def test_an_empty_mart_is_published_as_an_empty_dataset(tmp_path):
     assert list((tmp_path / "marts" / "fct_demo").iterdir()) == []
 
 
-def test_an_export_killed_midway_is_cleaned_up_by_the_next_one(tmp_path):
+@pytest.mark.chaos
+def test_an_export_killed_midway_is_cleaned_up_by_the_next_one(tmp_path, chaos):
     """A half-written version whose writer died (kill -9 mid-export) is removed by the next
     export of the mart; one a live process is still writing is left alone."""
     con = connect(tmp_path)
@@ -82,6 +84,13 @@ def test_an_export_killed_midway_is_cleaned_up_by_the_next_one(tmp_path):
     in_progress.mkdir()
     assert export_mart(con, "marts", "fct_demo", marts_dir) == 1
     con.close()
+    published = _read(marts_dir)
+    chaos.record(
+        "an export killed midway (its writer dead), then the next export",
+        lost=max(0, 1 - len(published)),
+        duplicated=max(0, len(published) - 1),
+        stale=int(abandoned.exists()),  # a half-written version left for a reader to find
+    )
     assert not abandoned.exists()
     assert in_progress.exists()
     assert _read(marts_dir) == [("acme", 1)]

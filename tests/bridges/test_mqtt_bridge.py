@@ -181,7 +181,8 @@ def _messages(topic: str, payloads) -> list[tuple[Message, None]]:
 
 
 # -- (a) kill -9 mid-stream: everything in files at least once, landed exactly once --------
-def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_path):
+@pytest.mark.chaos
+def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_path, chaos):
     data_dir = tmp_path / "data"
     root = f"tl-test-{uuid.uuid4().hex[:12]}"
     env = _bridge_env(
@@ -252,6 +253,12 @@ def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_pat
             con,
             "select count(*), count(distinct cumulative_units), min(tenant_id), max(tenant_id) "
             "from raw.mes__production_counts",
+        )
+        chaos.record(
+            "kill -9 of the MQTT bridge mid-stream, then a restart",
+            lost=len(expected) - rows[0][1],
+            duplicated=rows[0][0] - rows[0][1],
+            detail=f"{len(expected)} messages",
         )
         assert rows == [(len(expected), len(expected), "acme", "acme")]
     finally:

@@ -125,8 +125,9 @@ def _gone(pids) -> bool:
     return True
 
 
+@pytest.mark.chaos
 def test_a_killed_run_worker_frees_its_slot_and_the_next_run_starts(
-    deployment: Deployment, instance: DagsterInstance
+    deployment: Deployment, instance: DagsterInstance, chaos
 ):
     assert instance.run_monitoring_enabled
     wait_until_idle(deployment, instance)
@@ -179,4 +180,9 @@ def test_a_killed_run_worker_frees_its_slot_and_the_next_run_starts(
 
         _poll(deployment, f"the lake_writers slot of run {killed} freed", freed, FREED_TIMEOUT)
         deployment.wait_for_run(instance, after)
+        chaos.record(
+            "kill -9 of a run worker holding the only pool slot (production instance)",
+            blocked=int(killed in _holding(instance))
+            + int(instance.get_run_by_id(after).status != DagsterRunStatus.SUCCESS),
+        )
         assert killed not in _holding(instance)

@@ -9,6 +9,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import pytest
 import requests
 
 from tests.gateway.support import (
@@ -94,7 +95,8 @@ def _file_records(path) -> tuple[str, ...]:
     return tuple(_canonical(json.loads(line)) for line in path.read_text().splitlines())
 
 
-def test_kill_9_mid_stream_loses_nothing_acknowledged_and_state_survives_restart(tmp_path):
+@pytest.mark.chaos
+def test_kill_9_mid_stream_loses_nothing_acknowledged_and_state_survives_restart(tmp_path, chaos):
     clients = make_clients()
     data_dir = tmp_path / "data"
     landing = data_dir / "landing"
@@ -172,6 +174,12 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged_and_state_survives_restart
     # now every push is in exactly one drop file: none lost, none written twice
     files = [d.path for e in ENTITIES for d in list_drop_files(landing, e)]
     written = Counter(_file_records(path) for path in files)
+    chaos.record(
+        "kill -9 of the push gateway mid-stream, then a restart and resend",
+        lost=sum(written[push.records] == 0 for push in pushes),
+        duplicated=sum(max(0, written[push.records] - 1) for push in pushes),
+        detail=f"{len(pushes)} pushes",
+    )
     assert len(files) == len(pushes)
     assert all(written[push.records] == 1 for push in pushes)
 

@@ -1,6 +1,7 @@
 """The landing machinery on real DuckDB files: counts, quarantine reasons, children, replay."""
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -406,7 +407,8 @@ def test_tenant_folders_with_invalid_names_are_not_landed(tmp_path, con):
 GOOD_REVISIONS = [("acme", 1), ("acme", 2), ("acme", 3), ("acme", 7), ("borealis", 8)]
 
 
-def test_poison_files_are_quarantined_whole_and_every_other_file_lands(tmp_path, con):
+@pytest.mark.chaos
+def test_poison_files_are_quarantined_whole_and_every_other_file_lands(tmp_path, con, chaos):
     def write(tenant: str, name: str, content: bytes) -> None:
         folder = tmp_path / "landing" / tenant / "erp" / "purchase_orders"
         folder.mkdir(parents=True, exist_ok=True)
@@ -432,6 +434,20 @@ def test_poison_files_are_quarantined_whole_and_every_other_file_lands(tmp_path,
 
     result = land_entity(con, purchase_orders, tmp_path / "landing", chunk_rows=10)
 
+    landed = Counter(_landed_revisions(con))
+    chaos.record(
+        "poison files (10,000-deep nesting, UTF-16, Latin-1) beside good ones",
+        # a good record not landed, or a poison file neither landed nor quarantined
+        lost=sum((Counter(GOOD_REVISIONS) - landed).values())
+        + len(
+            {"b_deep.json", "d_utf16.json", "e_utf16le.jsonl", "f_latin1.jsonl"}
+            - {
+                f.rsplit("/", 1)[-1]
+                for (f,) in run(con, "select distinct source_file from audit.quarantine")
+            }
+        ),
+        duplicated=sum((landed - Counter(GOOD_REVISIONS)).values()),
+    )
     assert _landed_revisions(con) == GOOD_REVISIONS
     quarantined = run(
         con,

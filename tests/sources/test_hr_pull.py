@@ -241,7 +241,8 @@ def test_404_is_dead_lettered_without_secrets_and_fails_the_pull_check(
     assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
 
 
-def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server: DemoServer):
+@pytest.mark.chaos
+def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server: DemoServer, chaos):
     """One tenant's pull answers 404: the ingestion step succeeds with its pull check failed, so
     a step downstream of the raw table runs (not skipped) on the data that is there."""
     server.faults = Faults(after=1, client_error=1, client_error_status=404)
@@ -260,6 +261,14 @@ def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server:
         },
         instance=instance,
         raise_on_error=False,
+    )
+    landed = _landed_per_tenant(tmp_path, "hr__shift_schedules")
+    chaos.record(
+        "a source outage: one tenant's HR pulls answer 404",
+        lost=max(0, 20 - landed.get(TENANTS[1], 0)),  # the tenant whose pulls answered
+        duplicated=max(0, landed.get(TENANTS[1], 0) - 20),
+        blocked=int(not result.success),
+        stale=int(result.is_node_skipped("shifts_per_tenant")),
     )
     assert result.success
     assert not result.is_node_skipped("shifts_per_tenant")
