@@ -146,7 +146,7 @@ def test_malformed_json_is_retried_a_bounded_number_of_times(httpserver: HTTPSer
     assert client.dead_letters[0].body_excerpt == "<html>oops</html>"
 
 
-@pytest.mark.parametrize("status", [400, 404])
+@pytest.mark.parametrize("status", [400, 403])
 def test_client_errors_are_not_retried_and_dead_lettered_without_secrets(
     httpserver: HTTPServer, status: int
 ):
@@ -274,11 +274,25 @@ def test_get_bytes_returns_the_raw_body_with_the_same_retries(httpserver: HTTPSe
     assert httpserver.log[-1][0].headers["Accept"] == "application/json"
 
 
-def test_get_bytes_4xx_is_dead_lettered_without_retry(httpserver: HTTPServer):
+def test_a_404_that_clears_is_retried_once_and_returns_the_answer(httpserver: HTTPServer):
+    """003 §7.1: a 404 may be a timing issue (a record not yet visible): one retry."""
+    _sequence(
+        httpserver,
+        "/api/v1/work-orders/WO-1",
+        [Response('{"error": "not found"}', 404), _ok({"id": "WO-1"})],
+    )
+    client = _client(httpserver)
+    assert client.get_json("work-orders/WO-1") == {"id": "WO-1"}
+    assert (client.requests_sent, client.retries, client.dead_letters) == (2, 1, [])
+
+
+def test_get_bytes_404_is_retried_once_then_dead_lettered(httpserver: HTTPServer):
     httpserver.expect_request("/api/v1/RP04005i.XML").respond_with_data("gone", status=404)
-    client = _client(httpserver, auth=BasicAuth("svc", PASSWORD))
+    client = _client(httpserver, auth=BasicAuth("svc", PASSWORD), max_attempts=5)
     with pytest.raises(SourceRequestError) as error:
         client.get_bytes("RP04005i.XML")
     (letter,) = client.dead_letters
-    assert (letter.status, letter.error_class, letter.attempts) == (404, "client_error", 1)
+    assert (letter.status, letter.error_class, letter.attempts) == (404, "client_error", 2)
+    assert client.requests_sent == 2 and client.retries == 1
+    assert client.breaker.total_failures == 0  # the system is up
     assert PASSWORD not in json.dumps(letter.as_dict(), default=str) + str(error.value)

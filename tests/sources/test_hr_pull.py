@@ -198,7 +198,7 @@ def test_re_pull_lands_nothing_twice(tmp_path: Path, server: DemoServer):
 def test_404_is_dead_lettered_without_secrets_and_fails_the_pull_check(
     tmp_path: Path, server: DemoServer
 ):
-    server.faults = Faults(after=1, client_error=1, client_error_status=404)
+    server.faults = Faults(after=1, client_error=2, client_error_status=404)
     result = _materialize(tmp_path, shift_schedules, _resource(server))
     # The step succeeds with what did arrive; the failed pull fails its (non-blocking) check.
     assert result.success
@@ -245,7 +245,7 @@ def test_404_is_dead_lettered_without_secrets_and_fails_the_pull_check(
 def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server: DemoServer, chaos):
     """One tenant's pull answers 404: the ingestion step succeeds with its pull check failed, so
     a step downstream of the raw table runs (not skipped) on the data that is there."""
-    server.faults = Faults(after=1, client_error=1, client_error_status=404)
+    server.faults = Faults(after=1, client_error=2, client_error_status=404)
 
     @dg.asset(deps=[dg.AssetKey(["raw", "hr", "shift_schedules"])])
     def shifts_per_tenant() -> dg.MaterializeResult:

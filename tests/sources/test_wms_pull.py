@@ -439,11 +439,11 @@ def test_a_misconfigured_feed_path_is_a_failed_pull_not_a_failed_step(
     assert _query(tmp_path, "select status, error from audit.connector_runs")[0][0] == "pull_failed"
     assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
     letters = _query(tmp_path, "select status, error_class, attempts, url from audit.dead_letters")
-    assert [letter[:3] for letter in letters] == [(404, "client_error", 1)]  # 404: no retry
+    assert [letter[:3] for letter in letters] == [(404, "client_error", 2)]  # 404: retried once
     assert letters[0][3].endswith(f"/{TENANT}/wms/api/v1/materials/stock-changes")
     assert [(path.split("?")[0], status) for _, path, status in server.request_log] == [
         (f"/{TENANT}/wms/api/v1/materials/stock-changes", 404)
-    ]
+    ] * 2
 
 
 def test_feed_settings_from_the_environment_and_checked(monkeypatch, tmp_path: Path):

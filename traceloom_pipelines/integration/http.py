@@ -14,7 +14,9 @@ answer                                 what the client does
 5xx, 408, timeout, connection error    bounded exponential back-off (``backoff_initial_s`` doubling
                                        up to ``backoff_max_s``, jittered), ``max_attempts`` in all
 2xx with a body that is not JSON       retried like a 5xx, at most ``malformed_max_attempts`` times
-400, 404, any other 4xx                no retry
+404                                    retried once after the back-off (003 §7.1: "may be a timing
+                                       issue", e.g. a record not yet visible on a replica)
+400, any other 4xx                     no retry
 =====================================  ==========================================================
 
 When a request finally fails, a :class:`DeadLetter` (source, URL and parameters with secrets
@@ -305,6 +307,8 @@ class _AttemptFailed(Exception):
 
 
 _RETRYABLE = frozenset({SERVER_ERROR, TIMEOUT, CONNECTION, MALFORMED, RATE_LIMITED})
+# A 404 is sent at most this often in one call (003 §7.1: retry once); max_attempts caps it too.
+NOT_FOUND_MAX_ATTEMPTS = 2
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -331,6 +335,7 @@ class _Call:
     accept: str | None = None
     attempts: int = 0
     malformed: int = 0
+    not_found: int = 0
     refreshed: bool = False
 
 
@@ -531,6 +536,8 @@ class SourceHttpClient:
             raise self._fail(RATE_LIMITED, "429 Too Many Requests", status, response.text, wait)
         if status >= 500 or status == 408:
             raise self._fail(SERVER_ERROR, f"{status} {response.reason}", status, response.text)
+        if status == 404:
+            call.not_found += 1
         if status >= 400:
             raise self._fail(CLIENT_ERROR, f"{status} {response.reason}", status, response.text)
         try:
@@ -565,6 +572,8 @@ class SourceHttpClient:
 
     # -- retry policy -------------------------------------------------------------------------
     def _retryable(self, exc: BaseException, call: _Call) -> bool:
+        if isinstance(exc, _AttemptFailed) and exc.status == 404:
+            return call.not_found < NOT_FOUND_MAX_ATTEMPTS
         if not isinstance(exc, _AttemptFailed) or exc.error_class not in _RETRYABLE:
             return False
         return not (exc.error_class == MALFORMED and call.malformed >= self.malformed_max_attempts)
