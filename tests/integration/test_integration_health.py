@@ -13,7 +13,7 @@ import dagster as dg
 
 from tests.landing.test_skipped_and_drift import MATERIAL
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
-from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.integration.breaker import reset_breakers
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
@@ -36,7 +36,7 @@ EVENT = {
 
 
 def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path):
-    breaker_for("wms").record_success()
+    reset_breakers("wms")
     world = {"good": TenantWorld(stock_events=[EVENT]), "bad": TenantWorld(stock_events=[EVENT])}
     with DemoServer(world) as server:
 
@@ -70,7 +70,7 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
     assert not checks["bad"].passed
     assert checks["bad"].severity == dg.AssetCheckSeverity.ERROR
     assert checks["bad"].metadata["failed_tenants"].value == "bad"
-    breaker_for("wms").record_success()
+    reset_breakers("wms")
     con = connect(tmp_path)
     for entity in DAGSTER_ENTITIES:  # the run-failure source table the mart reads
         land_entity(con, entity, tmp_path / "landing")

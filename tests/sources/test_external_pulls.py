@@ -17,7 +17,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
-from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.integration.breaker import reset_breakers
 from traceloom_pipelines.integration.http import SourceProtocolError, SourceRequestError
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
@@ -56,10 +56,10 @@ FAST = dict(timeout_s=2.0, max_attempts=3, backoff_initial_s=0.01, backoff_max_s
 @pytest.fixture(autouse=True)
 def _closed_breakers():
     for source in SOURCES:
-        breaker_for(source).record_success()
+        reset_breakers(source)
     yield
     for source in SOURCES:
-        breaker_for(source).record_success()
+        reset_breakers(source)
 
 
 def _materialize(data_dir: Path, entity, key: str, resource) -> dg.ExecuteInProcessResult:

@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
-from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.integration.breaker import breaker_for, reset_breakers
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
@@ -83,9 +83,9 @@ def _world(employees_per_tenant: int = 11) -> dict[str, TenantWorld]:
 
 @pytest.fixture(autouse=True)
 def _closed_breaker():
-    breaker_for("hr").record_success()
+    reset_breakers("hr")
     yield
-    breaker_for("hr").record_success()
+    reset_breakers("hr")
 
 
 @pytest.fixture
@@ -360,7 +360,43 @@ def test_a_malformed_answer_fails_that_tenants_pull_check_and_the_rest_lands(
     assert runs == {bad: "pull_failed", good: "landed"}
     # The requests themselves succeeded: no dead letter, no retry, the breaker stays closed.
     assert _query(tmp_path, "select count(*) from audit.dead_letters") == [(0,)]
-    assert breaker_for("hr").snapshot()["state"] == "closed"
+    assert breaker_for("hr", tenant_id=bad).snapshot()["state"] == "closed"
+
+
+def test_one_tenants_outage_opens_its_own_breaker_only(tmp_path: Path, httpserver: HTTPServer):
+    """Tenants are separate endpoints: one tenant's HR API answering 503 opens that tenant's
+    breaker, whose next run's calls are rejected without a request and dead-lettered
+    (``circuit_open``, 0 attempts), while the other tenant's pulls go on in both runs."""
+    good, bad = TENANTS[1], TENANTS[0]
+    world = _world()
+
+    def schedules(request: Request) -> Response:
+        rows = [s for s in world[good].schedules if s["shift_date"] == request.args["date"]]
+        return Response(json.dumps({"schedules": rows}), content_type="application/json")
+
+    httpserver.expect_request(f"/{good}/hr/schedules").respond_with_handler(schedules)
+    httpserver.expect_request(f"/{bad}/hr/schedules").respond_with_data("down", status=503)
+    resource = _loopback_resource(httpserver, breaker_failure_threshold=2)
+    for _ in range(2):  # the second run finds the bad tenant's breaker still open
+        result = _materialize(tmp_path, shift_schedules, resource)
+        assert result.success
+        assert _pull_check(result).metadata["failed_tenants"].value == bad
+    assert breaker_for("hr", tenant_id=bad).state == "open"
+    assert breaker_for("hr", tenant_id=good).state == "closed"
+    sent_to_bad = [r for r, _ in httpserver.log if r.path.startswith(f"/{bad}/")]
+    assert len(sent_to_bad) == 2  # opened at the second failure; the second run sent nothing
+    assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {good: 20}
+    letters = _query(
+        tmp_path,
+        "select tenant_id, error_class, attempts from audit.dead_letters order by attempts desc",
+    )
+    assert [(t, a) for t, _, a in letters] == [(bad, 2), (bad, 0)]
+    assert letters[1][1] == "circuit_open"
+    runs = _query(
+        tmp_path,
+        "select tenant_id, status from audit.connector_runs order by finished_at, tenant_id",
+    )
+    assert sorted(runs) == sorted([(bad, "pull_failed"), (good, "landed")] * 2)
 
 
 def test_an_employee_page_whose_total_count_is_not_a_number_is_a_protocol_error(

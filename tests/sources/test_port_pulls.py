@@ -15,7 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.integration.breaker import reset_breakers
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect
@@ -66,10 +66,10 @@ FEEDS = [
 @pytest.fixture(autouse=True)
 def _closed_breakers():
     for source in SOURCES:
-        breaker_for(source).record_success()
+        reset_breakers(source)
     yield
     for source in SOURCES:
-        breaker_for(source).record_success()
+        reset_breakers(source)
 
 
 def _resource(httpserver: HTTPServer, key: str, **kwargs):

@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
-from traceloom_pipelines.integration.breaker import breaker_for
+from traceloom_pipelines.integration.breaker import reset_breakers
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import WarehouseResource
@@ -72,9 +72,9 @@ def _world() -> dict[str, TenantWorld]:
 
 @pytest.fixture(autouse=True)
 def _closed_breaker():
-    breaker_for("wms").record_success()
+    reset_breakers("wms")
     yield
-    breaker_for("wms").record_success()
+    reset_breakers("wms")
 
 
 @pytest.fixture
@@ -200,15 +200,18 @@ def test_open_breaker_rejects_the_pull_and_is_recorded(tmp_path: Path, server: D
         assert check.metadata["failed_tenants"].value == TENANT
         failures = check.metadata["pull_failures"].value
         assert failures[TENANT]["failure_class"] == "circuit_open"
-        assert "circuit breaker for 'wms' is open" in failures[TENANT]["error"]
+        assert f"circuit breaker for 'wms' (tenant {TENANT}) is open" in failures[TENANT]["error"]
         assert result.asset_materializations_for_node("land_wms__stock_events")
     assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
     runs = _query(
         tmp_path, "select status, breaker_state from audit.connector_runs order by finished_at"
     )
     assert runs == [("pull_failed", "open"), ("pull_failed", "open")]
-    (error_class,) = _query(tmp_path, "select error_class from audit.dead_letters")[0]
-    assert error_class == "circuit_open"
+    # the first run's call that opened the breaker, the second run's call it rejected
+    letters = _query(
+        tmp_path, "select error_class, attempts from audit.dead_letters order by attempts desc"
+    )
+    assert letters == [("circuit_open", 3), ("circuit_open", 0)]
 
 
 def _pull_events(httpserver: HTTPServer, landing_root: Path, cursor: str | None = None):

@@ -22,9 +22,11 @@ answer                                 what the client does
 When a request finally fails, a :class:`DeadLetter` (source, URL and parameters with secrets
 redacted, status, body excerpt, error, attempts, UTC time; 003 §7.2) is appended to
 ``dead_letters`` and :class:`SourceRequestError` is raised. Every failed attempt of the
-server-side kind (5xx, timeout, connection, malformed) counts against the source's
-:class:`~traceloom_pipelines.integration.breaker.CircuitBreaker`; while it is open, calls fail at
-once with :class:`~traceloom_pipelines.integration.breaker.CircuitOpenError`.
+server-side kind (5xx, timeout, connection, malformed) counts against the client's
+:class:`~traceloom_pipelines.integration.breaker.CircuitBreaker`; while it is open, calls fail
+at once with :class:`~traceloom_pipelines.integration.breaker.CircuitOpenError`, and each
+rejected call is dead-lettered too (``circuit_open``, 0 attempts). Pull resources give each
+tenant's client that tenant's breaker, so one tenant's outage never rejects another's calls.
 
 The client knows HTTP and JSON, not what a source's answer must hold. A connector that gets an
 answer it cannot use (a page without its record list, an envelope missing a member, a next-page
@@ -471,12 +473,12 @@ class SourceHttpClient:
         )
         try:
             body = retrying(self._attempt, url, params, call)
-        except CircuitOpenError:
+        except CircuitOpenError as rejected:
+            # Opened by this call's failures, or open before it (a rejection, no request sent):
+            # either way the request did not happen and is dead-lettered (003 §7.2).
             self.failures[CIRCUIT_OPEN] += 1
-            if call.attempts:
-                self._dead_letter(
-                    url, params, call, _AttemptFailed(CIRCUIT_OPEN, "circuit breaker opened")
-                )
+            reason = "circuit breaker opened" if call.attempts else str(rejected)
+            self._dead_letter(url, params, call, _AttemptFailed(CIRCUIT_OPEN, reason))
             raise
         except _AttemptFailed as failure:
             letter = self._dead_letter(url, params, call, failure)

@@ -276,8 +276,8 @@ class PullResource(dg.ConfigurableResource):
     def client(self, tenant_id: str) -> SourceHttpClient:
         """The HTTP client of ``tenant_id``'s endpoint for this run (created on first use).
 
-        Relative paths passed to ``get_json`` join :meth:`base_url_for` of the tenant. Every
-        client of the resource shares the source's process-wide circuit breaker and appends to
+        Relative paths passed to ``get_json`` join :meth:`base_url_for` of the tenant. The
+        client uses the tenant's process-wide circuit breaker (:meth:`breaker`) and appends to
         the resource's dead letters."""
         if tenant_id not in self._clients:
             self._clients[tenant_id] = SourceHttpClient(
@@ -289,14 +289,17 @@ class PullResource(dg.ConfigurableResource):
                 backoff_initial_s=self.backoff_initial_s,
                 backoff_max_s=self.backoff_max_s,
                 retry_after_max_s=self.retry_after_max_s,
-                breaker=self.breaker(),
+                breaker=self.breaker(tenant_id),
                 dead_letters=self._dead_letters,
             )
         return self._clients[tenant_id]
 
-    def breaker(self) -> CircuitBreaker:
-        """The source's process-wide circuit breaker."""
-        return breaker_for(self.source, self.breaker_failure_threshold, self.breaker_cooldown_s)
+    def breaker(self, tenant_id: str) -> CircuitBreaker:
+        """The process-wide circuit breaker of this source and ``tenant_id``: one tenant's
+        failing endpoint opens its own breaker only."""
+        return breaker_for(
+            self.source, self.breaker_failure_threshold, self.breaker_cooldown_s, tenant_id
+        )
 
     def take_dead_letters(self) -> list[DeadLetter]:
         """Dead letters recorded since the last call (removed from the resource)."""
@@ -309,7 +312,7 @@ class PullResource(dg.ConfigurableResource):
         the breaker's state when no request was made."""
         if tenant_id in self._clients:
             return self._clients[tenant_id].stats()
-        breaker = self.breaker().snapshot()
+        breaker = self.breaker(tenant_id).snapshot()
         return {
             "requests": 0,
             "retries": 0,
