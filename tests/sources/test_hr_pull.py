@@ -292,6 +292,19 @@ def test_a_failed_pull_does_not_skip_the_downstream_step(tmp_path: Path, server:
     assert runs == {TENANTS[0]: "pull_failed", TENANTS[1]: "landed"}
 
 
+def _serve_schedules(httpserver: HTTPServer, tenant: str) -> dict[str, TenantWorld]:
+    """``tenant``'s HR API on ``httpserver`` answering its demo shifts of the asked date; returns
+    the demo world it serves."""
+    world = _world()
+
+    def schedules(request: Request) -> Response:
+        rows = [s for s in world[tenant].schedules if s["shift_date"] == request.args["date"]]
+        return Response(json.dumps({"schedules": rows}), content_type="application/json")
+
+    httpserver.expect_request(f"/{tenant}/hr/schedules").respond_with_handler(schedules)
+    return world
+
+
 def _loopback_resource(httpserver: HTTPServer, **overrides) -> HrApiResource:
     options = dict(
         base_url=httpserver.url_for("/{tenant}/hr"),
@@ -323,13 +336,7 @@ def test_a_malformed_answer_fails_that_tenants_pull_check_and_the_rest_lands(
     check (class ``protocol``) and keeps no cursor, nothing of its answer lands; the other
     tenant's shifts and the failed tenant's drop file land in the same, successful run."""
     good, bad = TENANTS[1], TENANTS[0]
-    world = _world()
-
-    def schedules(request: Request) -> Response:
-        rows = [s for s in world[good].schedules if s["shift_date"] == request.args["date"]]
-        return Response(json.dumps({"schedules": rows}), content_type="application/json")
-
-    httpserver.expect_request(f"/{good}/hr/schedules").respond_with_handler(schedules)
+    world = _serve_schedules(httpserver, good)
     httpserver.expect_request(f"/{bad}/hr/schedules").respond_with_json(bad_answer)
     dropped = {**world[bad].schedules[0], "employee_id": "EMP-DROPPED-0001"}
     drop_folder = tmp_path / "landing" / bad / "hr" / "shift_schedules"
@@ -368,13 +375,7 @@ def test_one_tenants_outage_opens_its_own_breaker_only(tmp_path: Path, httpserve
     breaker, whose next run's calls are rejected without a request and dead-lettered
     (``circuit_open``, 0 attempts), while the other tenant's pulls go on in both runs."""
     good, bad = TENANTS[1], TENANTS[0]
-    world = _world()
-
-    def schedules(request: Request) -> Response:
-        rows = [s for s in world[good].schedules if s["shift_date"] == request.args["date"]]
-        return Response(json.dumps({"schedules": rows}), content_type="application/json")
-
-    httpserver.expect_request(f"/{good}/hr/schedules").respond_with_handler(schedules)
+    _serve_schedules(httpserver, good)
     httpserver.expect_request(f"/{bad}/hr/schedules").respond_with_data("down", status=503)
     resource = _loopback_resource(httpserver, breaker_failure_threshold=2)
     for _ in range(2):  # the second run finds the bad tenant's breaker still open
