@@ -61,17 +61,18 @@ def test_ingestion_assets_carry_contract_and_balance_checks():
         assert (key, "rows_accounted_for") in check_keys
 
 
-def test_pulled_ingestion_assets_carry_a_non_blocking_pull_check():
+def test_pulled_ingestion_assets_carry_non_blocking_pull_and_auth_checks():
     graph = defs.resolve_asset_graph()
     pulled = set()
     for entity in all_entities():
         key = dg.AssetKey(["raw", entity.system, entity.entity])
         has_puller = bool(defs.resolve_assets_def(key).op.required_resource_keys - {"warehouse"})
-        check_key = dg.AssetCheckKey(key, "source_pull_succeeded")
-        assert (check_key in graph.asset_check_keys) == has_puller, key
-        if has_puller:
-            pulled.add(key)
-            assert not graph.get_check_spec(check_key).blocking
+        for check_name in ("source_pull_succeeded", "source_auth_not_escalated"):
+            check_key = dg.AssetCheckKey(key, check_name)
+            assert (check_key in graph.asset_check_keys) == has_puller, (key, check_name)
+            if has_puller:
+                pulled.add(key)
+                assert not graph.get_check_spec(check_key).blocking
     assert dg.AssetKey(["raw", "hr", "shift_schedules"]) in pulled
     assert dg.AssetKey(["raw", "dagster", "run_failures"]) not in pulled
 

@@ -24,7 +24,7 @@ from werkzeug import Request, Response
 
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for, reset_breakers
-from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
+from traceloom_pipelines.landing.assets import AUTH_CHECK, PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
 from traceloom_pipelines.sources.hr.connector import HrApiResource, HrPullError, hr_api_from_env
@@ -398,6 +398,50 @@ def test_one_tenants_outage_opens_its_own_breaker_only(tmp_path: Path, httpserve
         "select tenant_id, status from audit.connector_runs order by finished_at, tenant_id",
     )
     assert sorted(runs) == sorted([(bad, "pull_failed"), (good, "landed")] * 2)
+
+
+def test_three_authentication_failures_in_a_row_escalate_until_a_pull_lands(
+    tmp_path: Path, httpserver: HTTPServer
+):
+    """003 §7.1: one tenant's HR API refuses the credentials (401) run after run. The first two
+    failed pulls fail only the pull check; the third also fails the escalation check (error),
+    naming the tenant, and so does every later one until a pull of that tenant lands again."""
+    good, bad = TENANTS[1], TENANTS[0]
+    _serve_schedules(httpserver, good)
+    refused = {"now": True}
+
+    def schedules(request: Request) -> Response:
+        if refused["now"]:
+            return Response('{"error": "invalid_client"}', 401)
+        return Response(json.dumps({"schedules": []}), content_type="application/json")
+
+    httpserver.expect_request(f"/{bad}/hr/schedules").respond_with_handler(schedules)
+    resource = _loopback_resource(httpserver)
+
+    def escalation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+        assert result.success
+        (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == AUTH_CHECK]
+        return check
+
+    seen = []
+    for _ in range(4):
+        result = _materialize(tmp_path, shift_schedules, resource)
+        assert _pull_check(result).metadata["pull_failures"].value[bad]["failure_class"] == (
+            "unauthorized"
+        )
+        check = escalation(result)
+        seen.append((check.passed, check.metadata["auth_failures_in_a_row"].value))
+    assert seen == [
+        (True, {bad: 1}),
+        (True, {bad: 2}),
+        (False, {bad: 3}),
+        (False, {bad: 4}),
+    ]
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["escalated_tenants"].value == bad
+    refused["now"] = False  # the credentials are fixed: the next pull lands, the count resets
+    check = escalation(_materialize(tmp_path, shift_schedules, resource))
+    assert (check.passed, check.metadata["auth_failures_in_a_row"].value) == (True, {})
 
 
 def test_an_employee_page_whose_total_count_is_not_a_number_is_a_protocol_error(

@@ -23,11 +23,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
 
 from traceloom_pipelines import lake
 from traceloom_pipelines.cadence import freshness_policy
 from traceloom_pipelines.integration.breaker import CircuitOpenError
-from traceloom_pipelines.integration.http import SourceProtocolError, SourceRequestError
+from traceloom_pipelines.integration.http import (
+    UNAUTHORIZED,
+    SourceProtocolError,
+    SourceRequestError,
+)
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL, entity_lock_name
 from traceloom_pipelines.landing.entity import SourceEntity
 from traceloom_pipelines.landing.loader import (
@@ -52,6 +57,10 @@ from traceloom_pipelines.snapshots import record_step_snapshot, tag_run
 CONTRACT_CHECK = "pandera_contract"
 BALANCE_CHECK = "rows_accounted_for"
 PULL_CHECK = "source_pull_succeeded"
+AUTH_CHECK = "source_auth_not_escalated"
+# 003 §7.1: an authentication failure is retried once (token refresh); the integration admin is
+# alerted after 3 of them.
+AUTH_ESCALATION_FAILURES = 3
 SKIPPED_PATHS_CHECK = "no_paths_skipped"
 SCHEMA_DRIFT_CHECK = "no_schema_drift"
 # A landing step that fails (its process killed or crashed, the lake unreachable, a commit
@@ -333,6 +342,39 @@ def _pull_check(
     )
 
 
+def auth_failures_in_a_row(con: duckdb.DuckDBPyConnection, source: str, tenant_id: str) -> int:
+    """Authentication failures of ``source`` for ``tenant_id`` since its last pull that landed
+    (any entity): its ``audit.dead_letters`` of class ``unauthorized`` (one per failed pull, after
+    the token refresh) newer than its newest ``landed`` row of ``audit.connector_runs``."""
+    return run(
+        con,
+        "select count(*) from audit.dead_letters where source = ? and tenant_id = ? "
+        "and error_class = ? and failed_at > coalesce((select max(finished_at) "
+        "from audit.connector_runs where source = ? and tenant_id = ? and status = 'landed'), "
+        "timestamp '1970-01-01')",
+        [source, tenant_id, UNAUTHORIZED, source, tenant_id],
+    )[0][0]
+
+
+def _auth_check(asset_key: dg.AssetKey, failures: dict[str, int]) -> dg.AssetCheckResult:
+    """:data:`AUTH_CHECK`: fails (error) when a tenant's authentication failed
+    :data:`AUTH_ESCALATION_FAILURES` times in a row (003 §7.1: alert the integration admin);
+    ``failures`` is tenant → failures in a row, for the tenants whose pull failed on
+    authentication in this run."""
+    escalated = {t: n for t, n in sorted(failures.items()) if n >= AUTH_ESCALATION_FAILURES}
+    return dg.AssetCheckResult(
+        check_name=AUTH_CHECK,
+        asset_key=asset_key,
+        passed=not escalated,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "escalated_tenants": ", ".join(escalated) or "none",
+            "auth_failures_in_a_row": dg.MetadataValue.json(failures),
+            "threshold": AUTH_ESCALATION_FAILURES,
+        },
+    )
+
+
 def _record_pulls(con, entity: SourceEntity, pulls: list[_TenantPull], run_id: str) -> None:
     """Advance the cursors of the tenants whose pull landed; record every pull."""
     for p in pulls:
@@ -454,6 +496,17 @@ def build_ingestion_asset(
                 "its breaker was open or its answer broke the source's protocol; what did "
                 "arrive and every drop file still land, the failed tenant's cursor stays put, "
                 "and downstream steps run on the data there.",
+            ),
+        )
+        check_specs.append(
+            dg.AssetCheckSpec(
+                AUTH_CHECK,
+                asset=parent_key,
+                blocking=False,
+                description=f"No tenant's authentication with the source failed "
+                f"{AUTH_ESCALATION_FAILURES} times in a row (003 §7.1: then the integration "
+                "admin is alerted). Fails (error) naming the tenants until a pull of theirs "
+                "lands again: the credentials need a person.",
             )
         )
 
@@ -513,6 +566,11 @@ def build_ingestion_asset(
             # Only now that the pulled files have landed do the cursors move (one snapshot).
             if pulls:
                 lake.transaction(con, lambda: _record_pulls(con, entity, pulls, run_id))
+            auth_failures = {
+                p.tenant_id: auth_failures_in_a_row(con, p.record.source, p.tenant_id)
+                for p in pulls
+                if p.failure == UNAUTHORIZED
+            }
             tables = [entity.table] + [f"{entity.system}__{c.name}" for c in entity.children]
             counts = {
                 table: run(con, f"select count(*) from raw.{quote(table)}")[0][0]
@@ -585,6 +643,15 @@ def build_ingestion_asset(
         yield schema_drift_check(parent_key, result)
         if puller:
             yield _pull_check(parent_key, pulls, pulled)
+            escalation = _auth_check(parent_key, auth_failures)
+            if not escalation.passed:
+                context.log.error(
+                    f"{entity.system}/{entity.entity}: authentication failed "
+                    f"{AUTH_ESCALATION_FAILURES} or more times in a row for tenant(s) "
+                    f"{escalation.metadata['escalated_tenants'].value}: alert the integration "
+                    "admin (check the client credentials)"
+                )
+            yield escalation
 
     with warnings.catch_warnings():
         # `resource_defs` (the pull resource bound from the environment) is marked beta.
