@@ -13,9 +13,11 @@ from packaging import version
 
 from traceloom_pipelines import dbt_targets
 from traceloom_pipelines.dbt import (
+    COLUMN_SCHEMA,
     COUNTED_TABLES,
+    MODEL_RELATIONS,
     ROW_COUNT,
-    _with_row_counts,
+    _with_lake_metadata,
     dbt_executable,
     dbt_resource,
 )
@@ -41,10 +43,12 @@ def test_a_table_that_cannot_be_counted_passes_through_without_a_count(tmp_path,
     context = dg.build_asset_context(
         resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))}
     )
-    (event,) = _with_row_counts(iter([built]), context)
-    assert ROW_COUNT not in event.metadata and event.metadata["unique_id"].value == unique_id
+    (event,) = _with_lake_metadata(iter([built]), context)
+    assert event.metadata["unique_id"].value == unique_id
+    assert ROW_COUNT not in event.metadata and COLUMN_SCHEMA not in event.metadata
+    schema, name, _ = MODEL_RELATIONS[unique_id]
     logged = capfd.readouterr().err
-    assert f"WARNING - system - no row count for {COUNTED_TABLES[unique_id]}" in logged
+    assert f"WARNING - system - no row count or columns for {schema}.{name}" in logged
 
 
 def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path):

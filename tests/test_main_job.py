@@ -20,7 +20,7 @@ from bench.incremental_bench import write_mes_delta
 from tests.main_job import materialize_main_job
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.cli import main as cli_main
-from traceloom_pipelines.dbt import COUNTED_TABLES, ROW_COUNT
+from traceloom_pipelines.dbt import COLUMN_SCHEMA, COUNTED_TABLES, MODEL_RELATIONS, ROW_COUNT
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.jobs import main_job
@@ -236,6 +236,35 @@ def test_dbt_tables_show_their_lake_row_counts_in_dagster(world):
         # the second run built nothing (nothing new), so the lake still holds the first's tables
         assert counted[name] == world["con"].execute(f"select count(*) from {table}").fetchone()[0]
     assert counted["fct_work_orders"] > 0
+
+
+def test_dbt_models_show_their_columns_as_built_in_dagster(world):
+    """Each dbt model's materialization of the first run carries ``dagster/column_schema``: the
+    columns of its relation in the lake, in order, with DuckDB's types and the YAML's
+    descriptions (so staging and intermediate models, whose YAML declares no types, show them)."""
+    columns = {}
+    for event in world["first"].get_asset_materialization_events():
+        value = event.materialization.metadata.get(COLUMN_SCHEMA)
+        if value is not None and event.asset_key.path[0] in ("staging", "intermediate", "marts"):
+            columns[tuple(event.asset_key.path)] = value.value
+    assert len(columns) == len(MODEL_RELATIONS)
+    for schema, name, descriptions in MODEL_RELATIONS.values():
+        built = (
+            world["con"]
+            .execute(
+                "select column_name, lower(data_type) from information_schema.columns "
+                "where table_catalog = 'lake' and table_schema = ? and table_name = ? "
+                "order by ordinal_position",
+                [schema, name],
+            )
+            .fetchall()
+        )
+        shown = columns[(schema, name)].columns
+        assert [(c.name, c.type) for c in shown] == built, name
+        assert all(c.description == descriptions.get(c.name) for c in shown), name
+    work_orders = {c.name: c for c in columns[("marts", "fct_work_orders")].columns}
+    assert work_orders["tenant_id"].description == "Tenant the work order belongs to."
+    assert "?" not in {c.type for schema in columns.values() for c in schema.columns}
 
 
 def test_no_pii_reaches_the_marts(world):

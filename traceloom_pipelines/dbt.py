@@ -204,33 +204,83 @@ def _counted_tables(manifest: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def _model_relations(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """dbt ``unique_id`` → (schema, relation name, column name → description from the model's
+    YAML) of every model: where its materialization's column schema is read in the lake."""
+    return {
+        unique_id: (
+            node["schema"],
+            node.get("alias") or node["name"],
+            {name: column.get("description") or "" for name, column in node["columns"].items()},
+        )
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model"
+    }
+
+
 COUNTED_TABLES = _counted_tables(MANIFEST)
+MODEL_RELATIONS = _model_relations(MANIFEST)
 ROW_COUNT = "dagster/row_count"
+COLUMN_SCHEMA = "dagster/column_schema"
 
 
-def _with_row_counts(events: Iterator, context: dg.AssetExecutionContext) -> Iterator:
-    """``events`` as they come, each ``Output`` of a model in ``COUNTED_TABLES`` with its table's
-    row count in the lake (``dagster/row_count``: the asset's "Rows" in the Dagster UI, as the
-    raw tables have).
+def lake_column_schema(
+    con: duckdb.DuckDBPyConnection, schema: str, relation: str, descriptions: Mapping[str, str]
+) -> dg.TableSchema | None:
+    """The columns of ``lake.<schema>.<relation>`` as built (name and DuckDB type, in table
+    order), each with its description from ``descriptions`` (the model's YAML; "" when none);
+    None when the relation is not in the lake."""
+    rows = con.execute(
+        "select column_name, data_type from information_schema.columns "
+        "where table_catalog = 'lake' and table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, relation],
+    ).fetchall()
+    if not rows:
+        return None
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=name, type=data_type.lower(), description=descriptions.get(name))
+            for name, data_type in rows
+        ]
+    )
 
-    Counted on one read-only lake connection (a committed snapshot, at most a few ms a table),
-    not with dagster-dbt's ``fetch_row_counts()``: that needs the in-process dbt adapter
-    ``TraceloomDbtCliResource`` leaves out, and the adapter opens the profile's database file,
-    which for the lake is an attach, not a file. The lake is the step's ``warehouse`` resource; a
-    count that fails is logged to the step's log and left out."""
+
+def _with_lake_metadata(events: Iterator, context: dg.AssetExecutionContext) -> Iterator:
+    """``events`` as they come, each model's ``Output`` with what the lake holds now: the
+    model's column schema as built (``dagster/column_schema``: names and DuckDB types, with the
+    YAML's descriptions; the "Columns" of the asset in the Dagster UI, the types the YAML does
+    not declare filled in) and, for the models of ``COUNTED_TABLES``, its table's row count
+    (``dagster/row_count``: the UI's "Rows", as the raw tables have).
+
+    Read on one read-only lake connection (a committed snapshot, a few ms a model), not with
+    dagster-dbt's ``fetch_row_counts()``/``fetch_column_metadata()``: those need the in-process
+    dbt adapter ``TraceloomDbtCliResource`` leaves out, and the adapter opens the profile's
+    database file, which for the lake is an attach, not a file. The lake is the step's
+    ``warehouse`` resource; what cannot be read is logged to the step's log and left out (it
+    is not worth failing a build for)."""
     con = None
     try:
         for event in events:
             unique_id = event.metadata.get("unique_id") if isinstance(event, dg.Output) else None
-            table = COUNTED_TABLES.get(getattr(unique_id, "value", unique_id))
-            if table is not None:
+            unique_id = getattr(unique_id, "value", unique_id)
+            relation = MODEL_RELATIONS.get(unique_id)
+            if relation is not None:
+                schema, name, descriptions = relation
+                extra: dict[str, Any] = {}
                 try:
                     con = con or connect(context.resources.warehouse.root, read_only=True)
-                    (rows,) = con.execute(f"select count(*) from {table}").fetchone()
-                except duckdb.Error as exc:  # a count is not worth failing a build for
-                    context.log.warning(f"no row count for {table}: {exc}")
-                else:
-                    event = event.with_metadata({**event.metadata, ROW_COUNT: rows})
+                    columns = lake_column_schema(con, schema, name, descriptions)
+                    if columns is not None:
+                        extra[COLUMN_SCHEMA] = columns
+                    if unique_id in COUNTED_TABLES:
+                        table = COUNTED_TABLES[unique_id]
+                        (extra[ROW_COUNT],) = con.execute(
+                            f"select count(*) from {table}"
+                        ).fetchone()
+                except duckdb.Error as exc:
+                    context.log.warning(f"no row count or columns for {schema}.{name}: {exc}")
+                event = event.with_metadata({**event.metadata, **extra})
             yield event
     finally:
         if con is not None:
@@ -238,13 +288,13 @@ def _with_row_counts(events: Iterator, context: dg.AssetExecutionContext) -> Ite
 
 
 def _stream(context: dg.AssetExecutionContext, invocation) -> Iterator:
-    """dbt's events (tables with their row counts), then the lake snapshot the build left (run
-    tag and ``audit``). However the step leaves this (an error, an interrupt, the generator
-    closed), dbt is not left running: the step process may live on (in-process execution) and
-    release the lake lock right after. The parse dbt left is kept for the next invocation
-    (:mod:`traceloom_pipelines.dbt_targets`)."""
+    """dbt's events (models with their columns, tables with their row counts), then the lake
+    snapshot the build left (run tag and ``audit``). However the step leaves this (an error, an
+    interrupt, the generator closed), dbt is not left running: the step process may live on
+    (in-process execution) and release the lake lock right after. The parse dbt left is kept for
+    the next invocation (:mod:`traceloom_pipelines.dbt_targets`)."""
     try:
-        yield from _with_row_counts(invocation.stream(), context)
+        yield from _with_lake_metadata(invocation.stream(), context)
     finally:
         _stop(invocation.process)
         dbt_targets.keep_partial_parse(invocation.target_path)
