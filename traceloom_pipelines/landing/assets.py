@@ -505,8 +505,8 @@ def build_ingestion_asset(
                 blocking=False,
                 description=f"No tenant's authentication with the source failed "
                 f"{AUTH_ESCALATION_FAILURES} times in a row (003 §7.1: then the integration "
-                "admin is alerted). Fails (error) naming the tenants until a pull of theirs "
-                "lands again: the credentials need a person.",
+                "admin is alerted). Fails (error) naming the tenants while their pulls keep "
+                "failing on authentication; a pull that lands resets the count.",
             )
         )
 
