@@ -39,11 +39,9 @@ ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing
 # Test modules are spread over TEST_WORKERS processes (pytest-xdist, a module stays in one worker
 # so its world is built once; tests/conftest.py keeps the modules that share the production
 # deployment in one worker): most tests wait on subprocesses, servers and dbt, not on the CPU.
-# --no-loadscope-reorder keeps tests/conftest.py's order (slowest units first); by default xdist
-# hands out the units with the most tests first, which left the three slowest for the end.
 TEST_WORKERS ?= 3
 test: setup browser  ## the test suite (small worlds; real lake, dbt, HTTP, Postgres, RabbitMQ, Chromium)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The fault scenarios only (tests marked `chaos`: kill -9 of runs, dbt, exports, bridges and the
 # gateway; poison files; readers and a second run beside a run; a source outage), then their table

@@ -50,17 +50,14 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 # The slowest units (measured: seconds of a full `make test`, most of them running the main job),
-# slowest first. They are handed out to the workers first (`make test` passes
-# --no-loadscope-reorder: xdist's default hands out the units with the most tests first), so the
-# suite does not end waiting on one long module that started last; everything else keeps its
-# collection order behind them.
+# slowest first. They are handed out to the workers first, so the suite does not end waiting on
+# one long module that started last; everything else keeps its collection order behind them.
 SLOW_FIRST = (
     "production-deployment",
-    "tests/lake/test_concurrency.py",
     "tests/deploy/test_celery_workers.py",
-    "tests/test_main_job.py",
+    "tests/lake/test_concurrency.py",
     "tests/test_run_hygiene.py",
-    "tests/integration/test_integration_health.py",
+    "tests/test_main_job.py",
     "tests/reconciliation/test_reconciliation.py",
     "tests/sources/test_ais.py",
     "logistics-world",
