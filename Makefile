@@ -48,7 +48,7 @@ test: setup browser  ## the test suite (small worlds; real lake, dbt, HTTP, Post
 # (tests/chaos.py): scenario -> rows lost, duplicated, runs blocked, marts stale, errors. Fails
 # unless every cell is 0. `make test` runs them too and prints the same table.
 chaos: setup  ## the fault scenarios and their table (every cell must be 0)
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m chaos
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m chaos
 
 # The browser test (tests/deploy/test_ui_backfill.py) drives Debian's Chromium through Playwright;
 # `playwright install` (a download) is never used. Installed here if missing, as root or via sudo;
