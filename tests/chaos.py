@@ -156,23 +156,32 @@ def table(rows: list[dict], outcomes: Mapping[str, str]) -> tuple[list[str], boo
     return lines, clean
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+_TABLE: list[tuple[list[str], bool]] = []  # the session's table, built once in the controller
+
+
+def _session_table(config: pytest.Config) -> tuple[list[str], bool] | None:
+    """The table of this session (built on first use), or None outside the controller or when
+    no chaos test ran."""
     folder = _folder()
-    if not _is_controller(config) or folder is None or not (_OUTCOMES or any(folder.glob("*"))):
+    if not _is_controller(config) or folder is None:
+        return None
+    if not _TABLE and (_OUTCOMES or any(folder.glob("*"))):
+        _TABLE.append(table(_rows(folder), _OUTCOMES))
+    return _TABLE[0] if _TABLE else None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    built = _session_table(session.config)
+    if built is not None and not built[1] and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    built = _session_table(config)
+    if built is None:
         return
-    lines, clean = table(_rows(folder), _OUTCOMES)
+    lines, clean = built
     terminalreporter.section("chaos table (tests/chaos.py): every cell should be 0")
     for line in lines:
         terminalreporter.write_line(line)
     terminalreporter.write_line("chaos: clean" if clean else "chaos: NOT CLEAN")
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    folder = _folder()
-    if not _is_controller(config) or folder is None:
-        return
-    if _OUTCOMES or any(folder.glob("*")):
-        _, clean = table(_rows(folder), _OUTCOMES)
-        if not clean and session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -205,8 +205,9 @@ def _counted_tables(manifest: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _model_relations(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str, dict[str, str]]]:
-    """dbt ``unique_id`` → (schema, relation name, column name → description from the model's
-    YAML) of every model: where its materialization's column schema is read in the lake."""
+    """dbt ``unique_id`` → (schema, relation name, column name → description) of every model:
+    where its materialization's column schema is read in the lake. Only the columns the model's
+    YAML documents have a description ("" when documented without one)."""
     return {
         unique_id: (
             node["schema"],
@@ -228,8 +229,8 @@ def lake_column_schema(
     con: duckdb.DuckDBPyConnection, schema: str, relation: str, descriptions: Mapping[str, str]
 ) -> dg.TableSchema | None:
     """The columns of ``lake.<schema>.<relation>`` as built (name and DuckDB type, in table
-    order), each with its description from ``descriptions`` (the model's YAML; "" when none);
-    None when the relation is not in the lake."""
+    order), each with its description from ``descriptions`` (None for a column the model's YAML
+    does not document); None when the relation is not in the lake."""
     rows = con.execute(
         "select column_name, data_type from information_schema.columns "
         "where table_catalog = 'lake' and table_schema = ? and table_name = ? "
