@@ -15,8 +15,8 @@
   mart comments are written by the on-run-end hook, macros/persist_docs.sql). A relation of the
   other type (a view where a table is wanted, or back) is dropped in the same transaction.
   Not supported (the project uses none, and DuckLake has none of them): indexes, foreign keys,
-  grants, `partitioned_by` / `sorted_by` (dbt-duckdb's materialization stays in use for a model
-  that sets them), Python models.
+  grants, Python models; a table model that sets `partitioned_by` / `sorted_by` fails with an
+  error naming it.
 #}
 
 {% materialization table, adapter="duckdb", supported_languages=['sql'] %}
