@@ -20,7 +20,14 @@ from bench.incremental_bench import write_mes_delta
 from tests.main_job import materialize_main_job
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.cli import main as cli_main
-from traceloom_pipelines.dbt import COLUMN_SCHEMA, COUNTED_TABLES, MODEL_RELATIONS, ROW_COUNT
+from traceloom_pipelines.dbt import (
+    COLUMN_SCHEMA,
+    COUNTED_TABLES,
+    MODEL_RELATIONS,
+    ROW_COUNT,
+    traceloom_dbt_daily_models,
+    traceloom_dbt_models,
+)
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.jobs import main_job
@@ -101,6 +108,22 @@ def test_both_runs_succeed_including_every_dbt_test(world):
     ]
     balance = [c for c in checks if c.check_name == "rows_accounted_for"]
     assert balance and all(c.passed for c in balance)
+    # Every dbt test is a check with a result: none runs only as an observation (dagster-dbt's
+    # fallback, with a warning, for a test its step did not select as a check).
+    declared = {
+        key
+        for assets in (traceloom_dbt_models, traceloom_dbt_daily_models)
+        for key in assets.check_keys
+    }
+    evaluated = {dg.AssetCheckKey(c.asset_key, c.check_name) for c in checks}
+    assert declared <= evaluated, sorted(k.to_user_string() for k in declared - evaluated)
+    observed = [
+        e.asset_key.to_user_string()
+        for e in world["first"].all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+        and e.asset_key.path[0] in ("staging", "intermediate", "marts")
+    ]
+    assert not observed, observed
 
 
 def test_quarantine_is_exactly_the_answer_key(world):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster_graphql import DagsterGraphQLClient
 
@@ -132,6 +132,15 @@ def test_main_job_runs_on_the_postgres_instance(deployment: Deployment, instance
     finally:
         con.close()
     assert work_orders > 0
+
+    # Every dbt test ran as an asset check with a result: dagster-dbt records a test that its
+    # step did not select as a check as an observation of the test's models (and warns) instead.
+    observed = [
+        entry.dagster_event.asset_key.to_user_string()
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_OBSERVATION)
+        if entry.dagster_event.asset_key.path[0] in ("staging", "intermediate", "marts")
+    ]
+    assert not observed, observed
 
 
 def _start(deploy: Deployment, mutation: str, selector: dict, ok: str) -> None:
