@@ -22,7 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psutil
 import pytest
@@ -111,6 +111,23 @@ def _executing_steps(instance: DagsterInstance, run_id: str) -> dict[str, int]:
     }
 
 
+def _freeze_executing_steps(instance: DagsterInstance, run_id: str) -> dict[str, int]:
+    """Stop (SIGSTOP) the run's executing steps, then return those still unfinished: a step
+    of the tiny world lands in well under a second, so without freezing it the kill that follows
+    can come after it finished (and interrupt nothing). Steps that finished before the freeze are
+    continued (SIGCONT). A stopped step still dies with its run (the kernel's SIGKILL)."""
+    executing = _executing_steps(instance, run_id)
+    for pid in executing.values():
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    unfinished = _executing_steps(instance, run_id)
+    for key, pid in executing.items():
+        if key not in unfinished:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    return unfinished
+
+
 def _steps_started(instance: DagsterInstance, run_id: str) -> int:
     return len(instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_START).records)
 
@@ -135,8 +152,8 @@ def test_a_killed_run_worker_frees_its_slot_and_the_next_run_starts(
         killed = deployment.launch_main_job()
         executing = _poll(
             deployment,
-            f"a step of run {killed} executing",
-            lambda: _executing_steps(instance, killed),
+            f"a step of run {killed} executing, frozen before it finishes",
+            lambda: _freeze_executing_steps(instance, killed),
             STEP_TIMEOUT,
         )
         worker = run_worker_pid(instance, killed)
@@ -156,8 +173,7 @@ def test_a_killed_run_worker_frees_its_slot_and_the_next_run_starts(
             FAILED_TIMEOUT,
         )
         assert status == DagsterRunStatus.FAILURE, run_errors(instance, killed)
-        # The step seen executing may have finished in the moment before the kill (a busy
-        # machine); what matters is that the kill interrupted one: a step started, never done.
+        # The frozen step never finished: the kill interrupted it.
         started, succeeded = (
             {e.step_key for e in instance.all_logs(killed, of_type=event_type)}
             for event_type in (DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS)
