@@ -367,13 +367,13 @@ def test_a_malformed_answer_fails_that_tenants_pull_check_and_the_rest_lands(
     assert runs == {bad: "pull_failed", good: "landed"}
     # The requests themselves succeeded: no dead letter, no retry, the breaker stays closed.
     assert _query(tmp_path, "select count(*) from audit.dead_letters") == [(0,)]
-    assert breaker_for("hr", tenant_id=bad).snapshot()["state"] == "closed"
+    assert breaker_for("hr", tenant_id=bad, entity="shift_schedules").state == "closed"
 
 
 def test_one_tenants_outage_opens_its_own_breaker_only(tmp_path: Path, httpserver: HTTPServer):
     """Tenants are separate endpoints: one tenant's HR API answering 503 opens that tenant's
     breaker, whose next run's calls are rejected without a request and dead-lettered
-    (``circuit_open``, 0 attempts), while the other tenant's pulls go on in both runs."""
+    (``breaker_open``, 0 attempts), while the other tenant's pulls go on in both runs."""
     good, bad = TENANTS[1], TENANTS[0]
     _serve_schedules(httpserver, good)
     httpserver.expect_request(f"/{bad}/hr/schedules").respond_with_data("down", status=503)
@@ -382,8 +382,8 @@ def test_one_tenants_outage_opens_its_own_breaker_only(tmp_path: Path, httpserve
         result = _materialize(tmp_path, shift_schedules, resource)
         assert result.success
         assert _pull_check(result).metadata["failed_tenants"].value == bad
-    assert breaker_for("hr", tenant_id=bad).state == "open"
-    assert breaker_for("hr", tenant_id=good).state == "closed"
+    assert breaker_for("hr", tenant_id=bad, entity="shift_schedules").state == "open"
+    assert breaker_for("hr", tenant_id=good, entity="shift_schedules").state == "closed"
     sent_to_bad = [r for r, _ in httpserver.log if r.path.startswith(f"/{bad}/")]
     assert len(sent_to_bad) == 2  # opened at the second failure; the second run sent nothing
     assert _landed_per_tenant(tmp_path, "hr__shift_schedules") == {good: 20}
@@ -392,12 +392,54 @@ def test_one_tenants_outage_opens_its_own_breaker_only(tmp_path: Path, httpserve
         "select tenant_id, error_class, attempts from audit.dead_letters order by attempts desc",
     )
     assert [(t, a) for t, _, a in letters] == [(bad, 2), (bad, 0)]
-    assert letters[1][1] == "circuit_open"
+    assert letters[1][1] == "breaker_open"
     runs = _query(
         tmp_path,
         "select tenant_id, status from audit.connector_runs order by finished_at, tenant_id",
     )
     assert sorted(runs) == sorted([(bad, "pull_failed"), (good, "landed")] * 2)
+
+
+def test_one_entitys_outage_opens_its_own_breaker_only(tmp_path: Path, httpserver: HTTPServer):
+    """Breakers, dead letters and counters are per (source, tenant, entity) (issue #13 §5): the
+    tenant's schedules answering 503 opens the schedules breaker only; in the next run the
+    schedules call is rejected without a request, while the same tenant's employees are pulled
+    and landed in both runs, and each entity's connector run counts its own requests."""
+    tenant = TENANTS[0]
+    people = _world(3)[tenant].employees
+    httpserver.expect_request(f"/{tenant}/hr/schedules").respond_with_data("down", status=503)
+    httpserver.expect_request(f"/{tenant}/hr/employees").respond_with_json(
+        {"employees": people, "total_count": len(people), "page": 1, "page_size": 4}
+    )
+    resource = _loopback_resource(httpserver, tenants=tenant, breaker_failure_threshold=2)
+    for _ in range(2):
+        for entity in (shift_schedules, employees):
+            assert _materialize(tmp_path, entity, resource).success
+    assert breaker_for("hr", tenant_id=tenant, entity="shift_schedules").state == "open"
+    assert breaker_for("hr", tenant_id=tenant, entity="employees").state == "closed"
+    paths = [r.path for r, _ in httpserver.log]
+    assert paths.count(f"/{tenant}/hr/schedules") == 2  # opened at the 2nd failure, then none
+    assert paths.count(f"/{tenant}/hr/employees") == 2  # one page in each run
+    runs = _query(
+        tmp_path,
+        "select entity, status, requests, breaker_state from audit.connector_runs "
+        "order by finished_at",
+    )
+    assert runs == [
+        ("shift_schedules", "pull_failed", 2, "open"),
+        ("employees", "landed", 1, "closed"),
+        ("shift_schedules", "pull_failed", 0, "open"),
+        ("employees", "landed", 1, "closed"),
+    ]
+    letters = _query(
+        tmp_path,
+        "select entity, error_class, attempts from audit.dead_letters order by failed_at",
+    )
+    assert letters == [
+        ("shift_schedules", "server_error", 2),
+        ("shift_schedules", "breaker_open", 0),
+    ]
+    assert _landed_per_tenant(tmp_path, "hr__employees") == {tenant: len(people)}
 
 
 def test_three_authentication_failures_in_a_row_escalate_until_a_pull_lands(

@@ -199,8 +199,11 @@ def test_open_breaker_rejects_the_pull_and_is_recorded(tmp_path: Path, server: D
         assert check.severity == dg.AssetCheckSeverity.ERROR
         assert check.metadata["failed_tenants"].value == TENANT
         failures = check.metadata["pull_failures"].value
-        assert failures[TENANT]["failure_class"] == "circuit_open"
-        assert f"circuit breaker for 'wms' (tenant {TENANT}) is open" in failures[TENANT]["error"]
+        assert failures[TENANT]["failure_class"] == "breaker_open"
+        assert (
+            f"circuit breaker for 'wms/stock_events' (tenant {TENANT}) is open"
+            in failures[TENANT]["error"]
+        )
         assert result.asset_materializations_for_node("land_wms__stock_events")
     assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]
     runs = _query(
@@ -211,7 +214,7 @@ def test_open_breaker_rejects_the_pull_and_is_recorded(tmp_path: Path, server: D
     letters = _query(
         tmp_path, "select error_class, attempts from audit.dead_letters order by attempts desc"
     )
-    assert letters == [("circuit_open", 3), ("circuit_open", 0)]
+    assert letters == [("breaker_open", 3), ("breaker_open", 0)]
 
 
 def _pull_events(httpserver: HTTPServer, landing_root: Path, cursor: str | None = None):

@@ -1,6 +1,8 @@
-"""A circuit breaker per source system and tenant (003 §7.3): stop calling an endpoint that keeps
-failing. Tenants of one source are separate endpoints (``{tenant}`` in the source's URL), so one
-tenant's outage never blocks another tenant's pulls.
+"""A circuit breaker per source system, tenant and entity (003 §7.3, issue #13 §5): stop calling
+an endpoint that keeps failing. Tenants of one source are separate endpoints (``{tenant}`` in the
+source's URL) and each entity is its own API path, so one tenant's outage never blocks another
+tenant's pulls, and one failing entity (a 5xx on the WMS change feed) never blocks the source's
+other entities.
 
 States: ``closed`` (calls go through), ``open`` (calls are rejected at once with
 :class:`CircuitOpenError`), ``half_open`` (the cool-down has passed: the next call is a trial;
@@ -29,16 +31,25 @@ class CircuitOpenError(RuntimeError):
         source: the source system (``hr``, ``wms``, ``erp`` …).
         retry_in_s: seconds until the breaker half-opens.
         tenant_id: the tenant whose endpoint it protects (None: the whole source).
+        entity: the entity whose calls it protects (None: every entity).
     """
 
-    def __init__(self, source: str, retry_in_s: float, tenant_id: str | None = None):
-        scope = f"{source!r}" + (f" (tenant {tenant_id})" if tenant_id else "")
+    def __init__(
+        self,
+        source: str,
+        retry_in_s: float,
+        tenant_id: str | None = None,
+        entity: str | None = None,
+    ):
+        scope = repr(f"{source}/{entity}" if entity else source)
+        scope += f" (tenant {tenant_id})" if tenant_id else ""
         super().__init__(
             f"circuit breaker for {scope} is open: calls rejected for {retry_in_s:.1f}s more"
         )
         self.source = source
         self.retry_in_s = retry_in_s
         self.tenant_id = tenant_id
+        self.entity = entity
 
 
 class CircuitBreaker:
@@ -50,6 +61,7 @@ class CircuitBreaker:
         cooldown_s: seconds the breaker stays open before allowing one trial call (seed: 60).
         clock: monotonic clock in seconds; inject a fake one in tests.
         tenant_id: the tenant whose endpoint it protects (None: the whole source).
+        entity: the entity whose calls it protects (None: every entity).
 
     Thread-safe: one breaker may be shared by every client of a source in a process.
     """
@@ -61,11 +73,13 @@ class CircuitBreaker:
         cooldown_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         tenant_id: str | None = None,
+        entity: str | None = None,
     ):
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
         self.source = source
         self.tenant_id = tenant_id
+        self.entity = entity
         self.failure_threshold = failure_threshold
         self.cooldown_s = cooldown_s
         self._clock = clock
@@ -93,7 +107,7 @@ class CircuitBreaker:
         with self._lock:
             if self._state() == OPEN:
                 retry_in = self.cooldown_s - (self._clock() - (self._opened_at or 0.0))
-                raise CircuitOpenError(self.source, max(retry_in, 0.0), self.tenant_id)
+                raise CircuitOpenError(self.source, max(retry_in, 0.0), self.tenant_id, self.entity)
 
     def record_success(self) -> None:
         """A call succeeded: close the breaker and reset the consecutive-failure count."""
@@ -124,7 +138,7 @@ class CircuitBreaker:
             }
 
 
-_REGISTRY: dict[tuple[str, str | None], CircuitBreaker] = {}
+_REGISTRY: dict[tuple[str, str | None, str | None], CircuitBreaker] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -133,15 +147,19 @@ def breaker_for(
     failure_threshold: int = 5,
     cooldown_s: float = 60.0,
     tenant_id: str | None = None,
+    entity: str | None = None,
 ) -> CircuitBreaker:
-    """The process-wide breaker of ``source`` and ``tenant_id``, so every run and client in one
-    process sees the same state; created on first use, and later calls apply their
+    """The process-wide breaker of ``source``, ``tenant_id`` and ``entity``, so every run and
+    client in one process sees the same state; created on first use, and later calls apply their
     (re-configured) threshold and cool-down to it."""
+    key = (source, tenant_id, entity)
     with _REGISTRY_LOCK:
-        breaker = _REGISTRY.get((source, tenant_id))
+        breaker = _REGISTRY.get(key)
         if breaker is None:
-            breaker = CircuitBreaker(source, failure_threshold, cooldown_s, tenant_id=tenant_id)
-            _REGISTRY[(source, tenant_id)] = breaker
+            breaker = CircuitBreaker(
+                source, failure_threshold, cooldown_s, tenant_id=tenant_id, entity=entity
+            )
+            _REGISTRY[key] = breaker
         else:
             breaker.failure_threshold = max(1, failure_threshold)
             breaker.cooldown_s = cooldown_s
@@ -149,9 +167,9 @@ def breaker_for(
 
 
 def reset_breakers(source: str | None = None) -> None:
-    """Forget the process-wide breakers of ``source`` (every tenant's), or of every source: the
-    next :func:`breaker_for` starts closed. For tests and for a process that re-reads its
-    configuration."""
+    """Forget the process-wide breakers of ``source`` (every tenant's and entity's), or of every
+    source: the next :func:`breaker_for` starts closed. For tests and for a process that re-reads
+    its configuration."""
     with _REGISTRY_LOCK:
         for key in [k for k in _REGISTRY if source is None or k[0] == source]:
             del _REGISTRY[key]

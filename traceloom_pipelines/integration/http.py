@@ -25,8 +25,9 @@ redacted, status, body excerpt, error, attempts, UTC time; 003 §7.2) is appende
 server-side kind (5xx, timeout, connection, malformed) counts against the client's
 :class:`~traceloom_pipelines.integration.breaker.CircuitBreaker`; while it is open, calls fail
 at once with :class:`~traceloom_pipelines.integration.breaker.CircuitOpenError`, and each
-rejected call is dead-lettered too (``circuit_open``, 0 attempts). Pull resources give each
-tenant's client that tenant's breaker, so one tenant's outage never rejects another's calls.
+rejected call is dead-lettered too (``breaker_open``, 0 attempts). Pull resources give each
+tenant's client for each entity their own breaker, so one tenant's outage never rejects another's
+calls, and one failing entity never rejects the source's other entities.
 
 The client knows HTTP and JSON, not what a source's answer must hold. A connector that gets an
 answer it cannot use (a page without its record list, an envelope missing a member, a next-page
@@ -78,7 +79,7 @@ MALFORMED = "malformed"
 RATE_LIMITED = "rate_limited"
 UNAUTHORIZED = "unauthorized"
 CLIENT_ERROR = "client_error"
-CIRCUIT_OPEN = "circuit_open"
+BREAKER_OPEN = "breaker_open"
 # Failure class of a :class:`SourceProtocolError` (raised by connectors, never counted here).
 PROTOCOL = "protocol"
 # Failures that say the source system is unwell: they count against its breaker.
@@ -476,9 +477,9 @@ class SourceHttpClient:
         except CircuitOpenError as rejected:
             # Opened by this call's failures, or open before it (a rejection, no request sent):
             # either way the request did not happen and is dead-lettered (003 §7.2).
-            self.failures[CIRCUIT_OPEN] += 1
+            self.failures[BREAKER_OPEN] += 1
             reason = "circuit breaker opened" if call.attempts else str(rejected)
-            self._dead_letter(url, params, call, _AttemptFailed(CIRCUIT_OPEN, reason))
+            self._dead_letter(url, params, call, _AttemptFailed(BREAKER_OPEN, reason))
             raise
         except _AttemptFailed as failure:
             letter = self._dead_letter(url, params, call, failure)

@@ -186,7 +186,7 @@ def schema_drift_check(asset_key: dg.AssetKey, result: LandingResult) -> dg.Asse
 @dataclass
 class _TenantPull:
     """One tenant's pull in this run: the batch (None when the pull failed) and its record;
-    ``failure`` is the failure class of a failed pull (``client_error``, ``circuit_open``,
+    ``failure`` is the failure class of a failed pull (``client_error``, ``breaker_open``,
     ``protocol`` …)."""
 
     tenant_id: str
@@ -201,10 +201,10 @@ def _pull_tenants(
 ) -> list[_TenantPull]:
     """Pull every configured tenant (cursor from ``audit.connector_state``).
 
-    A tenant whose request failed for good (``SourceRequestError``), whose source's breaker is
-    open (``CircuitOpenError``) or whose source answered against its protocol
-    (``SourceProtocolError``) is recorded as ``pull_failed`` with that failure class and the
-    (scrubbed) message, and the other tenants still run.
+    A tenant whose request failed for good (``SourceRequestError``), whose breaker (of the
+    source, tenant and entity) is open (``CircuitOpenError``) or whose source answered against
+    its protocol (``SourceProtocolError``) is recorded as ``pull_failed`` with that failure class
+    and the (scrubbed) message, and the other tenants still run.
 
     Raises:
         ValueError: the pull resource is misconfigured (no tenants, a tenant or entity its
@@ -214,49 +214,51 @@ def _pull_tenants(
     with warehouse.connect() as con:
         cursors = {t: read_cursor(con, puller.source, entity.entity, t) for t in tenants}
     pulls = []
-    for tenant_id in tenants:
-        record = ConnectorRun(
-            source=puller.source,
-            entity=entity.entity,
-            tenant_id=tenant_id,
-            run_id=context.run.run_id,
-            started_at=datetime.now(UTC).replace(tzinfo=None),
-            status="pulled",
-            cursor_before=cursors[tenant_id],
-        )
-        batch = None
-        failure = None
-        try:
-            batch = puller.pull(
-                entity=entity,
-                landing_root=warehouse.landing_root,
+    # breaker, dead letters and counters per (source, tenant, entity): issue #13 §5
+    with puller.entity_scope(entity.entity):
+        for tenant_id in tenants:
+            record = ConnectorRun(
+                source=puller.source,
+                entity=entity.entity,
                 tenant_id=tenant_id,
-                cursor=cursors[tenant_id],
-                log=context.log.info,
+                run_id=context.run.run_id,
+                started_at=datetime.now(UTC).replace(tzinfo=None),
+                status="pulled",
+                cursor_before=cursors[tenant_id],
             )
-            record.files_written = len(batch.files)
-        except (SourceRequestError, SourceProtocolError, CircuitOpenError) as exc:
-            message = str(exc)
-            if isinstance(exc, SourceProtocolError):
-                # Written by the connector from the answer, not by the client: scrub it the
-                # way the client scrubs its own errors before it is recorded anywhere.
-                message = puller.client(tenant_id).scrub(message)
-            record.status = "pull_failed"
-            record.error = message[:2000]
-            failure = (
-                "circuit_open"
-                if isinstance(exc, CircuitOpenError)
-                else getattr(exc, "error_class", None) or type(exc).__name__
-            )
-            context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {message}")
-        stats = puller.http_stats(tenant_id)
-        record.requests = stats["requests"]
-        record.retries = stats["retries"]
-        record.breaker_state = stats["breaker_state"]
-        record.breaker_consecutive_failures = stats["breaker_consecutive_failures"]
-        letters = puller.take_dead_letters()
-        record.dead_letters = len(letters)
-        pulls.append(_TenantPull(tenant_id, batch, record, letters, failure))
+            batch = None
+            failure = None
+            try:
+                batch = puller.pull(
+                    entity=entity,
+                    landing_root=warehouse.landing_root,
+                    tenant_id=tenant_id,
+                    cursor=cursors[tenant_id],
+                    log=context.log.info,
+                )
+                record.files_written = len(batch.files)
+            except (SourceRequestError, SourceProtocolError, CircuitOpenError) as exc:
+                message = str(exc)
+                if isinstance(exc, SourceProtocolError):
+                    # Written by the connector from the answer, not by the client: scrub it the
+                    # way the client scrubs its own errors before it is recorded anywhere.
+                    message = puller.client(tenant_id).scrub(message)
+                record.status = "pull_failed"
+                record.error = message[:2000]
+                failure = (
+                    "breaker_open"
+                    if isinstance(exc, CircuitOpenError)
+                    else getattr(exc, "error_class", None) or type(exc).__name__
+                )
+                context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {message}")
+            stats = puller.http_stats(tenant_id)
+            record.requests = stats["requests"]
+            record.retries = stats["retries"]
+            record.breaker_state = stats["breaker_state"]
+            record.breaker_consecutive_failures = stats["breaker_consecutive_failures"]
+            letters = puller.take_dead_letters()
+            record.dead_letters = len(letters)
+            pulls.append(_TenantPull(tenant_id, batch, record, letters, failure))
     return pulls
 
 
@@ -307,7 +309,7 @@ def _pull_check(
     A pull fails when a request failed for good (failure class from the HTTP client:
     ``server_error``, ``timeout``, ``connection``, ``malformed``, ``rate_limited``,
     ``unauthorized``, ``client_error``), when the source's breaker was open
-    (``circuit_open``), or when the source answered against its protocol (a
+    (``breaker_open``), or when the source answered against its protocol (a
     ``SourceProtocolError`` from the connector: ``protocol``).
     """
     if not pulled:

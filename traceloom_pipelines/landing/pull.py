@@ -24,7 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,9 +178,11 @@ class PullResource(dg.ConfigurableResource):
     """Base class of the pull resources (one per source API).
 
     Subclasses set :attr:`source` and implement :meth:`pull`. Use :meth:`client` to get the
-    HTTP client: it is created once per run (per resource instance), shares the source's
-    process-wide circuit breaker, and collects dead letters and request counters that the
-    ingestion asset reads with :meth:`take_dead_letters` and :meth:`http_stats`.
+    HTTP client: it is created once per run (per resource instance) for each tenant and entity,
+    uses their process-wide circuit breaker, and collects dead letters and request counters that
+    the ingestion asset reads with :meth:`take_dead_letters` and :meth:`http_stats`. The entity
+    is the one of the enclosing :meth:`entity_scope` (the ingestion asset opens one around each
+    pull), so breakers and counters are per (source, tenant, entity) (issue #13 §5).
 
     Attributes:
         base_url: API base URL; empty disables pulling (the asset lands drop files only).
@@ -211,8 +214,9 @@ class PullResource(dg.ConfigurableResource):
     client_id: str = ""
     client_secret: str = ""
 
-    _clients: dict[str, SourceHttpClient] = PrivateAttr(default_factory=dict)
+    _clients: dict[tuple[str, str | None], SourceHttpClient] = PrivateAttr(default_factory=dict)
     _dead_letters: list[DeadLetter] = PrivateAttr(default_factory=list)
+    _entity: str | None = PrivateAttr(default=None)
 
     # -- what subclasses provide --------------------------------------------------------------
     @property
@@ -273,14 +277,26 @@ class PullResource(dg.ConfigurableResource):
             return BasicAuth(self.username, self.password)
         return None
 
+    @contextmanager
+    def entity_scope(self, entity: str) -> Iterator[None]:
+        """Within it, :meth:`client`, :meth:`breaker` and :meth:`http_stats` are ``entity``'s
+        (outside any scope: the tenant's calls of no particular entity)."""
+        outer, self._entity = self._entity, entity
+        try:
+            yield
+        finally:
+            self._entity = outer
+
     def client(self, tenant_id: str) -> SourceHttpClient:
-        """The HTTP client of ``tenant_id``'s endpoint for this run (created on first use).
+        """The HTTP client of ``tenant_id``'s endpoint and the current entity
+        (:meth:`entity_scope`) for this run, created on first use.
 
         Relative paths passed to ``get_json`` join :meth:`base_url_for` of the tenant. The
-        client uses the tenant's process-wide circuit breaker (:meth:`breaker`) and appends to
-        the resource's dead letters."""
-        if tenant_id not in self._clients:
-            self._clients[tenant_id] = SourceHttpClient(
+        client uses the process-wide circuit breaker of the tenant and entity (:meth:`breaker`)
+        and appends to the resource's dead letters."""
+        key = (tenant_id, self._entity)
+        if key not in self._clients:
+            self._clients[key] = SourceHttpClient(
                 self.source,
                 self.base_url_for(tenant_id),
                 auth=self.auth(),
@@ -292,13 +308,18 @@ class PullResource(dg.ConfigurableResource):
                 breaker=self.breaker(tenant_id),
                 dead_letters=self._dead_letters,
             )
-        return self._clients[tenant_id]
+        return self._clients[key]
 
     def breaker(self, tenant_id: str) -> CircuitBreaker:
-        """The process-wide circuit breaker of this source and ``tenant_id``: one tenant's
-        failing endpoint opens its own breaker only."""
+        """The process-wide circuit breaker of this source, ``tenant_id`` and the current entity
+        (:meth:`entity_scope`): one tenant's failing endpoint, or one failing entity, opens its
+        own breaker only."""
         return breaker_for(
-            self.source, self.breaker_failure_threshold, self.breaker_cooldown_s, tenant_id
+            self.source,
+            self.breaker_failure_threshold,
+            self.breaker_cooldown_s,
+            tenant_id,
+            self._entity,
         )
 
     def take_dead_letters(self) -> list[DeadLetter]:
@@ -308,10 +329,11 @@ class PullResource(dg.ConfigurableResource):
         return letters
 
     def http_stats(self, tenant_id: str) -> dict[str, Any]:
-        """The counters of ``tenant_id``'s client (:meth:`SourceHttpClient.stats`); zeros and
-        the breaker's state when no request was made."""
-        if tenant_id in self._clients:
-            return self._clients[tenant_id].stats()
+        """The counters of ``tenant_id``'s client for the current entity
+        (:meth:`SourceHttpClient.stats`); zeros and the breaker's state when no request was
+        made."""
+        if (tenant_id, self._entity) in self._clients:
+            return self._clients[(tenant_id, self._entity)].stats()
         breaker = self.breaker(tenant_id).snapshot()
         return {
             "requests": 0,

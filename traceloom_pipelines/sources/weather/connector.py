@@ -29,7 +29,7 @@ from pathlib import Path
 
 from traceloom_pipelines.integration.breaker import CircuitOpenError
 from traceloom_pipelines.integration.http import (
-    CIRCUIT_OPEN,
+    BREAKER_OPEN,
     SourceHttpClient,
     SourceProtocolError,
     SourceRequestError,
@@ -232,7 +232,7 @@ class WeatherApiError(SourceProtocolError):
     ``protocol``): raised by a pull resource, the ingestion asset records the pull as failed,
     not the step. The one-off :func:`pull_hko` / :func:`pull_open_meteo` also raise it for a
     request that failed for good; it then wraps that error (``__cause__``) and carries its
-    failure class (``client_error``, ``server_error``, ``circuit_open`` …) as ``error_class``.
+    failure class (``client_error``, ``server_error``, ``breaker_open`` …) as ``error_class``.
     """
 
 
@@ -240,7 +240,7 @@ def _request_failed(error: SourceRequestError | CircuitOpenError) -> WeatherApiE
     """``error`` (a request that failed for good) as the :class:`WeatherApiError` of the
     one-off pulls, keeping its failure class."""
     return WeatherApiError(
-        str(error), error_class=getattr(error, "error_class", None) or CIRCUIT_OPEN
+        str(error), error_class=getattr(error, "error_class", None) or BREAKER_OPEN
     )
 
 
