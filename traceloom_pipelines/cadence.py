@@ -139,6 +139,13 @@ CADENCES: tuple[Cadence, ...] = (
         timedelta(hours=1),
         "003 §8.1 (error rate per integration, 15-minute window)",
     ),
+    Cadence(
+        "platform_bridge_health_every_5_minutes",
+        "*/5 * * * *",
+        ("bridges/health",),
+        timedelta(minutes=15),
+        "003 §8.1 (integration health); issue #14 §5 (bridge health, a sample a minute)",
+    ),
     # Published yearly / monthly: checked daily, stale after their publication cycle.
     Cadence(
         "port_statistics_daily_0300",

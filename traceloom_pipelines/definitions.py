@@ -33,6 +33,7 @@ from traceloom_pipelines.resources import WarehouseResource, default_data_dir
 from traceloom_pipelines.schedules import schedules
 from traceloom_pipelines.sensors import run_failure_recorder, sensors
 from traceloom_pipelines.sources.ais.assets import assets as ais_assets
+from traceloom_pipelines.sources.bridges.assets import assets as bridges_assets
 from traceloom_pipelines.sources.certifications.assets import assets as certifications_assets
 from traceloom_pipelines.sources.dagster.assets import assets as dagster_assets
 from traceloom_pipelines.sources.edi.assets import assets as edi_assets
@@ -56,6 +57,7 @@ ASSETS = with_ownership(
         *wms_assets,
         *port_assets,
         *dagster_assets,
+        *bridges_assets,
         integration_audit,
         *logistics_assets,
         *certifications_assets,

@@ -56,6 +56,7 @@ GROUP_DOMAINS: dict[str, str] = {
     "reconciliation": "reconciliation",
     "reports": "reconciliation",
     "dagster": "platform",
+    "bridges": "platform",
     "audit": "platform",
     "platform": "platform",
     "intermediate": "platform",

@@ -30,6 +30,7 @@ from traceloom_pipelines.demo.mqtt_publish import Message, publish, with_defects
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.resources import PROJECT_ROOT
+from traceloom_pipelines.sources.bridges.contract import health as bridge_health
 from traceloom_pipelines.sources.mes.contract import (
     machines,
     production_counts,
@@ -339,6 +340,28 @@ def test_sigterm_writes_the_open_batch_and_acknowledges_it(mixed):
     assert mixed["redelivered"] == 0
 
 
+def test_each_bridge_process_samples_its_health_into_a_landed_drop_file(mixed):
+    """Issue #14 §5: a bridge process writes a health sample when it starts health-writing and
+    one when it stops (every minute in between); the two processes of the fixture left theirs
+    under ``landing/platform/bridges/health/``, and they land through the contract."""
+    folder = mixed["data_dir"] / "landing" / "platform" / "bridges" / "health"
+    samples = [json.loads(p.read_text()) for p in sorted(folder.glob("mqtt-*.jsonl"))]
+    by_pid: dict[int, list[dict]] = {}
+    for sample in sorted(samples, key=lambda s: s["sampled_at"]):
+        by_pid.setdefault(sample["pid"], []).append(sample)
+    assert len(by_pid) == 2, by_pid  # the bridge and its restart
+    for process in by_pid.values():
+        assert process[0]["running"] is True
+        assert (process[-1]["running"], process[-1]["connected"]) == (False, False)
+    first_stop = by_pid[mixed["stopped"]["pid"]][-1]
+    assert first_stop["messages_received"] == mixed["stopped"]["messages_received"] == 6
+    assert (first_stop["messages_written"], first_stop["malformed"]) == (5, 3)
+    assert first_stop["endpoint"].startswith("mqtt://") and "@" not in first_stop["endpoint"]
+    result = land_entity(mixed["con"], bridge_health, mixed["data_dir"] / "landing")
+    counts = result.per_tenant["platform"]
+    assert (counts.rows_landed, counts.rows_quarantined) == (len(samples), 0)
+
+
 def test_malformed_payload_is_quarantined_with_its_reason_and_topic(mixed):
     rows = run(
         mixed["con"],
@@ -372,7 +395,8 @@ def test_a_message_under_another_tenants_prefix_never_lands_in_this_tenant(mixed
         "GLOBEX" in x for x in _drop_lines(mixed["data_dir"], "acme", "quality_inspections")
     )
     tenants = {p.name for p in (mixed["data_dir"] / "landing").iterdir()}
-    assert tenants == {"acme", "globex"}  # "no tenant!" is not a tenant: not landed
+    # "no tenant!" is not a tenant: not landed; `platform` holds the bridge's health samples
+    assert tenants == {"acme", "globex", "platform"}
     assert mixed["result"].per_tenant["globex"].rows_landed == 1
 
 

@@ -229,7 +229,14 @@ def test_samples_of_every_machine_land_in_the_contract_shape(plant):
     # one sample per machine and update: the values of one update are never split
     assert len({(s["MachineId"], s["LastUpdateTimestamp"]) for s in samples}) == len(samples)
     assert all(FILE_NAME.fullmatch(p.name) for p in _folder(data_dir).iterdir())
-    assert {p.name for p in (data_dir / "landing").iterdir()} == {TENANT}
+    # the tenant's status samples, and the bridge's own health samples (issue #14 §5)
+    assert {p.name for p in (data_dir / "landing").iterdir()} == {TENANT, "platform"}
+    health = [
+        json.loads(p.read_text())
+        for p in (data_dir / "landing" / "platform" / "bridges" / "health").glob("opcua-*")
+    ]  # the first health write's, then one a minute
+    assert health and all(h["bridge"] == "opcua" and h["running"] for h in health)
+    assert all(f":{plant['port']}" in h["endpoint"] for h in health)
 
     result, rows = _land(data_dir)
     total = result.total

@@ -7,17 +7,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
 from tests.landing.test_skipped_and_drift import MATERIAL
+from traceloom_pipelines.bridges.health import HealthSamples, utc_iso
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import reset_breakers
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.sources.bridges.contract import ENTITIES as BRIDGES_ENTITIES
 from traceloom_pipelines.sources.dagster.contract import ENTITIES as DAGSTER_ENTITIES
 from traceloom_pipelines.sources.erp.contract import materials
 from traceloom_pipelines.sources.wms.connector import WmsApiResource
@@ -72,7 +75,7 @@ def test_integration_health_reports_lag_dead_letters_and_breaker(tmp_path: Path)
     assert checks["bad"].metadata["failed_tenants"].value == "bad"
     reset_breakers("wms")
     con = connect(tmp_path)
-    for entity in DAGSTER_ENTITIES:  # the run-failure source table the mart reads
+    for entity in (*DAGSTER_ENTITIES, *BRIDGES_ENTITIES):  # platform tables the mart reads
         land_entity(con, entity, tmp_path / "landing")
     con.close()
 
@@ -133,7 +136,7 @@ def test_integration_health_counts_skipped_paths_and_schema_drift(tmp_path: Path
     _materials_csv(landing, "beta", "a.csv", {})  # clean
     con = connect(tmp_path)
     try:
-        for entity in DAGSTER_ENTITIES:  # the run-failure source table the mart reads
+        for entity in (*DAGSTER_ENTITIES, *BRIDGES_ENTITIES):  # platform tables the mart reads
             land_entity(con, entity, landing)
         result = land_entity(con, materials, landing, run_id="run-1")
         assert len(result.files_ingested) == 3 and len(result.paths_skipped) == 3
@@ -189,3 +192,77 @@ def test_integration_health_counts_skipped_paths_and_schema_drift(tmp_path: Path
         "schema_drift_columns_24h": "BIGINT",
         "last_schema_drift_at": "TIMESTAMP",
     }
+
+
+def _bridge_document(bridge: str, at: datetime, pid: int, **values) -> dict:
+    """A bridge's health document (the shape its health file has) taken at ``at``."""
+    document = {
+        "bridge": bridge,
+        "updated_at": utc_iso(at),
+        "pid": pid,
+        "running": True,
+        "connected": True,
+        "lag_seconds": 2.5,
+        "reconnects": 0,
+    }
+    if bridge == "mqtt":
+        document |= {"broker": "mqtt://broker:1883", "messages_per_second": 800.0}
+        document |= {"messages_received": 1000, "messages_written": 1000, "redeliveries": 0}
+    else:
+        document |= {"endpoint": "opc.tcp://plant:4840", "samples_per_second": 0.4}
+        document |= {"samples_received": 40, "samples_written": 40}
+    return document | values
+
+
+def test_each_bridge_is_a_row_with_its_connected_state_lag_and_24_hour_counters(tmp_path: Path):
+    """Issue #14 §5: the bridges' health samples (drop files written by HealthSamples, landed
+    through the contract) make one row per bridge. The OPC-UA bridge sampled a minute ago,
+    connected: green. The MQTT bridge's last sample is 10 minutes old (it went silent): not
+    connected, red; its redeliveries and reconnects count what grew in the last 24 hours, over
+    both of its processes (the first one's counters before the window do not count)."""
+    landing = tmp_path / "landing"
+    now = datetime.now(UTC)
+    samples = [
+        _bridge_document("opcua", now - timedelta(minutes=1), 300, samples_per_second=0.5),
+        _bridge_document("mqtt", now - timedelta(hours=30), 100, redeliveries=5, reconnects=1),
+        _bridge_document("mqtt", now - timedelta(hours=20), 100, redeliveries=9, reconnects=2),
+        _bridge_document("mqtt", now - timedelta(hours=2), 100, redeliveries=9, running=False),
+        _bridge_document("mqtt", now - timedelta(minutes=10), 200, redeliveries=3, lag_seconds=9),
+    ]
+    written = {HealthSamples(landing).offer(document, 0.0) for document in samples}
+    assert len(written) == len(samples)
+    assert {p.parent.relative_to(landing).as_posix() for p in written} == {
+        "platform/bridges/health"
+    }
+    con = connect(tmp_path)
+    try:
+        for entity in (*DAGSTER_ENTITIES, *BRIDGES_ENTITIES):
+            result = land_entity(con, entity, landing)
+        counts = result.per_tenant["platform"]
+        assert (counts.rows_landed, counts.rows_quarantined) == (len(samples), 0)
+    finally:
+        con.close()
+
+    _build_mart(tmp_path)
+    con = connect(tmp_path, read_only=True)
+    try:
+        rows = run(
+            con,
+            "select tenant_id, entity, bridge_connected, bridge_messages_per_second, "
+            "bridge_lag_seconds, bridge_redeliveries_24h, bridge_reconnects_24h, health_status "
+            "from marts.fct_integration_health where source_system = 'bridges' "
+            "and entity <> 'health' order by entity",
+        )
+        others = run(
+            con,
+            "select count(*) from marts.fct_integration_health "
+            "where source_system <> 'bridges' and bridge_connected is not null",
+        )
+    finally:
+        con.close()
+    assert rows == [
+        # process 100: 9 - 5 redeliveries, 2 - 1 reconnects in the window; process 200: 3, 0
+        ("platform", "mqtt", False, 800.0, 9.0, 7, 1, "red"),
+        ("platform", "opcua", True, 0.5, 2.5, 0, 0, "green"),
+    ]
+    assert others == [(0,)]

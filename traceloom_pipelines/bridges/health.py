@@ -26,6 +26,10 @@ and once more when the bridge stops; a reader always sees one complete JSON obje
       "reconnects": 1,                               connections after the first
       "last_drop_file": "acme/mes/production_counts/mqtt-….jsonl"   relative to landing/
     }
+
+Every minute and when it stops, a bridge also writes a *sample* of that document as a drop file
+(:class:`HealthSamples`), which ``raw/bridges/health`` lands (contract:
+traceloom_pipelines/sources/bridges/contract.py) and ``fct_integration_health`` reports.
 """
 
 from __future__ import annotations
@@ -39,7 +43,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from traceloom_pipelines.landing.drops import write_drop_file
+from traceloom_pipelines.sources.dagster.contract import PLATFORM_TENANT
+
 log = logging.getLogger(__name__)
+
+HEALTH_SAMPLE_SECONDS = 60.0  # a health sample lands every minute (and when a bridge stops)
 
 
 def health_path(data_dir: Path, bridge: str = "mqtt") -> Path:
@@ -66,15 +75,78 @@ def write_json_atomically(path: Path, document: dict) -> None:
     os.replace(partial, path)
 
 
-def write_health(health, path: Path, running: bool = True) -> None:
+def write_health(
+    health, path: Path, running: bool = True, samples: HealthSamples | None = None
+) -> None:
     """Rewrite a bridge's health file from ``health.snapshot(now UTC, monotonic seconds,
     running)`` (any object with that method: :class:`BridgeHealth`, the OPC-UA bridge's
-    health). A failure is logged, never raised: health must not stop the bridge."""
+    health), and offer the document to ``samples``. A failure is logged, never raised: health
+    must not stop the bridge."""
     try:
         document = health.snapshot(datetime.now(UTC), time.monotonic(), running)
         write_json_atomically(path, document)
+        if samples is not None:
+            samples.offer(document, time.monotonic())
     except OSError as error:
         log.warning("cannot write %s: %s", path, error)
+
+
+def health_sample(document: dict) -> dict:
+    """The contract's record (``bridges/health``) of a health document of either bridge:
+    ``messages_*`` are the OPC-UA bridge's ``samples_*``; counters absent from a bridge's
+    document (an OPC-UA bridge has no redeliveries) are 0; ``endpoint`` is the broker's or
+    server's URL (never credentials); ``sampled_at`` is the document's ``updated_at`` (UTC)."""
+    return {
+        "bridge": document["bridge"],
+        "sampled_at": document["updated_at"],
+        "pid": document["pid"],
+        "endpoint": document.get("broker") or document.get("endpoint"),
+        "running": document["running"],
+        "connected": document["connected"],
+        "messages_per_second": document.get(
+            "messages_per_second", document.get("samples_per_second", 0.0)
+        ),
+        "lag_seconds": document.get("lag_seconds"),
+        "messages_received": document.get("messages_received", document.get("samples_received", 0)),
+        "messages_written": document.get("messages_written", document.get("samples_written", 0)),
+        "malformed": document.get("malformed", 0),
+        "redeliveries": document.get("redeliveries", 0),
+        "reconnects": document.get("reconnects", 0),
+    }
+
+
+@dataclass
+class HealthSamples:
+    """Writes a bridge's health sample as a drop file at most every ``every_s`` seconds, and
+    always for the document of a stopped bridge (``running`` false): one JSONL line in
+    ``landing/platform/bridges/health/<bridge>-<UTC time>-<pid>.jsonl`` (atomic: temporary
+    file, fsync, rename). ``landing_root``: the data directory's ``landing/``."""
+
+    landing_root: Path
+    every_s: float = HEALTH_SAMPLE_SECONDS
+    _next_at: float | None = None
+
+    def offer(self, document: dict, monotonic: float) -> Path | None:
+        """Write ``document``'s sample if one is due (``monotonic``: :func:`time.monotonic`
+        seconds now); returns the drop file written, or None.
+
+        Raises:
+            OSError: the drop file cannot be written.
+        """
+        due = self._next_at is None or monotonic >= self._next_at or not document["running"]
+        if not due:
+            return None
+        self._next_at = monotonic + self.every_s
+        sample = health_sample(document)
+        stamp = sample["sampled_at"].replace("-", "").replace(":", "").replace(".", "")
+        return write_drop_file(
+            self.landing_root,
+            PLATFORM_TENANT,
+            "bridges",
+            "health",
+            f"{sample['bridge']}-{stamp}-{sample['pid']}.jsonl",
+            [json.dumps(sample)],
+        )
 
 
 def lag_seconds(now: datetime, newest_event: datetime | None) -> float | None:

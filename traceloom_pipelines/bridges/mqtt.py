@@ -45,7 +45,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from traceloom_pipelines.bridges.config import MqttSettings
-from traceloom_pipelines.bridges.health import BridgeHealth, health_path, write_health
+from traceloom_pipelines.bridges.health import (
+    BridgeHealth,
+    HealthSamples,
+    health_path,
+    write_health,
+)
 from traceloom_pipelines.bridges.process import drop_file_name, hold_lock
 from traceloom_pipelines.bridges.topics import SYSTEM, Line, Route, Unroutable, route, subscriptions
 from traceloom_pipelines.bridges.topics import to_line as message_line
@@ -93,6 +98,7 @@ class MqttBridge:
         self.settings = settings
         self.landing = Path(data_dir) / "landing"
         self.health_file = health_path(data_dir)
+        self.health_samples = HealthSamples(self.landing)
         self.health = BridgeHealth(settings.client_id, settings.broker)
         self.stop_event = threading.Event()
         self._cond = threading.Condition()
@@ -283,7 +289,7 @@ class MqttBridge:
 
     def write_health(self, running: bool = True) -> None:
         """Rewrite the health file (a failure is logged, never fatal)."""
-        write_health(self.health, self.health_file, running)
+        write_health(self.health, self.health_file, running, self.health_samples)
 
     # -- the process --------------------------------------------------------------------
     def run(self) -> None:

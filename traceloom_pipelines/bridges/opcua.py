@@ -43,6 +43,7 @@ from pathlib import Path
 from asyncua import Client, Node, ua
 
 from traceloom_pipelines.bridges.health import (
+    HealthSamples,
     RateMeter,
     health_path,
     lag_seconds,
@@ -159,6 +160,7 @@ class OpcuaBridge:
         self.settings = settings
         self.landing = Path(data_dir) / "landing"
         self.health_file = health_path(data_dir, BRIDGE)
+        self.health_samples = HealthSamples(self.landing)
         self.health = OpcuaHealth(settings.url, settings.tenant)
         self.stop_event = asyncio.Event()
         self._values: dict[str, dict[str, object]] = {}  # machine → field → value
@@ -246,7 +248,7 @@ class OpcuaBridge:
 
     def write_health(self, running: bool = True) -> None:
         """Rewrite the health file (a failure is logged, never fatal)."""
-        write_health(self.health, self.health_file, running)
+        write_health(self.health, self.health_file, running, self.health_samples)
 
     # -- the connection ---------------------------------------------------------------------
     def _client(self) -> Client:

@@ -18,6 +18,7 @@ SYSTEMS = (
     "wms",
     "port",
     "dagster",
+    "bridges",
     "logistics",
     "certifications",
     "weather",
@@ -77,6 +78,7 @@ def contract_markdown() -> str:
             "weather": "public",
             "ais": "public",
             "dagster": "platform",
+            "bridges": "platform",
         }.get(entity.system, "<tenant_id>")
         out += [
             f"#### `{entity.system}/{entity.entity}` → `raw.{entity.table}`",

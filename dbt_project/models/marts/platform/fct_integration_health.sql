@@ -5,6 +5,10 @@
 -- (issue #12 §3-§4). Run failures are platform-wide (tenant `platform`), so each failure
 -- counts for every tenant of the entity it names. A skipped tenant folder whose name is not a
 -- tenant id is counted under tenant `_invalid` (its own row per source system and entity).
+-- Each bridge (MQTT, OPC-UA) is a row of its own (tenant `platform`, source system `bridges`,
+-- entity `mqtt` / `opcua`, issue #14 §5): connected state, throughput and lag of its latest
+-- health sample, redeliveries and reconnects over 24 hours; a bridge whose latest sample is
+-- older than 3 minutes (it samples every minute) or says it stopped is not connected.
 with batches as (
     select * from {{ ref('stg_audit__batches') }}
 ),
@@ -29,6 +33,10 @@ schema_drift as (
     select * from {{ ref('stg_audit__schema_drift') }}
 ),
 
+bridge_samples as (
+    select * from {{ ref('stg_bridges__health') }}
+),
+
 clock as (
     select cast(current_timestamp at time zone 'UTC' as timestamp) as measured_at
 ),
@@ -43,6 +51,8 @@ entities as (
     select tenant_id, source_system, entity from skipped_paths
     union
     select tenant_id, source_system, entity from schema_drift
+    union
+    select tenant_id, 'bridges', bridge from bridge_samples
 ),
 
 landings as (
@@ -137,6 +147,67 @@ drift as (
     group by schema_drift.tenant_id, schema_drift.source_system, schema_drift.entity
 ),
 
+bridge_latest as (
+    select
+        bridge_samples.tenant_id,
+        bridge_samples.bridge,
+        bridge_samples.sampled_at as last_bridge_sample_at,
+        bridge_samples.is_running
+            and bridge_samples.is_connected
+            and bridge_samples.sampled_at >= clock.measured_at - interval 3 minute
+            as bridge_connected,
+        bridge_samples.messages_per_second as bridge_messages_per_second,
+        bridge_samples.lag_seconds as bridge_lag_seconds
+    from bridge_samples
+    cross join clock
+    qualify row_number() over (
+        partition by bridge_samples.tenant_id, bridge_samples.bridge
+        order by bridge_samples.sampled_at desc, bridge_samples.pid desc
+    ) = 1
+),
+
+-- Counters are cumulative per bridge process: a process's growth over the window is its
+-- newest value in the window minus its newest value before it (0 for a process started in it).
+bridge_processes as (
+    select
+        bridge_samples.tenant_id,
+        bridge_samples.bridge,
+        bridge_samples.pid,
+        max(bridge_samples.redeliveries) filter (
+            where bridge_samples.sampled_at >= clock.measured_at - interval 24 hour
+        ) - coalesce(max(bridge_samples.redeliveries) filter (
+            where bridge_samples.sampled_at < clock.measured_at - interval 24 hour
+        ), 0) as redeliveries_24h,
+        max(bridge_samples.reconnects) filter (
+            where bridge_samples.sampled_at >= clock.measured_at - interval 24 hour
+        ) - coalesce(max(bridge_samples.reconnects) filter (
+            where bridge_samples.sampled_at < clock.measured_at - interval 24 hour
+        ), 0) as reconnects_24h
+    from bridge_samples
+    cross join clock
+    group by bridge_samples.tenant_id, bridge_samples.bridge, bridge_samples.pid
+),
+
+bridges as (
+    select
+        bridge_latest.tenant_id,
+        'bridges' as source_system,
+        bridge_latest.bridge as entity,
+        bridge_latest.last_bridge_sample_at,
+        bridge_latest.bridge_connected,
+        bridge_latest.bridge_messages_per_second,
+        bridge_latest.bridge_lag_seconds,
+        cast(coalesce(sum(bridge_processes.redeliveries_24h), 0) as bigint)
+            as bridge_redeliveries_24h,
+        cast(coalesce(sum(bridge_processes.reconnects_24h), 0) as bigint)
+            as bridge_reconnects_24h
+    from bridge_latest
+    left join bridge_processes
+        on bridge_latest.tenant_id = bridge_processes.tenant_id
+        and bridge_latest.bridge = bridge_processes.bridge
+    group by all
+),
+
 failures as (
     select
         entities.tenant_id,
@@ -182,9 +253,19 @@ final as (
             as record_error_rate_24h,
         last_pull.breaker_state,
         cast(last_pull.breaker_consecutive_failures as bigint) as breaker_consecutive_failures,
+        bridges.bridge_connected,
+        cast(bridges.bridge_messages_per_second as double) as bridge_messages_per_second,
+        cast(bridges.bridge_lag_seconds as double) as bridge_lag_seconds,
+        bridges.bridge_redeliveries_24h,
+        bridges.bridge_reconnects_24h,
+        bridges.last_bridge_sample_at,
         case
             when last_pull.breaker_state = 'open' or last_pull.last_pull_status <> 'landed'
+                or not bridges.bridge_connected
                 then 'red'
+            when coalesce(bridges.bridge_reconnects_24h, 0) > 0
+                or coalesce(bridges.bridge_lag_seconds, 0) > 300
+                then 'yellow'
             when coalesce(letters.dead_letters_24h, 0) > 0
                 or coalesce(failures.run_failures_24h, 0) > 0
                 or coalesce(skips.paths_skipped_24h, 0) > 0
@@ -227,6 +308,10 @@ final as (
         on entities.tenant_id = drift.tenant_id
         and entities.source_system = drift.source_system
         and entities.entity = drift.entity
+    left join bridges
+        on entities.tenant_id = bridges.tenant_id
+        and entities.source_system = bridges.source_system
+        and entities.entity = bridges.entity
 )
 
 select * from final

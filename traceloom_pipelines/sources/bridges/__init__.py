@@ -1,0 +1,1 @@
+"""The platform's own bridges (MQTT, OPC-UA) as a source: their health samples."""
