@@ -213,53 +213,66 @@ def _pull_tenants(
     tenants = puller.tenant_ids()
     with warehouse.connect() as con:
         cursors = {t: read_cursor(con, puller.source, entity.entity, t) for t in tenants}
-    pulls = []
     # breaker, dead letters and counters per (source, tenant, entity): issue #13 §5
     with puller.entity_scope(entity.entity):
-        for tenant_id in tenants:
-            record = ConnectorRun(
-                source=puller.source,
-                entity=entity.entity,
-                tenant_id=tenant_id,
-                run_id=context.run.run_id,
-                started_at=datetime.now(UTC).replace(tzinfo=None),
-                status="pulled",
-                cursor_before=cursors[tenant_id],
-            )
-            batch = None
-            failure = None
-            try:
-                batch = puller.pull(
-                    entity=entity,
-                    landing_root=warehouse.landing_root,
-                    tenant_id=tenant_id,
-                    cursor=cursors[tenant_id],
-                    log=context.log.info,
-                )
-                record.files_written = len(batch.files)
-            except (SourceRequestError, SourceProtocolError, CircuitOpenError) as exc:
-                message = str(exc)
-                if isinstance(exc, SourceProtocolError):
-                    # Written by the connector from the answer, not by the client: scrub it the
-                    # way the client scrubs its own errors before it is recorded anywhere.
-                    message = puller.client(tenant_id).scrub(message)
-                record.status = "pull_failed"
-                record.error = message[:2000]
-                failure = (
-                    "breaker_open"
-                    if isinstance(exc, CircuitOpenError)
-                    else getattr(exc, "error_class", None) or type(exc).__name__
-                )
-                context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {message}")
-            stats = puller.http_stats(tenant_id)
-            record.requests = stats["requests"]
-            record.retries = stats["retries"]
-            record.breaker_state = stats["breaker_state"]
-            record.breaker_consecutive_failures = stats["breaker_consecutive_failures"]
-            letters = puller.take_dead_letters()
-            record.dead_letters = len(letters)
-            pulls.append(_TenantPull(tenant_id, batch, record, letters, failure))
-    return pulls
+        return [
+            _pull_tenant(context, entity, puller, warehouse, tenant_id, cursors[tenant_id])
+            for tenant_id in tenants
+        ]
+
+
+def _pull_tenant(
+    context: dg.AssetExecutionContext,
+    entity: SourceEntity,
+    puller: PullResource,
+    warehouse,
+    tenant_id: str,
+    cursor: str | None,
+) -> _TenantPull:
+    """``tenant_id``'s pull of ``entity`` after ``cursor`` (see :func:`_pull_tenants`), inside
+    the entity's scope of ``puller``."""
+    record = ConnectorRun(
+        source=puller.source,
+        entity=entity.entity,
+        tenant_id=tenant_id,
+        run_id=context.run.run_id,
+        started_at=datetime.now(UTC).replace(tzinfo=None),
+        status="pulled",
+        cursor_before=cursor,
+    )
+    batch = None
+    failure = None
+    try:
+        batch = puller.pull(
+            entity=entity,
+            landing_root=warehouse.landing_root,
+            tenant_id=tenant_id,
+            cursor=cursor,
+            log=context.log.info,
+        )
+        record.files_written = len(batch.files)
+    except (SourceRequestError, SourceProtocolError, CircuitOpenError) as exc:
+        message = str(exc)
+        if isinstance(exc, SourceProtocolError):
+            # Written by the connector from the answer, not by the client: scrub it the
+            # way the client scrubs its own errors before it is recorded anywhere.
+            message = puller.client(tenant_id).scrub(message)
+        record.status = "pull_failed"
+        record.error = message[:2000]
+        failure = (
+            "breaker_open"
+            if isinstance(exc, CircuitOpenError)
+            else getattr(exc, "error_class", None) or type(exc).__name__
+        )
+        context.log.error(f"{puller.source}/{entity.entity} [{tenant_id}]: {message}")
+    stats = puller.http_stats(tenant_id)
+    record.requests = stats["requests"]
+    record.retries = stats["retries"]
+    record.breaker_state = stats["breaker_state"]
+    record.breaker_consecutive_failures = stats["breaker_consecutive_failures"]
+    letters = puller.take_dead_letters()
+    record.dead_letters = len(letters)
+    return _TenantPull(tenant_id, batch, record, letters, failure)
 
 
 def _pull_metadata(pulls: list[_TenantPull]) -> dict[str, object]:
