@@ -341,9 +341,10 @@ def test_sigterm_writes_the_open_batch_and_acknowledges_it(mixed):
 
 
 def test_each_bridge_process_samples_its_health_into_a_landed_drop_file(mixed):
-    """Issue #14 §5: a bridge process writes a health sample when it starts health-writing and
-    one when it stops (every minute in between); the two processes of the fixture left theirs
-    under ``landing/platform/bridges/health/``, and they land through the contract."""
+    """Issue #14 §5: a bridge process writes a health sample at its first health write, when
+    its connected state changes and when it stops (and every minute); the two processes of the
+    fixture left theirs under ``landing/platform/bridges/health/``, and they land through the
+    contract."""
     folder = mixed["data_dir"] / "landing" / "platform" / "bridges" / "health"
     samples = [json.loads(p.read_text()) for p in sorted(folder.glob("mqtt-*.jsonl"))]
     by_pid: dict[int, list[dict]] = {}
@@ -352,6 +353,7 @@ def test_each_bridge_process_samples_its_health_into_a_landed_drop_file(mixed):
     assert len(by_pid) == 2, by_pid  # the bridge and its restart
     for process in by_pid.values():
         assert process[0]["running"] is True
+        assert any(sample["connected"] for sample in process)  # sampled once it connected
         assert (process[-1]["running"], process[-1]["connected"]) == (False, False)
     first_stop = by_pid[mixed["stopped"]["pid"]][-1]
     assert first_stop["messages_received"] == mixed["stopped"]["messages_received"] == 6

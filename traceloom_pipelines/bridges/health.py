@@ -27,9 +27,10 @@ and once more when the bridge stops; a reader always sees one complete JSON obje
       "last_drop_file": "acme/mes/production_counts/mqtt-….jsonl"   relative to landing/
     }
 
-Every minute and when it stops, a bridge also writes a *sample* of that document as a drop file
-(:class:`HealthSamples`), which ``raw/bridges/health`` lands (contract:
-traceloom_pipelines/sources/bridges/contract.py) and ``fct_integration_health`` reports.
+Every minute, when its connection comes or goes and when it stops, a bridge also writes a
+*sample* of that document as a drop file (:class:`HealthSamples`), which ``raw/bridges/health``
+lands (contract: traceloom_pipelines/sources/bridges/contract.py) and
+``fct_integration_health`` reports.
 """
 
 from __future__ import annotations
@@ -117,14 +118,16 @@ def health_sample(document: dict) -> dict:
 
 @dataclass
 class HealthSamples:
-    """Writes a bridge's health sample as a drop file at most every ``every_s`` seconds, and
-    always for the document of a stopped bridge (``running`` false): one JSONL line in
+    """Writes a bridge's health sample as a drop file every ``every_s`` seconds, and at once
+    when the connected state changes or the bridge stops (``running`` false), so a lost
+    connection is reported with the next health write, not a minute later: one JSONL line in
     ``landing/platform/bridges/health/<bridge>-<UTC time>-<pid>.jsonl`` (atomic: temporary
     file, fsync, rename). ``landing_root``: the data directory's ``landing/``."""
 
     landing_root: Path
     every_s: float = HEALTH_SAMPLE_SECONDS
     _next_at: float | None = None
+    _connected: bool | None = None
 
     def offer(self, document: dict, monotonic: float) -> Path | None:
         """Write ``document``'s sample if one is due (``monotonic``: :func:`time.monotonic`
@@ -133,10 +136,16 @@ class HealthSamples:
         Raises:
             OSError: the drop file cannot be written.
         """
-        due = self._next_at is None or monotonic >= self._next_at or not document["running"]
+        due = (
+            self._next_at is None
+            or monotonic >= self._next_at
+            or not document["running"]
+            or document["connected"] != self._connected
+        )
         if not due:
             return None
         self._next_at = monotonic + self.every_s
+        self._connected = document["connected"]
         sample = health_sample(document)
         stamp = sample["sampled_at"].replace("-", "").replace(":", "").replace(".", "")
         return write_drop_file(

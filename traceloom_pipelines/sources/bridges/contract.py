@@ -1,9 +1,10 @@
 """Platform source contract: the bridges' health samples (issue #14 §5).
 
 Each bridge (``traceloom mqtt-bridge``, ``traceloom opcua-bridge``) writes a sample of its health
-document every minute and when it stops (:class:`traceloom_pipelines.bridges.health.HealthSamples`),
-so integration health (``fct_integration_health``, 003 §8.1) sees connected state, throughput,
-lag, redeliveries and reconnects through the same landing path as any source.
+document every minute, when its connection comes or goes, and when it stops
+(:class:`traceloom_pipelines.bridges.health.HealthSamples`), so integration health
+(``fct_integration_health``, 003 §8.1) sees connected state, throughput, lag, redeliveries and
+reconnects through the same landing path as any source.
 
 Drop folder: ``landing/platform/bridges/health/<bridge>-<UTC time>-<pid>.jsonl``, one sample per
 file.
