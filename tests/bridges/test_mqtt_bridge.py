@@ -183,7 +183,13 @@ def _messages(topic: str, payloads) -> list[tuple[Message, None]]:
 
 # -- (a) kill -9 mid-stream: everything in files at least once, landed exactly once --------
 @pytest.mark.chaos
-def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_path, chaos):
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_path, chaos, protocol):
+    """Both MQTT versions keep the session over a kill -9 (MQTT 5: clean start off and a
+    session expiry; 3.1.1: clean session off), so what was not acknowledged is redelivered;
+    with 3.1.1 batches stay within the broker's window of 20 unacknowledged messages (larger
+    ones stalled the broker, whose queue of 1,000 then dropped messages the publisher had
+    been acknowledged: 1,020 of 2,000 arrived)."""
     data_dir = tmp_path / "data"
     root = f"tl-test-{uuid.uuid4().hex[:12]}"
     env = _bridge_env(
@@ -192,6 +198,7 @@ def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_pat
         TRACELOOM_MQTT_TENANT_PREFIXES="acme",
         TRACELOOM_MQTT_BATCH_MESSAGES="300",
         TRACELOOM_MQTT_BATCH_SECONDS="0.5",
+        TRACELOOM_MQTT_PROTOCOL=protocol,
     )
     topic = f"{root}/acme/{COUNT_TOPIC}"
     start = datetime.now(UTC) - timedelta(minutes=5)
@@ -256,7 +263,8 @@ def test_kill_9_mid_stream_then_restart_every_message_lands_exactly_once(tmp_pat
             "from raw.mes__production_counts",
         )
         chaos.record(
-            "kill -9 of the MQTT bridge mid-stream, then a restart",
+            "kill -9 of the MQTT bridge mid-stream, then a restart"
+            + ("" if protocol == "5" else f" (MQTT {protocol})"),
             lost=len(expected) - rows[0][1],
             duplicated=rows[0][0] - rows[0][1],
             detail=f"{len(expected)} messages",
@@ -441,6 +449,19 @@ def test_settings_come_from_the_environment_and_hide_the_password(tmp_path):
     ):
         with pytest.raises(ValueError):
             MqttSettings.from_env(tmp_path, bad)
+
+
+def test_mqtt_3_1_1_batches_stay_within_the_brokers_inflight_window(tmp_path):
+    def limit(**env: str) -> int:
+        return MqttSettings.from_env(tmp_path, {"TRACELOOM_MQTT_TENANT": "acme", **env}).batch_limit
+
+    assert limit() == 5000  # MQTT 5: the bridge's Receive Maximum is 65,535
+    assert limit(TRACELOOM_MQTT_PROTOCOL="3.1.1") == 20  # Mosquitto's max_inflight_messages
+    raised = {"TRACELOOM_MQTT_PROTOCOL": "3.1.1", "TRACELOOM_MQTT_BROKER_INFLIGHT": "1000"}
+    assert limit(**raised) == 1000
+    assert limit(**raised, TRACELOOM_MQTT_BATCH_MESSAGES="300") == 300
+    with pytest.raises(ValueError):
+        limit(TRACELOOM_MQTT_PROTOCOL="3.1.1", TRACELOOM_MQTT_BROKER_INFLIGHT="0")
 
 
 def test_a_redelivered_payload_is_the_same_line(tmp_path):

@@ -24,7 +24,20 @@ variable                                    meaning (default)
 ``TRACELOOM_MQTT_SESSION_EXPIRY_SECONDS``   how long the broker keeps the session (and queues
                                             messages) while the bridge is away (604800: 7 days)
 ``TRACELOOM_MQTT_PROTOCOL``                 ``5`` (MQTT 5, default) or ``3.1.1``
+``TRACELOOM_MQTT_BROKER_INFLIGHT``          MQTT 3.1.1 only: how many unacknowledged messages
+                                            the broker sends before it waits for
+                                            acknowledgements (20: Mosquitto's
+                                            ``max_inflight_messages``); batches are written at
+                                            this size so the broker never stalls
 ==========================================  ==================================================
+
+MQTT 5 tells the broker how many unacknowledged messages the bridge takes (Receive Maximum,
+65,535). MQTT 3.1.1 cannot: the broker's own window applies (Mosquitto: 20), and since the bridge
+acknowledges a message only once its drop file is written, a batch larger than the window would
+stall the broker until the batch's age ran out; meanwhile the broker queues at most
+``max_queued_messages`` (1,000) for the session and drops the rest. With 3.1.1, raise the
+broker's ``max_inflight_messages`` and set ``TRACELOOM_MQTT_BROKER_INFLIGHT`` to match for larger
+files.
 
 The tenant never comes from a payload: it is configured, or it is the topic level the broker
 routed the message by (whose publish rights the broker's ACLs control).
@@ -70,6 +83,7 @@ class MqttSettings:
         health_seconds: seconds between two writes of the health file.
         session_expiry_seconds: MQTT 5 session expiry interval sent on connect (seconds).
         protocol: ``"5"`` or ``"3.1.1"``.
+        broker_inflight: MQTT 3.1.1: the broker's window of unacknowledged messages.
     """
 
     host: str
@@ -87,6 +101,16 @@ class MqttSettings:
     health_seconds: float = 2.0
     session_expiry_seconds: int = 7 * 24 * 3600
     protocol: str = "5"
+    broker_inflight: int = 20
+
+    @property
+    def batch_limit(self) -> int:
+        """Messages per batch at most: ``batch_messages``, and with MQTT 3.1.1 no more than the
+        broker's window (:attr:`broker_inflight`), which it would not exceed before the batch is
+        acknowledged."""
+        if self.protocol == "5":
+            return self.batch_messages
+        return min(self.batch_messages, self.broker_inflight)
 
     @property
     def broker(self) -> str:
@@ -144,6 +168,7 @@ class MqttSettings:
                 positive_setting(env, "TRACELOOM_MQTT_SESSION_EXPIRY_SECONDS", 7 * 24 * 3600)
             ),
             protocol=protocol,
+            broker_inflight=int(positive_setting(env, "TRACELOOM_MQTT_BROKER_INFLIGHT", 20)),
         )
 
 

@@ -182,7 +182,7 @@ class MqttBridge:
             self._pending.append(
                 Received(message.mid, message.qos, topic, message.payload, self._connection)
             )
-            if len(self._pending) in (1, self.settings.batch_messages):
+            if len(self._pending) in (1, self.settings.batch_limit):
                 self._cond.notify()  # a batch opened (its age counts from now), or is full
         with self.health.lock:
             self.health.messages_received += 1
@@ -193,12 +193,12 @@ class MqttBridge:
         """Wait up to ``timeout`` seconds for a batch to become due; return it (or [])."""
         s = self.settings
         with self._cond:
-            if len(self._pending) < s.batch_messages:
+            if len(self._pending) < s.batch_limit:
                 if self._oldest is not None:
                     timeout = min(timeout, self._oldest + s.batch_seconds - time.monotonic())
                 if timeout > 0:
                     self._cond.wait(timeout)
-            due = len(self._pending) >= s.batch_messages or (
+            due = len(self._pending) >= s.batch_limit or (
                 self._oldest is not None and time.monotonic() >= self._oldest + s.batch_seconds
             )
             return self._take() if due else []
