@@ -26,44 +26,16 @@
         "traceloom's table materialization does not set partitioned_by/sorted_by: "
         ~ this ~ " (macros/materializations.sql)") }}
   {%- endif -%}
-  {%- set existing_relation = load_cached_relation(this) -%}
-
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
-
-  {%- if existing_relation is not none and not existing_relation.is_table -%}
-    {% call statement('drop_other_type') -%}
-      drop {{ existing_relation.type }} {{ existing_relation }}
-    {%- endcall %}
-  {%- endif -%}
-
-  {% call statement('main') -%}
+  {% call traceloom_replace_in_one_transaction(target_relation, pre_hooks, post_hooks) -%}
     {{ traceloom_create_or_replace_table_as(target_relation, compiled_code) }}
   {%- endcall %}
-
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {% do persist_docs(target_relation, model) %}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-
   {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
 
 
 {% materialization view, adapter="duckdb" %}
   {%- set target_relation = this.incorporate(type='view') -%}
-  {%- set existing_relation = load_cached_relation(this) -%}
-
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
-
-  {%- if existing_relation is not none and not existing_relation.is_view -%}
-    {% call statement('drop_other_type') -%}
-      drop {{ existing_relation.type }} {{ existing_relation }}
-    {%- endcall %}
-  {%- endif -%}
-
-  {% call statement('main') -%}
+  {% call traceloom_replace_in_one_transaction(target_relation, pre_hooks, post_hooks) -%}
     {%- if config.get('contract').enforced -%}
       {{ get_assert_columns_equivalent(sql) }}
     {%- endif %}
@@ -72,14 +44,35 @@
       {{ sql }}
     );
   {%- endcall %}
+  {{ return({'relations': [target_relation]}) }}
+{% endmaterialization %}
+
+
+{#- The frame of both materializations: hooks, the existing relation of the other type dropped,
+    the caller's `create or replace` statement (rendered after the pre-hooks, as dbt's own
+    materializations render theirs), docs, and one commit. -#}
+{% macro traceloom_replace_in_one_transaction(target_relation, pre_hooks, post_hooks) %}
+  {%- set create_statement = caller -%}
+  {%- set existing_relation = load_cached_relation(target_relation) -%}
+
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+  {%- if existing_relation is not none and existing_relation.type != target_relation.type -%}
+    {% call statement('drop_other_type') -%}
+      drop {{ existing_relation.type }} {{ existing_relation }}
+    {%- endcall %}
+  {%- endif -%}
+
+  {% call statement('main') -%}
+    {{ create_statement() }}
+  {%- endcall %}
 
   {{ run_hooks(post_hooks, inside_transaction=True) }}
   {% do persist_docs(target_relation, model) %}
   {{ adapter.commit() }}
   {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-  {{ return({'relations': [target_relation]}) }}
-{% endmaterialization %}
+{% endmacro %}
 
 
 {#- `create or replace table` as of a select; with an enforced contract, the columns, their types
