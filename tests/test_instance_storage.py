@@ -1,7 +1,9 @@
-"""The embedded instance's storage (dagster.yaml): Dagster's SQLite files, one engine per file."""
+"""The embedded instance's storage (dagster.yaml): Dagster's SQLite files, one engine per file,
+connections kept open with ``synchronous=NORMAL``, nothing carried across a fork."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -66,7 +68,39 @@ def test_a_run_reuses_one_engine_per_database(tmp_path, monkeypatch):
     shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     before = set(instance_storage._ENGINES._engines)
     run_id = _materialize(tmp_path)
-    files = {key[1].rsplit("/", 1)[-1] for key in set(instance_storage._ENGINES._engines) - before}
+    files = {key.rsplit("/", 1)[-1] for key in set(instance_storage._ENGINES._engines) - before}
     # the run's event log, the event index, the run and schedule storages: tens of events and
     # queries, one engine each
     assert files == {f"{run_id}.db", "index.db", "runs.db", "schedules.db"}
+    # each engine keeps its connection open, committing without an fsync per event
+    engine = instance_storage._ENGINES._engines[
+        next(k for k in instance_storage._ENGINES._engines if k.endswith(f"{run_id}.db"))
+    ]
+    assert engine.pool.checkedin() >= 1, "the run's connection was closed after use"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+
+
+def test_a_forked_process_starts_without_the_parents_engines(tmp_path, monkeypatch):
+    """The multiprocess executor forks its steps: a child must open its own connections."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    _materialize(tmp_path)
+    assert instance_storage._ENGINES._engines
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report how many engines it inherited, then a run of its own
+        try:
+            inherited = len(instance_storage._ENGINES._engines)
+            _materialize(tmp_path)
+            os.write(write, f"{inherited} ok".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 100).decode() == "0 ok"
+    assert status == 0
+    # the parent's connections still work after the child ran and exited
+    runs, _ = _history(tmp_path)
+    assert len(runs) == 2

@@ -8,10 +8,18 @@ creating a main-job run (1,036 "planned" events) took 14 s of CPU, and its 3,300
 run's 150 CPU-seconds.
 
 :class:`TraceloomSqliteStorage` is ``storage: sqlite:`` with one engine per database file and
-process (still ``NullPool``: every connection is opened and closed as before, so nothing is held
-across a fork or between processes; only the engine, its dialect and its compiled statements are
-kept). Same files, same layout (``<base_dir>/history``, ``history/runs``, ``schedules``), so an
-instance created by either reads the same. ``dagster.yaml`` selects it::
+process, whose pool keeps its connections open, and SQLite's ``synchronous=NORMAL`` (Dagster puts
+these databases in WAL mode). Dagster opened, committed and closed a connection per event: each
+commit waited for an fsync of the WAL and each close (the last connection of the process)
+checkpointed the WAL into the database and fsynced again, 4.3 ms an event on this machine's disk
+against 0.02 ms on a kept connection without the per-commit fsync. In WAL mode ``NORMAL`` is
+still durable when a process dies (``kill -9``, the OOM killer); a power cut may lose the newest
+events, never corrupt the database. The instance is the embedded, local one (``make run``,
+``make dev``, the tests); production's PostgreSQL instance is unaffected. A forked process (the
+multiprocess executor's steps) starts with no engine: the parent's connections are left to the
+parent (``dispose(close=False)``), as SQLite and SQLAlchemy ask. Same files, same layout
+(``<base_dir>/history``, ``history/runs``, ``schedules``), so an instance created by either reads
+the same. ``dagster.yaml`` selects it::
 
     storage:
       custom:
@@ -49,32 +57,47 @@ from dagster._core.storage.sqlite_storage import (
 )
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import mkdir_p
-from sqlalchemy.pool import NullPool
 
 # The webserver and the daemon read many runs' databases over their life: keep the newest.
 MAX_ENGINES = 64
 
 
 class _Engines:
-    """One engine per connection string and process, the ``MAX_ENGINES`` most recently used."""
+    """One engine per connection string and process, the ``MAX_ENGINES`` most recently used;
+    its connections stay open in its pool and commit with ``synchronous=NORMAL``."""
 
     def __init__(self) -> None:
-        self._engines: OrderedDict[tuple[int, str], db.engine.Engine] = OrderedDict()
+        self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, conn_string: str, **connect_args) -> db.engine.Engine:
-        key = (os.getpid(), conn_string)
         with self._lock:
-            engine = self._engines.pop(key, None)
+            engine = self._engines.pop(conn_string, None)
             if engine is None:
-                engine = create_engine(conn_string, poolclass=NullPool, connect_args=connect_args)
-            self._engines[key] = engine
+                engine = create_engine(conn_string, connect_args=connect_args)
+                db.event.listen(engine, "connect", _set_synchronous_normal)
+            self._engines[conn_string] = engine
             while len(self._engines) > MAX_ENGINES:
-                self._engines.popitem(last=False)
+                self._engines.popitem(last=False)[1].dispose()
             return engine
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's engines without closing their connections
+        (SQLite connections must not be used or closed across a fork)."""
+        self._lock = threading.Lock()  # another thread of the parent may have held it
+        for engine in self._engines.values():
+            engine.dispose(close=False)
+        self._engines = OrderedDict()
+
+
+def _set_synchronous_normal(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 _ENGINES = _Engines()
+os.register_at_fork(after_in_child=_ENGINES.forget_after_fork)
 
 
 class TraceloomSqliteEventLogStorage(SqliteEventLogStorage):
