@@ -225,18 +225,25 @@ ROW_COUNT = "dagster/row_count"
 COLUMN_SCHEMA = "dagster/column_schema"
 
 
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 def lake_column_schema(
     con: duckdb.DuckDBPyConnection, schema: str, relation: str, descriptions: Mapping[str, str]
 ) -> dg.TableSchema | None:
     """The columns of ``lake.<schema>.<relation>`` as built (name and DuckDB type, in table
     order), each with its description from ``descriptions`` (None for a column the model's YAML
     does not document); None when the relation is not in the lake."""
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_catalog = 'lake' and table_schema = ? and table_name = ? "
-        "order by ordinal_position",
-        [schema, relation],
-    ).fetchall()
+    # DESCRIBE binds the one relation; information_schema.columns would list every column of
+    # every table of the lake first (~90 ms a model on a small lake, 27% of the dbt step's CPU)
+    try:
+        rows = con.execute(
+            f"describe {_quoted('lake')}.{_quoted(schema)}.{_quoted(relation)}"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return None
+    rows = [(name, data_type) for name, data_type, *_ in rows]
     if not rows:
         return None
     return dg.TableSchema(
