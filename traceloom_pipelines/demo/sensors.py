@@ -31,6 +31,7 @@ from traceloom_pipelines.demo.drops import EntityDrops, dumps
 from traceloom_pipelines.demo.logistics import Shipment
 from traceloom_pipelines.demo.masters import TenantWorld
 from traceloom_pipelines.demo.work_orders import WorkOrder, mes_payloads
+from traceloom_pipelines.sources.iot.contract import SENSOR_UNITS
 
 ROW_SHARE = 0.02  # sensor readings: at most this share of the tenant's other rows (above the floor)
 BACKGROUND_READINGS = 60  # readings of one in-range vibration series (1 per minute)
@@ -53,8 +54,8 @@ def _ms(text: str) -> int:
 
 @dataclass
 class Series:
-    """One sensor's readings: ``values`` every ``step`` ms from ``start`` (a value of None with
-    quality ``bad`` is written as given)."""
+    """One sensor's readings: ``values`` every ``step`` ms from ``start`` (epoch ms, UTC); at the
+    indexes of ``bad`` the reading is sent with that value instead and quality ``bad``."""
 
     sensor_id: str
     device_id: str
@@ -67,7 +68,7 @@ class Series:
     bad: dict[int, float] = field(default_factory=dict)  # index → value sent with quality bad
 
     def records(self) -> list[dict]:
-        unit = LIMITS.get((self.sensor_type, self.location_kind), ("mm/s",))[0]
+        unit = SENSOR_UNITS[self.sensor_type]
         out = []
         for i, value in enumerate(self.values):
             bad = i in self.bad
