@@ -85,6 +85,15 @@ CADENCES: tuple[Cadence, ...] = (
         timedelta(minutes=10),
         "003 §4.2.1, §8.3 (MES data lag > 10 minutes is critical)",
     ),
+    # Sensor readings stream like the MES (000 §3.1, 001 INT-001 real-time streams): landed every
+    # minute; loggers in containers buffer while out of coverage, so stale after 30 minutes.
+    Cadence(
+        "iot_sensor_readings_every_minute",
+        "* * * * *",
+        ("iot/sensor_readings",),
+        timedelta(minutes=30),
+        "000 §3.1 (stream ingestion via MQTT/HTTP bridges), 001 INT-001 (real-time sensor data)",
+    ),
     Cadence(
         "mes_machines_daily_0200",
         "0 2 * * *",

@@ -9,8 +9,8 @@ traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
 traceloom summary          print the warehouse summary
 traceloom contracts        print every source entity's contract as Markdown
 traceloom gateway          run the push gateway in the foreground
-traceloom mqtt-bridge      MES messages from an MQTT broker into drop files (foreground)
-traceloom demo mqtt-publish  replay the demo world's MES streams to an MQTT broker
+traceloom mqtt-bridge      MES and sensor messages from an MQTT broker into drop files
+traceloom demo mqtt-publish  replay the demo world's MES streams and sensor readings to MQTT
 traceloom opcua-bridge     machine status from an OPC-UA server into drop files (foreground)
 traceloom demo opcua-serve   serve the demo world's machines as OPC-UA status nodes
 """
@@ -157,7 +157,8 @@ def serve_demo(data_dir: Path, args: argparse.Namespace) -> int:
 
 
 def mqtt_publish(data_dir: Path, args: argparse.Namespace) -> int:
-    """Replay the demo world's MES streams to the broker (``traceloom demo mqtt-publish``)."""
+    """Replay the demo world's MES streams and sensor readings to the broker (``traceloom demo
+    mqtt-publish``)."""
     import random
     from itertools import chain
 
@@ -173,7 +174,11 @@ def mqtt_publish(data_dir: Path, args: argparse.Namespace) -> int:
     if not tenants or (args.no_tenant_prefix and len(tenants) != 1):
         print(
             "traceloom demo mqtt-publish: "
-            + ("no MES streams under " + str(landing) if not tenants else "name one --tenant"),
+            + (
+                "no MES streams or sensor readings under " + str(landing)
+                if not tenants
+                else "name one --tenant"
+            ),
             file=sys.stderr,
         )
         return 2
@@ -336,10 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     pub = demo.add_parser(
         "mqtt-publish",
-        help="replay the demo world's MES streams to the MQTT broker ($TRACELOOM_MQTT_URL)",
+        help="replay the demo world's MES streams and sensor readings to the MQTT broker "
+        "($TRACELOOM_MQTT_URL)",
         description="Publishes production counts, inspections, downtime events and machine "
         "status of <data-dir>/landing at QoS 1 on [<root>/][<tenant>/]mes/<stream>/<line>/"
-        "machine/<id>/<leaf>. Stream defects (redeliveries, out-of-order timestamps, malformed "
+        "machine/<id>/<leaf>, and sensor readings on [<root>/][<tenant>/]devices/<device>/"
+        "sensors/<sensor>/data. Stream defects (redeliveries, out-of-order timestamps, malformed "
         "payloads, unknown machines) are ON by default at --defect-rate 0.02; --defect-rate 0 "
         "publishes the world clean. See traceloom_pipelines/demo/mqtt_publish.py.",
     )
@@ -439,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser(
         "mqtt-bridge",
-        help="MES messages from an MQTT broker into drop files (settings: $TRACELOOM_MQTT_*)",
+        help="MES and sensor messages from an MQTT broker into drop files "
+        "(settings: $TRACELOOM_MQTT_*)",
         description="See traceloom_pipelines/bridges/config.py for the variables and README.md.",
     )
     sub.add_parser(

@@ -40,6 +40,7 @@ from traceloom_pipelines.sources.edi.assets import assets as edi_assets
 from traceloom_pipelines.sources.erp.assets import assets as erp_assets
 from traceloom_pipelines.sources.factory.assets import assets as factory_assets
 from traceloom_pipelines.sources.hr.assets import assets as hr_assets
+from traceloom_pipelines.sources.iot.assets import assets as iot_assets
 from traceloom_pipelines.sources.logistics.assets import assets as logistics_assets
 from traceloom_pipelines.sources.mes.assets import assets as mes_assets
 from traceloom_pipelines.sources.port.assets import assets as port_assets
@@ -53,6 +54,7 @@ ASSETS = with_ownership(
         *erp_assets,
         *factory_assets,
         *mes_assets,
+        *iot_assets,
         *hr_assets,
         *wms_assets,
         *port_assets,

@@ -43,6 +43,7 @@ GROUP_DOMAINS: dict[str, str] = {
     "suppliers": "procurement",
     "mes": "manufacturing",
     "factory": "manufacturing",
+    "iot": "manufacturing",
     "production": "manufacturing",
     "hr": "workforce",
     "workforce": "workforce",

@@ -424,6 +424,51 @@ def test_topics_route_only_to_the_configured_tenants(tmp_path):
     assert not any(mqtt.topic_matches_sub(f, f"other/{COUNT_TOPIC}") for f in subscriptions(listed))
 
 
+SENSOR_TOPIC = "devices/GW-7/sensors/M-1-TEMP/data"
+
+
+def test_sensor_topics_route_to_iot_with_the_same_tenant_rules(tmp_path):
+    """001 INT-001's ``devices/<device>/sensors/<sensor>/data`` lands in iot/sensor_readings,
+    under the same root and tenant-prefix rules as the MES topics."""
+    listed = MqttSettings.from_env(
+        tmp_path,
+        {"TRACELOOM_MQTT_TENANT_PREFIXES": "acme", "TRACELOOM_MQTT_TOPIC_ROOT": "site"},
+    )
+    where = route(listed, f"site/acme/{SENSOR_TOPIC}")
+    assert (where.tenant_id, where.system, where.entity) == ("acme", "iot", "sensor_readings")
+    for topic in (
+        f"site/globex/{SENSOR_TOPIC}",  # another tenant's prefix
+        "site/acme/devices/GW-7/sensors/M-1-TEMP/status",
+        "site/acme/devices//sensors/M-1-TEMP/data",  # empty device level
+    ):
+        with pytest.raises(Unroutable):
+            route(listed, topic)
+    assert any(
+        mqtt.topic_matches_sub(f, f"site/acme/{SENSOR_TOPIC}") for f in subscriptions(listed)
+    )
+    assert not any(
+        mqtt.topic_matches_sub(f, f"site/globex/{SENSOR_TOPIC}") for f in subscriptions(listed)
+    )
+    fixed = MqttSettings.from_env(tmp_path, {"TRACELOOM_MQTT_TENANT": "acme"})
+    assert route(fixed, SENSOR_TOPIC).system == "iot"
+    assert any(mqtt.topic_matches_sub(f, SENSOR_TOPIC) for f in subscriptions(fixed))
+
+
+def test_a_sensor_line_takes_device_and_sensor_from_the_topic():
+    payload = {"sensorId": "spoofed", "value": 51.5, "timestamp": "2026-12-01T10:00:00Z"}
+    line = message_line(SENSOR_TOPIC, json.dumps(payload).encode(), "iot")
+    assert json.loads(line.text) == {
+        "deviceId": "GW-7",
+        "sensorId": "M-1-TEMP",
+        "value": 51.5,
+        "timestamp": "2026-12-01T10:00:00Z",
+    }
+    assert line.text == message_line(SENSOR_TOPIC, json.dumps(payload).encode(), "iot").text
+    assert line.event_time == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    broken = message_line(SENSOR_TOPIC, b'{"value": 51.5, "timestamp": ', "iot")
+    assert broken.malformed and SENSOR_TOPIC in broken.text
+
+
 def test_settings_come_from_the_environment_and_hide_the_password(tmp_path):
     settings = MqttSettings.from_env(
         tmp_path,

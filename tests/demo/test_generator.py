@@ -20,10 +20,12 @@ import polars as pl
 import pytest
 
 from traceloom_pipelines.demo import generate_world
+from traceloom_pipelines.resources import PROJECT_ROOT
 from traceloom_pipelines.sources.certifications import contract as certifications
 from traceloom_pipelines.sources.erp import contract as erp
 from traceloom_pipelines.sources.factory import contract as factory
 from traceloom_pipelines.sources.hr import contract as hr
+from traceloom_pipelines.sources.iot import contract as iot
 from traceloom_pipelines.sources.logistics import contract as logistics
 from traceloom_pipelines.sources.mes import contract as mes
 from traceloom_pipelines.sources.wms import contract as wms
@@ -32,7 +34,7 @@ SCALE = 0.002
 TENANTS = ("acme-apparel", "borealis-appliances")
 ENTITIES = {
     f"{e.system}/{e.entity}": e
-    for module in (mes, erp, factory, hr, wms, logistics, certifications)
+    for module in (mes, erp, factory, hr, wms, logistics, certifications, iot)
     for e in module.ENTITIES
 }
 DEFECT_CLASSES = {
@@ -43,8 +45,17 @@ DEFECT_CLASSES = {
     "unknown_machine_id",
     "unknown_status",
     "malformed_json",
+    "non_numeric_value",
+    "unknown_sensor_type",
+    "wrong_unit",
 }
-DUPLICATED = {"purchase_orders", "work_orders", "production_counts", "attendance"}
+DUPLICATED = {
+    "purchase_orders",
+    "work_orders",
+    "production_counts",
+    "attendance",
+    "sensor_readings",
+}
 MES_STATUS = {
     "Released": "released",
     "InProgress": "in_progress",
@@ -459,3 +470,49 @@ def test_clean_world_is_consistent(landed):
             assert po["quantity"] == sum(line["lineQuantity"] for line in po["lineItems"])
         stages = Counter(m["poId"] for m in got["factory/production_milestones"])
         assert set(stages.values()) == {5}
+
+
+def test_sensor_readings_stay_a_small_share_of_every_world(world, tmp_path, as_of):
+    _, key = world
+    tiny = generate_world(
+        tmp_path / "landing", tmp_path / "key.json", seed=7, scale=0.001, as_of=as_of
+    )
+    for k in (key, tiny):
+        rows = sum(c["rows_read"] for c in k["entities"].values())
+        sensor_rows = sum(c["rows_read"] for n, c in k["entities"].items() if "/iot/" in n)
+        assert 0 < sensor_rows <= 0.03 * (rows - sensor_rows), (k["scale"], sensor_rows, rows)
+
+
+def test_sensor_excursions_and_blips_follow_the_thresholds_seed(world):
+    from traceloom_pipelines.demo.sensors import LIMITS, SEVERITY
+
+    _, key = world
+    seed = PROJECT_ROOT / "dbt_project" / "seeds" / "sensor_thresholds.csv"
+    rows = {(r["sensor_type"], r["location_kind"]): r for r in csv.DictReader(seed.open())}
+    for (kind, where), (unit, high, seconds) in LIMITS.items():
+        row = rows[(kind, where)]
+        assert (row["unit"], float(row["max_value"]), int(row["min_duration_seconds"])) == (
+            unit,
+            high,
+            seconds,
+        )
+        assert row["severity"] == SEVERITY[(kind, where)]
+    for tenant in TENANTS:
+        mine = [e for e in key["sensor_excursions"] if e["tenant_id"] == tenant]
+        assert {e["location_kind"] for e in mine} >= {"machine", "storage_area"}
+        assert any(b["tenant_id"] == tenant for b in key["sensor_blips"])
+        for e in mine:
+            minimum = LIMITS[(e["sensor_type"], e["location_kind"])][2]
+            assert (
+                e["duration_seconds"] >= minimum
+                and e["peak_value"] > LIMITS[(e["sensor_type"], e["location_kind"])][1]
+            )
+            assert (e["po_id"] is None) == (e["location_kind"] == "storage_area")
+    for blip in key["sensor_blips"]:
+        assert blip["duration_seconds"] < LIMITS[(blip["sensor_type"], blip["location_kind"])][2]
+    flagged = {
+        (e["tenant_id"], e["po_id"])
+        for e in key["po_delay_risk"]
+        if "sensor_excursion" in e["signals"]
+    }
+    assert flagged and flagged <= {(e["tenant_id"], e["po_id"]) for e in key["sensor_excursions"]}

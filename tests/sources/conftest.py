@@ -20,9 +20,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 # What the logistics, certification and supplier marts read.
 # factory, weather, ais and port: the PO digital twin (fct_po_timeline, fct_po_delay_risk);
-# edi: the third purchase-order and milestone route (the demo world drops none: empty tables).
+# edi: the third purchase-order and milestone route (the demo world drops none: empty tables);
+# iot: sensor excursions, a delay-risk signal and a timeline flag.
 LOGISTICS_WORLD_SYSTEMS = (
     "edi",
+    "iot",
     "erp",
     "mes",
     "logistics",

@@ -84,11 +84,15 @@ def test_reasons_name_the_evidence(logistics_world) -> None:
             assert row["eta_delay_hours"] > 24
         if "production_late" in signals:
             assert "Production stage" in reason and "planned" in reason
+        if "sensor_excursion" in signals:
+            assert "Sensor excursion: temperature above max" in reason and "UTC for" in reason
+        assert row["sensor_excursion_count"] == (0 if "sensor_excursion" not in signals else 1)
         for signal, column in (
             ("storm_warning", "storm_evidence"),
             ("port_congestion", "congestion_evidence"),
             ("vessel_eta_late", "eta_evidence"),
             ("production_late", "production_evidence"),
+            ("sensor_excursion", "sensor_excursion_evidence"),
         ):
             assert (signal in signals) == (row[column] is not None)
     levels = {r["po_id"]: r["risk_level"] for r in rows}
@@ -166,3 +170,22 @@ def test_timeline_actuals_are_the_carriers_milestones(logistics_world) -> None:
         row = got[(shipment["tenant_id"], shipment["po_id"], "DELIVERED")]
         assert row["is_po_open"] is (shipment["delivered_at"] is None)
     assert checked > 0
+
+
+def test_timeline_flags_the_stage_groups_of_pos_with_sensor_excursions(logistics_world) -> None:
+    key, con = logistics_world["key"], logistics_world["con"]
+    group = {"machine": "production", "container": "logistics"}
+    expected = {
+        (e["tenant_id"], e["po_id"], group[e["location_kind"]])
+        for e in key["sensor_excursions"]
+        if e["po_id"]
+    }
+    flagged = {
+        (r["tenant_id"], r["po_id"], r["stage_group"])
+        for r in _rows(
+            con,
+            "select distinct tenant_id, po_id, stage_group from marts.fct_po_timeline "
+            "where has_sensor_excursion",
+        )
+    }
+    assert expected and flagged == expected

@@ -1,20 +1,21 @@
-"""``traceloom mqtt-bridge``: MES messages from an MQTT broker into drop files (003 §4.2.1).
+"""``traceloom mqtt-bridge``: MES and sensor messages from an MQTT broker into drop files (003
+§4.2.1, 001 INT-001).
 
 One process per data directory (a lock file under ``<data_dir>/bridges/mqtt/`` refuses a
 second). It connects with a fixed client id and a persistent session (MQTT 5 clean start off
 with a session expiry interval, or MQTT 3.1.1 clean session off), subscribes at QoS 1 to the
-MES topics (:mod:`traceloom_pipelines.bridges.topics`) and acknowledges **manually**: a message
-is acknowledged (PUBACK) only after the drop file holding it has been written atomically
-(:func:`~traceloom_pipelines.landing.drops.write_drop_file`: ``.part``, fsync, rename, fsync of
-the folder). An acknowledged message therefore survives ``kill -9``; an unacknowledged one is
-redelivered by the broker when the bridge reconnects, and lands once: the landing skips exact
-duplicates by record hash.
+MES and sensor topics (:mod:`traceloom_pipelines.bridges.topics`) and acknowledges
+**manually**: a message is acknowledged (PUBACK) only after the drop file holding it has been
+written atomically (:func:`~traceloom_pipelines.landing.drops.write_drop_file`: ``.part``,
+fsync, rename, fsync of the folder). An acknowledged message therefore survives ``kill -9``; an
+unacknowledged one is redelivered by the broker when the bridge reconnects, and lands once: the
+landing skips exact duplicates by record hash.
 
 Messages are batched: a batch is written once it holds ``TRACELOOM_MQTT_BATCH_MESSAGES`` messages
 or its oldest message is ``TRACELOOM_MQTT_BATCH_SECONDS`` old, as one file per tenant and entity,
-``landing/<tenant>/mes/<entity>/mqtt-<UTC yyyymmddThhmmssffffff>Z-<pid>-<n>.jsonl``, one message
-per line. SIGTERM and SIGINT write the open batch, acknowledge it, disconnect (the broker keeps
-the session and queues messages meanwhile) and exit 0. Reconnects back off from 1 s to 60 s.
+``landing/<tenant>/<mes|iot>/<entity>/mqtt-<UTC yyyymmddThhmmssffffff>Z-<pid>-<n>.jsonl``, one
+message per line. SIGTERM and SIGINT write the open batch, acknowledge it, disconnect (the broker
+keeps the session and queues messages meanwhile) and exit 0. Reconnects back off from 1 s to 60 s.
 
 Broker limits that matter (Mosquitto's names): the bridge holds up to a batch of unacknowledged
 messages, so the broker must send that many before the first acknowledgement. With MQTT 5 the
@@ -52,7 +53,7 @@ from traceloom_pipelines.bridges.health import (
     write_health,
 )
 from traceloom_pipelines.bridges.process import drop_file_name, hold_lock
-from traceloom_pipelines.bridges.topics import SYSTEM, Line, Route, Unroutable, route, subscriptions
+from traceloom_pipelines.bridges.topics import Line, Route, Unroutable, route, subscriptions
 from traceloom_pipelines.bridges.topics import to_line as message_line
 from traceloom_pipelines.landing.drops import write_drop_file
 
@@ -251,7 +252,7 @@ class MqttBridge:
                 unroutable.append(record)
                 continue
             groups.setdefault(where, []).append(
-                (record, message_line(record.topic or "", record.payload))
+                (record, message_line(record.topic or "", record.payload, where.system))
             )
         self._ack(unroutable)
         size = self.settings.batch_messages
@@ -265,7 +266,7 @@ class MqttBridge:
                 path = write_drop_file(
                     self.landing,
                     where.tenant_id,
-                    SYSTEM,
+                    where.system,
                     where.entity,
                     self._file_name(),
                     (line.text for _, line in items),

@@ -1,4 +1,5 @@
-"""MES topics and how one MQTT message becomes one line of a drop file (003 §4.2.1).
+"""MES and sensor topics and how one MQTT message becomes one line of a drop file (003 §4.2.1,
+001 INT-001).
 
 Topics (after the optional root and, in topic-prefix mode, the tenant level)::
 
@@ -6,13 +7,18 @@ Topics (after the optional root and, in topic-prefix mode, the tenant level)::
     mes/quality/<line>/machine/<machine_id>/inspection     → mes/quality_inspections
     mes/downtime/<line>/machine/<machine_id>/event         → mes/downtime_events
     mes/status/<line>/machine/<machine_id>/status          → mes/machine_status
+    devices/<device_id>/sensors/<sensor_id>/data           → iot/sensor_readings
 
-The first three are the seed's; ``status`` carries the fields of the seed's OPC-UA status node
+The first three are 003 §4.2.1's; ``status`` carries the fields of the seed's OPC-UA status node
 (``MachineId``, ``CurrentStatus`` …, TraceLoom's extension for MES that publish status over
-MQTT). A payload that is a JSON object is written as it came (line breaks, which JSON allows only
-as white space, become spaces); the landing contract
-(:mod:`traceloom_pipelines.sources.mes.contract`) validates it. Any other payload (not UTF-8, not
-JSON, JSON but not an object) is written as a line that is deliberately not JSON::
+MQTT); the sensor topic is 001 INT-001's. A MES payload that is a JSON object is written as it
+came (line breaks, which JSON allows only as white space, become spaces); the landing contract
+(:mod:`traceloom_pipelines.sources.mes.contract`) validates it. A sensor payload that is a JSON
+object (001 ``SensorReading``: ``value``, ``timestamp``, ``quality``, ``metadata`` …) is written
+with ``deviceId`` and ``sensorId`` taken from the topic, as the seed's ``processSensorReading``
+does (a payload's own ``deviceId``/``sensorId`` are replaced), and validated by
+:mod:`traceloom_pipelines.sources.iot.contract`. Any other payload (not UTF-8, not JSON, JSON
+but not an object) is written as a line that is deliberately not JSON::
 
     mqtt-malformed {"topic": "...", "error": "payload is not JSON: ...", "payload": "..."}
 
@@ -30,6 +36,9 @@ from traceloom_pipelines.bridges.config import ANY_TENANT, MqttSettings
 from traceloom_pipelines.landing.drops import is_folder_name
 
 SYSTEM = "mes"
+SENSOR_SYSTEM, SENSOR_ENTITY = "iot", "sensor_readings"
+# devices/<device_id>/sensors/<sensor_id>/data (001 INT-001)
+SENSOR_LEVELS = ("devices", "+", "sensors", "+", "data")
 # second topic level → (last topic level, MES entity)
 STREAMS: dict[str, tuple[str, str]] = {
     "production": ("count", "production_counts"),
@@ -48,10 +57,11 @@ class Unroutable(ValueError):
 
 @dataclass(frozen=True)
 class Route:
-    """Where a message lands: ``landing/<tenant_id>/mes/<entity>/``."""
+    """Where a message lands: ``landing/<tenant_id>/<system>/<entity>/`` (``mes`` or ``iot``)."""
 
     tenant_id: str
     entity: str
+    system: str = SYSTEM
 
 
 @dataclass(frozen=True)
@@ -76,22 +86,42 @@ def _prefix_levels(settings: MqttSettings) -> list[str]:
 
 
 def subscriptions(settings: MqttSettings) -> list[str]:
-    """Topic filters to subscribe to: every stream of :data:`STREAMS`, under the root and (in
-    topic-prefix mode) each configured tenant level or ``+``."""
+    """Topic filters to subscribe to: every stream of :data:`STREAMS` and the sensor topic
+    (:data:`SENSOR_LEVELS`), under the root and (in topic-prefix mode) each configured tenant
+    level or ``+``."""
     tenants = [[]] if settings.tenant is not None else [[t] for t in settings.tenant_prefixes]
     return [
-        "/".join([*_prefix_levels(settings), *tenant, SYSTEM, kind, "+", "machine", "+", leaf])
+        topic
         for tenant in tenants
-        for kind, (leaf, _) in STREAMS.items()
+        for topic in [
+            *(
+                "/".join(
+                    [*_prefix_levels(settings), *tenant, SYSTEM, kind, "+", "machine", "+", leaf]
+                )
+                for kind, (leaf, _) in STREAMS.items()
+            ),
+            "/".join([*_prefix_levels(settings), *tenant, *SENSOR_LEVELS]),
+        ]
     ]
+
+
+def is_sensor_topic(levels: list[str]) -> bool:
+    """``levels`` (after root and tenant) are ``devices/<device>/sensors/<sensor>/data``."""
+    return (
+        len(levels) == 5
+        and levels[0] == SENSOR_LEVELS[0]
+        and levels[2] == SENSOR_LEVELS[2]
+        and levels[4] == SENSOR_LEVELS[4]
+    )
 
 
 def route(settings: MqttSettings, topic: str) -> Route:
     """The tenant and entity of a message published on ``topic``.
 
     Raises:
-        Unroutable: the topic is not under the root, not one of the stream topics, or its
-            tenant level is not a valid folder name or not a configured tenant.
+        Unroutable: the topic is not under the root, not one of the stream topics or the sensor
+            topic (or its device or sensor level is empty), or its tenant level is not a valid
+            folder name or not a configured tenant.
     """
     levels = topic.split("/")
     root = _prefix_levels(settings)
@@ -108,6 +138,10 @@ def route(settings: MqttSettings, topic: str) -> Route:
             raise Unroutable("tenant level is not a configured tenant")
     else:
         tenant = settings.tenant
+    if is_sensor_topic(levels):
+        if not levels[1] or not levels[3]:
+            raise Unroutable("empty device or sensor level")
+        return Route(tenant, SENSOR_ENTITY, SENSOR_SYSTEM)
     if len(levels) != 6 or levels[0] != SYSTEM or levels[3] != "machine":
         raise Unroutable("not a mes/<stream>/<line>/machine/<machine>/<leaf> topic")
     leaf, entity = STREAMS.get(levels[1], ("", ""))
@@ -144,11 +178,13 @@ def malformed_line(topic: str, error: str, payload_text: str) -> Line:
     return Line(MALFORMED_PREFIX + body, malformed=True)
 
 
-def to_line(topic: str, payload: bytes) -> Line:
+def to_line(topic: str, payload: bytes, system: str = SYSTEM) -> Line:
     """One MQTT message as one drop-file line (see the module docstring).
 
-    The same topic and payload always give the same line, so a redelivered message is an exact
-    duplicate that the landing skips by record hash.
+    ``system`` is the routed system (:attr:`Route.system`): for ``iot`` the line is the payload
+    object with ``deviceId`` and ``sensorId`` first, from the topic's levels (``…/devices/<d>/
+    sensors/<s>/data``), re-serialized compactly. The same topic and payload always give the same
+    line, so a redelivered message is an exact duplicate that the landing skips by record hash.
     """
     try:
         text = payload.decode("utf-8")
@@ -167,6 +203,11 @@ def to_line(topic: str, payload: bytes) -> Line:
         return malformed_line(
             topic, f"payload is {kind.get(type(value), 'a number')}, not a JSON object", text
         )
+    if system == SENSOR_SYSTEM:
+        levels = topic.split("/")
+        reading = {"deviceId": levels[-4], "sensorId": levels[-2]}
+        reading.update((k, v) for k, v in value.items() if k not in reading)
+        text = json.dumps(reading, ensure_ascii=False, separators=(",", ":"))
     return Line(
         text.replace("\r", " ").replace("\n", " ").strip(),
         malformed=False,

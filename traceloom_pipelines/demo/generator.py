@@ -15,6 +15,7 @@ from traceloom_pipelines.demo import (
     labor,
     logistics,
     po_risk,
+    sensors,
     stock_events,
 )
 from traceloom_pipelines.demo.catalog import profile_for
@@ -130,6 +131,9 @@ def generate_world(
         rule's thresholds. ``port_congestion`` lists the Hong Kong days the demo's MarDep feeds
         make congested and ``po_delay_risk`` every open PO at risk with its signals
         (``demo/po_risk.py``; ``fct_po_delay_risk`` must flag exactly these).
+        ``sensor_excursions`` lists the sensor excursions ``fct_sensor_excursions`` must hold
+        (with the work order, shipment and PO each is linked to) and ``sensor_blips`` the
+        shorter runs outside the thresholds it must not (``demo/sensors.py``).
     """
     moment = normalize_as_of(as_of)
     sizes = tenant_sizes(scale, len(tenants))
@@ -166,6 +170,8 @@ def generate_world(
         "reconciliation": [],
         "inventory_reconciliation": [],
         "labor_reconciliation": [],
+        "sensor_excursions": [],
+        "sensor_blips": [],
         "expected": {},
     }
     stages = _Stages(progress, len(tenants) * TENANT_STAGES + 2)
@@ -187,6 +193,8 @@ def generate_world(
     key["reconciliation"].sort(key=lambda e: (e["tenant_id"], e["erp_work_order_id"]))
     key["inventory_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["material_id"], e["day"]))
     key["labor_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["employee_id"], e["day"]))
+    key["sensor_excursions"].sort(key=lambda e: (e["tenant_id"], e["sensor_id"], e["started_at"]))
+    key["sensor_blips"].sort(key=lambda e: (e["tenant_id"], e["sensor_id"], e["started_at"]))
     # Public weather and AIS feeds, placed on the port calls of the vessels in key["vessels"].
     # The typhoon and the congested port are placed on Hong Kong calls of open POs.
     stages.start("public feeds: weather, AIS, port")
@@ -205,6 +213,7 @@ def generate_world(
         key["weather"]["warning_intervals"],
         congested_days,
         key["ais"]["static_report_list"],
+        {(e["tenant_id"], e["po_id"]) for e in key["sensor_excursions"] if e["po_id"]},
     )
     stages.start("answer key")
     answer_key_path = Path(answer_key_path)
@@ -262,6 +271,10 @@ def _generate_tenant(
     logistics_entities, logistics_tags = logistics.logistics_drops(world, shipments)
     certification_entities, certification_state = certifications.certification_drops(world)
     entities += logistics_entities + certification_entities
+    sensor_ent, sensor_tags, excursions, blips = sensors.sensor_reading_drops(
+        world, work_orders, shipments, sum(e.rows_read() for e in entities)
+    )
+    entities.append(sensor_ent)
     by_key = {f"{e.system}/{e.entity}": e for e in entities}
     expected["production_milestones"] = by_key["factory/production_milestones"].rows_read()
     expected["attendance_events"] = by_key["hr/attendance"].rows_read()
@@ -274,6 +287,7 @@ def _generate_tenant(
     registry = [m.machine_id for m in world.machines]
     tags = defects.inject_defects(world.rng("defects"), by_key, registry)
     tags.extend(logistics_tags)
+    tags.extend(sensor_tags)
     stages.start(f"{world.name}: writing files")
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
@@ -294,6 +308,8 @@ def _generate_tenant(
     )
     key["inventory_reconciliation"].extend(inventory_key)
     key["labor_reconciliation"].extend(labor_key)
+    key["sensor_excursions"].extend(excursions)
+    key["sensor_blips"].extend(blips)
     key["expected"][world.name] = expected
     shipment_entries, vessel_entries = logistics.shipment_key(world, shipments)
     key.setdefault("shipments", []).extend(shipment_entries)

@@ -1,12 +1,17 @@
-"""``traceloom demo mqtt-publish``: replay a demo world's MES streams to an MQTT broker (issue 14).
+"""``traceloom demo mqtt-publish``: replay a demo world's MES streams and sensor readings to an
+MQTT broker (issue 14).
 
-Reads the JSONL drop files the demo generator wrote (:mod:`traceloom_pipelines.demo.feeds`):
+Reads the JSONL drop files the demo generator wrote (:mod:`traceloom_pipelines.demo.feeds`,
+:mod:`traceloom_pipelines.demo.sensors`):
 ``landing/<tenant>/mes/{production_counts,quality_inspections,downtime_events,machine_status}/``
-(never the bridges' own ``mqtt-*`` / ``opcua-*`` files), merges the four streams in timestamp
-order and publishes each record, as it is in the file, at QoS 1 on its machine's topic
-(003 §4.2.1)::
+and ``landing/<tenant>/iot/sensor_readings/`` (never the bridges' own ``mqtt-*`` / ``opcua-*``
+files), merges the five streams in timestamp order and publishes each MES record, as it is in
+the file, at QoS 1 on its machine's topic (003 §4.2.1), and each sensor reading on its sensor's
+topic (001 INT-001) without ``deviceId``/``sensorId``, which the topic carries (the bridge puts
+them back)::
 
     [<root>/][<tenant>/]mes/<production|quality|downtime|status>/<line>/machine/<machine_id>/<count|inspection|event|status>
+    [<root>/][<tenant>/]devices/<device_id>/sensors/<sensor_id>/data
 
 ``<line>`` comes from the tenant's machine registry (``mes/machines``); a machine it does not
 know is on line ``unknown``. Records the generator made defective (bad timestamps, malformed
@@ -18,7 +23,8 @@ message is, with that probability, one of
 * ``redelivery``: published twice (the second copy a few messages later), as QoS 1 redelivers;
 * ``out_of_order``: held back and published a few messages later (timestamps go backwards);
 * ``malformed``: its payload cut in half (not JSON);
-* ``unknown_machine``: its machine id (payload and topic) replaced by one no registry knows.
+* ``unknown_machine``: its machine id (payload and topic) replaced by one no registry knows
+  (MES messages only; a sensor message stays as it is).
 
 The broker comes from the bridge's variables: ``TRACELOOM_MQTT_URL``, ``TRACELOOM_MQTT_USERNAME``,
 ``TRACELOOM_MQTT_PASSWORD``, ``TRACELOOM_MQTT_CA_FILE``.
@@ -43,7 +49,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from traceloom_pipelines.bridges.config import parse_broker_url
 from traceloom_pipelines.bridges.mqtt import FILE_PREFIX as MQTT_PREFIX
 from traceloom_pipelines.bridges.opcua import FILE_PREFIX as OPCUA_PREFIX
-from traceloom_pipelines.bridges.topics import STREAMS, SYSTEM
+from traceloom_pipelines.bridges.topics import (
+    SENSOR_ENTITY,
+    SENSOR_LEVELS,
+    SENSOR_SYSTEM,
+    STREAMS,
+    SYSTEM,
+)
 
 DEFECTS = ("redelivery", "out_of_order", "malformed", "unknown_machine")
 DEFAULT_DEFECT_RATE = 0.02
@@ -85,14 +97,50 @@ def machine_lines(landing: Path, tenant: str) -> dict[str, str]:
 
 
 def tenants_with_streams(landing: Path) -> list[str]:
-    """Tenants under ``landing`` with at least one MES stream folder."""
+    """Tenants under ``landing`` with at least one MES stream or sensor readings folder."""
     if not landing.is_dir():
         return []
     return sorted(
         p.name
         for p in landing.iterdir()
-        if p.is_dir() and any((p / SYSTEM / entity).is_dir() for entity in _TOPIC_OF)
+        if p.is_dir()
+        and (
+            any((p / SYSTEM / entity).is_dir() for entity in _TOPIC_OF)
+            or (p / SENSOR_SYSTEM / SENSOR_ENTITY).is_dir()
+        )
     )
+
+
+def _sensor_stream(landing: Path, tenant: str, prefix: list[str]) -> Iterator[Message]:
+    """The tenant's sensor readings: topic from ``deviceId``/``sensorId``, which the payload
+    then leaves out (001 INT-001: the topic names them); a line that is not a JSON object is
+    published as it is on ``devices/unknown/sensors/unknown/data``."""
+    folder = landing / tenant / SENSOR_SYSTEM / SENSOR_ENTITY
+    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    key = ""
+    devices, _, sensors, _, leaf = SENSOR_LEVELS
+    for path in files:
+        if path.name.startswith((MQTT_PREFIX, OPCUA_PREFIX)):
+            continue
+        with open(path, encoding="utf-8") as handle:
+            for raw in handle:
+                text = raw.strip()
+                if not text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except ValueError:
+                    record = None
+                device = sensor = None
+                payload = text.encode("utf-8")
+                if isinstance(record, dict):
+                    device, sensor = record.pop("deviceId", None), record.pop("sensorId", None)
+                    stamp = record.get("timestamp")
+                    key = stamp if isinstance(stamp, str) else key
+                    payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+                    payload = payload.encode("utf-8")
+                topic = "/".join([*prefix, devices, _level(device), sensors, _level(sensor), leaf])
+                yield Message(topic, payload, key)
 
 
 def _stream(
@@ -129,16 +177,18 @@ def _stream(
 def world_messages(
     landing: Path, tenant: str, topic_root: str = "", tenant_prefix: bool = True
 ) -> Iterator[Message]:
-    """The tenant's MES stream records as messages, the four streams merged by timestamp.
+    """The tenant's MES stream records and sensor readings as messages, the five streams merged
+    by timestamp.
 
     ``topic_root`` (levels without leading/trailing ``/``) and, when ``tenant_prefix``, the
-    tenant come before ``mes``.
+    tenant come before ``mes`` / ``devices``.
     """
     prefix = [level for level in topic_root.strip("/").split("/") if level]
     if tenant_prefix:
         prefix.append(tenant)
     lines = machine_lines(landing, tenant)
     streams = [_stream(landing, tenant, entity, prefix, lines) for entity in _TOPIC_OF]
+    streams.append(_sensor_stream(landing, tenant, prefix))
     return heapq.merge(*streams, key=lambda m: m.sort_key)
 
 
@@ -146,6 +196,8 @@ def _unknown_machine(message: Message, rng: random.Random) -> Message:
     record = json.loads(message.payload)
     if not isinstance(record, dict):
         return message
+    if "MachineId" not in record and "machine_id" not in record:
+        raise ValueError("not a MES record: no machine id to replace")
     key = "MachineId" if "MachineId" in record else "machine_id"
     unknown = f"M-UNKNOWN-{rng.randrange(1000):03d}"
     record[key] = unknown
@@ -178,7 +230,7 @@ def with_defects(
         elif defect == "unknown_machine":
             try:
                 yield _unknown_machine(message, rng), defect
-            except ValueError:  # the record itself is not JSON: left as it is
+            except ValueError:  # not JSON, or a sensor reading: left as it is
                 yield message, None
         else:
             yield message, None

@@ -31,7 +31,13 @@ CONGESTION_THRESHOLD = 1.5  # int_port_congestion_daily, var port_congestion_thr
 REFERENCE_DWELL_HOURS = 24
 ETA_TOLERANCE_HOURS = 24  # fct_po_delay_risk, var po_risk_eta_tolerance_hours
 LATE_PRODUCTION_HOURS = 24  # fct_po_delay_risk, var po_risk_late_production_hours
-SIGNALS = ("storm_warning", "port_congestion", "vessel_eta_late", "production_late")
+SIGNALS = (
+    "storm_warning",
+    "port_congestion",
+    "vessel_eta_late",
+    "production_late",
+    "sensor_excursion",
+)
 PORT_FOLDERS = (
     "public/port/vessel_expected_arrivals",
     "public/port/vessels_arrived",
@@ -317,9 +323,11 @@ def delay_risk_key(
     warning_intervals: list[dict],
     congested_days: list[str],
     static_reports: list[dict],
+    excursion_pos: set[tuple[str, str]] = frozenset(),
 ) -> list[dict]:
     """Answer-key ``po_delay_risk``: per open PO at risk, ``tenant_id``, ``po_id`` and its
-    ``signals`` (sorted names, :data:`SIGNALS`), by the rules of ``fct_po_delay_risk``."""
+    ``signals`` (sorted names, :data:`SIGNALS`), by the rules of ``fct_po_delay_risk``;
+    ``excursion_pos`` are the (tenant, PO) with a sensor excursion (``demo/sensors.py``)."""
     severe = [
         (_ms(i["started_at"]), _ms(i["ended_at"]) if i["ended_at"] else None)
         for i in warning_intervals
@@ -358,6 +366,8 @@ def delay_risk_key(
                 actual = t.actual.get(stage)
                 if (actual is not None and actual > due) or (actual is None and as_of_ms > due):
                     signals.add("production_late")
+        if (t.tenant, t.po_id) in excursion_pos:
+            signals.add("sensor_excursion")
         if signals:
             out.append(
                 {

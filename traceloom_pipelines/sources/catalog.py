@@ -14,6 +14,7 @@ SYSTEMS = (
     "erp",
     "factory",
     "mes",
+    "iot",
     "hr",
     "wms",
     "port",

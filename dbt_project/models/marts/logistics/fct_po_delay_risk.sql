@@ -1,4 +1,4 @@
--- Delay risk of every open purchase order (not delivered, not cancelled), issue 6 §2: four risk
+-- Delay risk of every open purchase order (not delivered, not cancelled), issue 6 §2: five risk
 -- signals with their evidence, a combined risk level and the reason in plain words. Windows,
 -- signal rules and the level rule: fct_po_delay_risk.yml. Public feeds (HKO warnings, MarDep
 -- congestion, AIS) apply to every tenant, so they are joined without a tenant key.
@@ -257,6 +257,26 @@ late_production as (
     group by t.tenant_id, t.po_id
 ),
 
+-- (e) sensor excursion: a sensor excursion linked to the PO (fct_sensor_excursions: on a
+-- machine while one of its work orders ran, or in its shipment's container)
+sensor_excursion as (
+    select
+        tenant_id,
+        po_id,
+        count(*) as sensor_excursion_count,
+        string_agg(
+            sensor_type || ' ' || replace(direction, '_', ' ') || ' '
+            || printf('%g', threshold_value) || ' ' || unit || ' (peak '
+            || printf('%g', peak_value) || ') at ' || replace(location_kind, '_', ' ') || ' '
+            || location_id || ' from ' || strftime(started_at, '%Y-%m-%d %H:%M') || ' UTC for '
+            || printf('%.0f', duration_seconds / 60.0) || ' min, ' || severity || ' severity',
+            '; ' order by started_at, sensor_id
+        ) as sensor_excursion_evidence
+    from {{ ref('fct_sensor_excursions') }}
+    where po_id is not null
+    group by tenant_id, po_id
+),
+
 signals as (
     select
         o.tenant_id,
@@ -270,12 +290,15 @@ signals as (
         late_eta.eta_evidence,
         late_eta.eta_delay_hours,
         late_production.production_evidence,
+        sensor_excursion.sensor_excursion_count,
+        sensor_excursion.sensor_excursion_evidence,
         list_filter(
             [
                 case when storm.po_id is not null then 'storm_warning' end,
                 case when congestion.po_id is not null then 'port_congestion' end,
                 case when late_eta.po_id is not null then 'vessel_eta_late' end,
-                case when late_production.po_id is not null then 'production_late' end
+                case when late_production.po_id is not null then 'production_late' end,
+                case when sensor_excursion.po_id is not null then 'sensor_excursion' end
             ],
             lambda x: x is not null
         ) as risk_signals,
@@ -289,6 +312,8 @@ signals as (
     left join late_eta on o.tenant_id = late_eta.tenant_id and o.po_id = late_eta.po_id
     left join late_production
         on o.tenant_id = late_production.tenant_id and o.po_id = late_production.po_id
+    left join sensor_excursion
+        on o.tenant_id = sensor_excursion.tenant_id and o.po_id = sensor_excursion.po_id
 )
 
 select
@@ -311,6 +336,8 @@ select
     eta_evidence,
     round(eta_delay_hours, 2) as eta_delay_hours,
     production_evidence,
+    cast(coalesce(sensor_excursion_count, 0) as integer) as sensor_excursion_count,
+    sensor_excursion_evidence,
     case
         when len(risk_signals) = 0 then 'No delay risk found.'
         else array_to_string(
@@ -319,7 +346,8 @@ select
                     storm_evidence,
                     congestion_evidence,
                     eta_evidence,
-                    upper(left(production_evidence, 1)) || substr(production_evidence, 2)
+                    upper(left(production_evidence, 1)) || substr(production_evidence, 2),
+                    'Sensor excursion: ' || sensor_excursion_evidence
                 ],
                 lambda x: x is not null
             ),

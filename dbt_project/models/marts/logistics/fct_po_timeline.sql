@@ -161,6 +161,18 @@ statused as (
     from progressed
 ),
 
+-- quality flag: the PO has a sensor excursion where this stage group happens (machines that
+-- made its goods: production; the container it travels in: logistics)
+excursions as (
+    select
+        tenant_id,
+        po_id,
+        case location_kind when 'machine' then 'production' else 'logistics' end as stage_group
+    from {{ ref('fct_sensor_excursions') }}
+    where po_id is not null
+    group by all
+),
+
 current_stage as (
     select tenant_id, po_id, min(stage_sequence) as current_sequence
     from statused
@@ -197,10 +209,13 @@ final as (
         s.is_po_open,
         s.is_air,
         s.po_status,
+        e.po_id is not null as has_sensor_excursion,
         {{ po_twin_as_of() }} as as_of_at
     from statused as s
     left join current_stage as c
         on s.tenant_id = c.tenant_id and s.po_id = c.po_id
+    left join excursions as e
+        on s.tenant_id = e.tenant_id and s.po_id = e.po_id and s.stage_group = e.stage_group
 )
 
 select * from final
