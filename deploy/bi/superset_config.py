@@ -19,6 +19,7 @@ Environment:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -56,6 +57,8 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{BI_HOME / 'superset.db'}?check_same_thread=false"
+# Warnings and errors only: `make bi` is a console a person watches.
+LOG_LEVEL = logging.WARNING
 # One process, no Redis: the rate limiter keeps its counters in memory (else it warns).
 RATELIMIT_STORAGE_URI = "memory://"
 # Readers may type SQL in SQL Lab; the lake is attached read-only and locked down (below).
