@@ -12,6 +12,10 @@ each dashboard; the test compares what it shows with SQL run directly on the lak
   the chart (``/api/v1/chart/data``), and that the chart drew its canvas;
 - the tenant native filter: choosing one tenant changes a Big Number to that tenant's total.
 
+Through Superset's REST API: a row committed to the lake while Superset runs is in the next
+query (it reads the lake, not a copy); the datasets carry the marts' documentation; SQL Lab reads
+the marts and is refused files, other databases, setting changes and writes.
+
 Superset missing (``.venv-bi`` or its template) or Chromium missing fails the test, never skips.
 Screenshots of each dashboard go to ``tests/artifacts/`` (gitignored).
 """
@@ -504,3 +508,119 @@ def test_every_dashboard_is_a_dbt_exposure_on_exactly_the_marts_it_reads():
         area = exposure["meta"]["mart_area"]
         assert exposure["owner"]["name"] == ownership.owners_of(f"marts_{area}")[0]
         assert exposure["label"] == dashboard.title and exposure["maturity"] == "high"
+
+
+# --- the lake as Superset reads it: live, documented, locked down -----------------------------
+
+
+def _api(superset: dict) -> requests.Session:
+    """A session on Superset's REST API: JWT of the admin, and the CSRF token for SQL Lab."""
+    session = requests.Session()
+    login = session.post(
+        f"{superset['url']}/api/v1/security/login",
+        json={
+            "username": superset["user"],
+            "password": superset["password"],
+            "provider": "db",
+            "refresh": False,
+        },
+        timeout=60,
+    )
+    login.raise_for_status()
+    session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+    csrf = session.get(f"{superset['url']}/api/v1/security/csrf_token/", timeout=60)
+    csrf.raise_for_status()
+    session.headers.update({"X-CSRFToken": csrf.json()["result"], "Referer": superset["url"]})
+    return session
+
+
+def _dataset(session: requests.Session, superset: dict, name: str) -> dict:
+    query = f"(filters:!((col:table_name,opr:eq,value:{name})))"
+    found = session.get(f"{superset['url']}/api/v1/dataset/", params={"q": query}, timeout=60)
+    found.raise_for_status()
+    (dataset_id,) = [d["id"] for d in found.json()["result"]]
+    detail = session.get(f"{superset['url']}/api/v1/dataset/{dataset_id}", timeout=60)
+    detail.raise_for_status()
+    return detail.json()["result"]
+
+
+def _units_produced(session: requests.Session, superset: dict, dataset_id: int) -> float:
+    body = {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "queries": [
+            {
+                "metrics": [
+                    {"expressionType": "SQL", "sqlExpression": "SUM(units_produced)", "label": "u"}
+                ],
+                "columns": [],
+                "row_limit": 1,
+            }
+        ],
+        "result_format": "json",
+        "result_type": "full",
+    }
+    response = session.post(f"{superset['url']}/api/v1/chart/data", json=body, timeout=120)
+    assert response.status_code == 200, response.text[:2000]
+    return response.json()["result"][0]["data"][0]["u"]
+
+
+def test_superset_reads_the_latest_snapshot_while_a_pipeline_commits(superset, data_dir):
+    session = _api(superset)
+    dataset = _dataset(session, superset, "fct_production_daily")
+    before = _units_produced(session, superset, dataset["id"])
+    assert (
+        before
+        == _lake_rows(data_dir, "select sum(units_produced) from marts.fct_production_daily")[0][0]
+    )
+    writer = connect(data_dir, read_only=False)
+    try:  # a pipeline's commit, Superset still running: the next query sees it
+        writer.execute(
+            "insert into marts.fct_production_daily (tenant_id, machine_id, production_date, "
+            "units_produced, oee) values ('acme-apparel', 'KN-99', date '2026-11-30', 1234, 0)"
+        )
+        assert _units_produced(session, superset, dataset["id"]) == before + 1234
+    finally:
+        writer.execute("delete from marts.fct_production_daily where machine_id = 'KN-99'")
+        writer.close()
+    assert _units_produced(session, superset, dataset["id"]) == before
+
+
+def test_datasets_in_superset_carry_the_marts_documentation(superset):
+    session = _api(superset)
+    docs = dashboard_marts.contracts()["fct_production_daily"]
+    dataset = _dataset(session, superset, "fct_production_daily")
+    assert dataset["description"] == docs["description"]
+    columns = {c["column_name"]: c["description"] for c in dataset["columns"]}
+    assert columns == {name: text for name, (_, text) in docs["columns"].items()}
+
+
+def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
+    session = _api(superset)
+    database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
+
+    def run(sql: str) -> dict:
+        response = session.post(
+            f"{superset['url']}/api/v1/sqllab/execute/",
+            json={"database_id": database_id, "sql": sql, "runAsync": False},
+            timeout=120,
+        )
+        return response.json()
+
+    result = run("select count(*) as n from marts.fct_po_delay_risk")
+    expected = _lake_rows(data_dir, "select count(*) from marts.fct_po_delay_risk")[0][0]
+    assert result.get("data") == [{"n": expected}], result
+    refusals = {
+        # files outside the lake's data path
+        "select * from read_csv('/etc/passwd')": "file system operations are disabled",
+        # other databases
+        f"attach '{data_dir}/other.duckdb' as other": "file system operations are disabled",
+        # the lock itself
+        "set enable_external_access = true": "the configuration has been locked",
+        # writes: Superset refuses DML (and the lake is attached read-only)
+        "delete from marts.fct_po_delay_risk": "does not allow for DDL/DML",
+    }
+    for sql, refusal in refusals.items():
+        result = run(sql)
+        assert "data" not in result, (sql, result)
+        assert refusal in json.dumps(result.get("errors")), (sql, result)
+    assert _lake_rows(data_dir, "select count(*) from marts.fct_po_delay_risk")[0][0] == expected
