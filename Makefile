@@ -149,8 +149,8 @@ bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, increme
 	$(BIN)/python -m bench.bridge_bench
 
 lint: setup
-	$(BIN)/ruff check traceloom_pipelines tests bench
-	$(BIN)/ruff format --check traceloom_pipelines tests bench
+	$(BIN)/ruff check traceloom_pipelines tests bench deploy/bi
+	$(BIN)/ruff format --check traceloom_pipelines tests bench deploy/bi
 
 docs: setup  ## dbt docs for the warehouse in $TRACELOOM_DATA_DIR (run `make run` first)
 	$(DBT) docs generate --profiles-dir .

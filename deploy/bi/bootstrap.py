@@ -70,6 +70,8 @@ def _causes(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the steps of the module docstring; returns the exit status (0, or 1 when the
+    import fails)."""
     args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     args.add_argument("--template", type=Path)
     args.add_argument("--only-schema", action="store_true")

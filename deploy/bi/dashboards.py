@@ -78,6 +78,7 @@ class Dataset:
 
     @property
     def uuid(self) -> str:
+        """The dataset's UUID in Superset (from its name)."""
         return uid("dataset", self.name)
 
     def reads(self) -> tuple[str, ...]:
@@ -136,7 +137,7 @@ DATASETS = {
 }
 
 
-def _column(name: str, doc: dict, time_column: str | None) -> dict:
+def _column(name: str, doc: dict) -> dict:
     data_type = doc["data_type"].lower()
     return {
         "advanced_data_type": None,
@@ -163,14 +164,13 @@ def dataset_yaml(dataset: Dataset, docs: dict[str, dict]) -> dict:
     if dataset.sql is None:
         mart = docs[dataset.name]
         description = mart["description"]
-        columns = [_column(n, d, dataset.time_column) for n, d in mart["columns"].items()]
+        columns = [_column(n, d) for n, d in mart["columns"].items()]
     else:
         description = " ".join(
             [dataset.description_prefix] + [f"{m}: {docs[m]['description']}" for m in dataset.marts]
         )
         columns = [
-            _column(name, docs[mart]["columns"][column], dataset.time_column)
-            for name, mart, column in dataset.columns
+            _column(name, docs[mart]["columns"][column]) for name, mart, column in dataset.columns
         ]
     return {
         "table_name": dataset.name,
@@ -243,6 +243,7 @@ class Chart:
 
     @property
     def uuid(self) -> str:
+        """The chart's UUID in Superset (from its name)."""
         return uid("chart", self.name)
 
 
@@ -508,9 +509,11 @@ class Dashboard:
 
     @property
     def uuid(self) -> str:
+        """The dashboard's UUID in Superset (from its slug)."""
         return uid("dashboard", self.slug)
 
     def datasets(self) -> list[str]:
+        """The names (keys of :data:`DATASETS`) of the datasets its charts use."""
         return sorted({c.dataset for c in self.charts})
 
     def marts(self) -> list[str]:
@@ -613,6 +616,7 @@ def _tenant_filter(dashboard: Dashboard) -> dict:
 
 
 def dashboard_yaml(dashboard: Dashboard) -> dict:
+    """The dashboard's YAML (export format): layout, the tenant filter, no cross-filters."""
     return {
         "dashboard_title": dashboard.title,
         "description": dashboard.description,
@@ -643,6 +647,7 @@ def dashboard_yaml(dashboard: Dashboard) -> dict:
 
 
 def chart_yaml(chart: Chart) -> dict:
+    """The chart's YAML (export format); the import resolves ``dataset_uuid`` to its dataset."""
     return {
         "slice_name": chart.name,
         "description": None,
