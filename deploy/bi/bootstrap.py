@@ -8,10 +8,11 @@ Run with ``.venv-bi/bin/python`` and ``SUPERSET_CONFIG_PATH=deploy/bi/superset_c
 Makefile does). One process instead of four ``superset`` commands: each command builds the
 whole Flask application first (seconds of CPU).
 
-Usage: ``bootstrap.py [--template PATH] [--only-schema]``
+Usage: ``bootstrap.py [--template PATH] [--only-schema] [--assets DIR]``
     --template PATH: when the metadata database does not exist yet, start from a copy of PATH (a
         database prepared by ``--only-schema``: migrations run once at setup, not on each start).
     --only-schema: migrations and ``init`` only (no admin, no import): makes such a template.
+    --assets DIR: the bundle to import (default ``deploy/bi/assets``).
 
 Environment: ``TRACELOOM_BI_ADMIN_USER`` (default ``admin``) and ``TRACELOOM_BI_ADMIN_PASSWORD``
 (default ``admin``, for a local machine only) create the admin when no user has that name; the
@@ -39,6 +40,36 @@ def asset_contents(assets: Path = ASSETS) -> dict[str, str]:
         str(path.relative_to(assets)): path.read_text(encoding="utf-8")
         for path in sorted(assets.rglob("*.yaml"))
     }
+
+
+# Superset's import commands, in dependency order, with the type their metadata.yaml must
+# declare. A dashboard import alone never overwrites a chart, dataset or database that exists
+# (it imports them with overwrite=False), so a changed chart would keep its first version: each
+# kind is imported by its own command with overwrite.
+IMPORT_COMMANDS = (
+    ("Database", "superset.commands.database.importers.v1", "ImportDatabasesCommand"),
+    ("SqlaTable", "superset.commands.dataset.importers.v1", "ImportDatasetsCommand"),
+    ("Slice", "superset.commands.chart.importers.v1", "ImportChartsCommand"),
+    ("Dashboard", "superset.commands.dashboard.importers.v1", "ImportDashboardsCommand"),
+)
+
+
+def import_bundle(contents: dict[str, str]) -> None:
+    """Import (create or overwrite, by UUID) the database connection, datasets, charts and
+    dashboards of ``contents`` (:func:`asset_contents`). Needs an app context and ``g.user``.
+
+    Raises:
+        superset.commands.exceptions.CommandException: a file is invalid or the import fails.
+    """
+    import importlib  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    metadata = yaml.safe_load(contents["metadata.yaml"])
+    for type_, module, name in IMPORT_COMMANDS:
+        command = getattr(importlib.import_module(module), name)
+        bundle = {**contents, "metadata.yaml": yaml.safe_dump({**metadata, "type": type_})}
+        command(bundle, overwrite=True).run()
 
 
 def ensure_admin(security_manager, username: str, password: str) -> bool:
@@ -75,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     args.add_argument("--template", type=Path)
     args.add_argument("--only-schema", action="store_true")
+    args.add_argument("--assets", type=Path, default=ASSETS)
     options = args.parse_args(argv)
 
     # superset_config.py decides where the metadata database is; import it before Superset so
@@ -95,9 +127,6 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app()
     with app.app_context():
-        from superset.commands.dashboard.importers.dispatcher import (  # noqa: PLC0415
-            ImportDashboardsCommand,
-        )
         from superset.extensions import appbuilder, security_manager  # noqa: PLC0415
 
         upgrade()
@@ -112,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"superset metadata: admin user {username!r} created")
         g.user = security_manager.find_user(username=username)
         try:
-            ImportDashboardsCommand(asset_contents(), overwrite=True).run()
+            import_bundle(asset_contents(options.assets))
         except Exception as exc:  # noqa: BLE001 - one line, then the exit status
-            print(f"superset import of {ASSETS} failed: {_causes(exc)}", file=sys.stderr)
+            print(f"superset import of {options.assets} failed: {_causes(exc)}", file=sys.stderr)
             return 1
-        print(f"superset metadata: dashboards imported from {ASSETS}")
+        print(f"superset metadata: dashboards imported from {options.assets}")
     return 0
 
 

@@ -293,7 +293,13 @@ def timeseries(
     if temporal:
         params.update(time_grain_sqla="P1D", x_axis_time_format="%Y-%m-%d")
     else:
-        params.update(x_axis_sort_asc=True, x_axis_sort_series="name")
+        # categories (suppliers, ports, machines) have long names: slanted, all shown
+        params.update(
+            x_axis_sort_asc=True,
+            x_axis_sort_series="name",
+            xAxisLabelRotation=45,
+            xAxisLabelInterval=0,
+        )
     if viz_type == "echarts_timeseries_bar":
         params.update(stack="Stack", orientation="vertical")
     else:
@@ -500,12 +506,14 @@ PO_RISK = (
 
 @dataclass(frozen=True)
 class Dashboard:
-    """A dashboard: charts laid out in rows of at most 12 columns, in order."""
+    """A dashboard: charts laid out in rows of at most 12 columns, in order; ``label_colors``
+    fixes the colour of a series name on every chart (risk levels, open vs auto-synced)."""
 
     title: str
     slug: str
     description: str
     charts: tuple[Chart, ...]
+    label_colors: dict[str, str] = field(default_factory=dict)
 
     @property
     def uuid(self) -> str:
@@ -521,6 +529,9 @@ class Dashboard:
         return sorted({m for d in self.datasets() for m in DATASETS[d].reads()})
 
 
+# Superset's own palette (supersetColors)
+RED, ORANGE, YELLOW, GREEN, GREY = "#E04355", "#FF7F44", "#FCC700", "#5AC189", "#B2B2B2"
+
 DASHBOARDS = (
     Dashboard(
         "Reconciliation",
@@ -528,6 +539,7 @@ DASHBOARDS = (
         "The nightly ERP/MES/WMS/HR reconciliation: discrepancies by kind, type, severity and "
         "day; open (manual review) vs auto-synced.",
         RECONCILIATION,
+        {"open (manual review)": RED, "auto-synced": GREEN},
     ),
     Dashboard(
         "Production",
@@ -541,6 +553,7 @@ DASHBOARDS = (
         "Open purchase orders' delay risk by supplier and port, and each open PO's current "
         "stage in its timeline (the PO digital twin).",
         PO_RISK,
+        {"none": GREY, "low": YELLOW, "medium": ORANGE, "high": RED},
     ),
 )
 
@@ -636,7 +649,7 @@ def dashboard_yaml(dashboard: Dashboard) -> dict:
             "cross_filters_enabled": False,
             "color_scheme": "supersetColors",
             "expanded_slices": {},
-            "label_colors": {},
+            "label_colors": dict(dashboard.label_colors),
             "shared_label_colors": [],
             "timed_refresh_immune_slices": [],
             "refresh_frequency": 0,

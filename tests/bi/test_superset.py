@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from playwright.sync_api import Page, sync_playwright
 
 from tests.bi import dashboard_marts
@@ -114,6 +116,7 @@ def superset(data_dir: Path) -> Iterator[dict]:
     assert "started from the template" in boot.stdout and "imported" in boot.stdout
     assert password not in boot.stdout + boot.stderr  # the admin's password is never printed
 
+    (data_dir / "bi" / "env.json").write_text(json.dumps(env))  # for the re-import test
     port = _free_port()
     log = (data_dir / "bi" / "gunicorn.log").open("w")
     server = subprocess.Popen(
@@ -624,3 +627,36 @@ def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
         assert "data" not in result, (sql, result)
         assert refusal in json.dumps(result.get("errors")), (sql, result)
     assert _lake_rows(data_dir, "select count(*) from marts.fct_po_delay_risk")[0][0] == expected
+
+
+def test_a_second_import_updates_the_charts_in_place(superset, data_dir, tmp_path):
+    """``make bi`` re-imports on every start: a changed chart replaces its first version (a
+    dashboard import alone would keep it), and nothing is duplicated."""
+    assets = tmp_path / "assets"
+    shutil.copytree(dashboards.ASSETS, assets)
+    chart_file = next(assets.glob("charts/Units_produced.yaml"))
+    chart = yaml.safe_load(chart_file.read_text())
+    chart["description"] = "changed by the test"
+    chart_file.write_text(yaml.safe_dump(chart))
+    env = json.loads((data_dir / "bi" / "env.json").read_text())
+    boot = subprocess.run(
+        [BI_BIN / "python", BI_DIR / "bootstrap.py", "--assets", assets],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert boot.returncode == 0, f"bootstrap failed:\n{boot.stdout}\n{boot.stderr[-3000:]}"
+    session = _api(superset)
+    charts = session.get(
+        f"{superset['url']}/api/v1/chart/",
+        params={"q": "(columns:!(slice_name,description),page_size:100)"},
+        timeout=60,
+    ).json()["result"]
+    names = [c["slice_name"] for c in charts]
+    assert sorted(names) == sorted(c.name for d in dashboards.DASHBOARDS for c in d.charts)
+    assert {c["slice_name"]: c["description"] for c in charts}["Units produced"] == (
+        "changed by the test"
+    )
+    listed = session.get(f"{superset['url']}/api/v1/dashboard/", timeout=60).json()["result"]
+    assert sorted(d["slug"] for d in listed) == sorted(SLUGS)
