@@ -2,6 +2,11 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+# Superset's own virtualenv (`make bi`) and its metadata template (see below)
+BI_VENV := .venv-bi
+BI_BIN := $(BI_VENV)/bin
+BI_TEMPLATE := $(BI_VENV)/template/superset.db
+BI_CONFIG := $(CURDIR)/deploy/bi/superset_config.py
 # The venv first on PATH: dagster-dbt's dev-mode `dbt parse` looks `dbt` up on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
@@ -11,9 +16,9 @@ SCALE ?= 1
 DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
-.PHONY: setup run ingest test chaos dev serve bench lint docs clean browser worker
+.PHONY: setup run ingest test chaos dev serve bench lint docs clean browser worker bi
 
-setup: $(VENV)/.installed dbt_project/target/manifest.json  ## virtualenv + install + dbt parse
+setup: $(VENV)/.installed dbt_project/target/manifest.json $(BI_TEMPLATE)  ## virtualenvs + install + dbt parse + BI template
 
 # The venv needs Python 3.11 (pyproject.toml requires-python): say so in one line before any venv
 # is created, rather than pip failing minutes later.
@@ -29,6 +34,26 @@ $(VENV)/.installed: pyproject.toml
 
 dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_FILES)
 	$(DBT) parse --profiles-dir . --quiet
+
+# Superset (`make bi`) in its own virtualenv: its pins conflict with Dagster's. The template is
+# a metadata database with the schema migrated and the roles made (a minute of CPU, once): `make
+# bi` and tests/bi start from a copy of it instead of migrating an empty database each time.
+
+$(BI_VENV)/.installed: deploy/bi/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "make setup: $(PYTHON) not found" >&2; exit 2; }
+	$(PYTHON) -m venv $(BI_VENV)
+	$(BI_BIN)/pip install --quiet --upgrade pip
+	$(BI_BIN)/pip install --quiet -r deploy/bi/requirements.txt
+	touch $@
+
+$(BI_TEMPLATE): $(BI_VENV)/.installed deploy/bi/superset_config.py deploy/bi/bootstrap.py
+	@rm -rf $(BI_VENV)/template && mkdir -p $(BI_VENV)/template
+	@echo "superset: preparing the metadata template (log: $(BI_VENV)/template/bootstrap.log)"
+	@SUPERSET_CONFIG_PATH=$(BI_CONFIG) TRACELOOM_BI_HOME=$(CURDIR)/$(BI_VENV)/template \
+	  $(BI_BIN)/python deploy/bi/bootstrap.py --only-schema \
+	  >$(BI_VENV)/template/bootstrap.log 2>&1 \
+	  || { tail -20 $(BI_VENV)/template/bootstrap.log >&2; rm -f $@; exit 1; }
+	@rm -f $(BI_VENV)/template/secret_key
 
 run: setup  ## generate the demo world if absent, run the main job, print the summary
 	$(BIN)/traceloom run --seed $(SEED) --scale $(SCALE)
@@ -98,6 +123,25 @@ serve: setup  ## Dagster UI + daemon on the PostgreSQL instance in deploy/ (http
 worker: setup  ## a Celery worker executing steps of TRACELOOM_EXECUTOR=celery runs (NAME=, WORKER_ARGS=)
 	TRACELOOM_WORKER_NAME="$(NAME)" deploy/celery/worker.sh $(WORKER_ARGS)
 
+# `make bi`: Superset on the marts, reading the lake of $TRACELOOM_DATA_DIR read-only while
+# pipelines write it (deploy/bi/). Metadata and secret key in $TRACELOOM_BI_HOME; the admin from
+# TRACELOOM_BI_ADMIN_USER / TRACELOOM_BI_ADMIN_PASSWORD (default admin/admin: a local machine
+# only). Every start migrates, creates the admin if missing and re-imports the dashboards
+# (deploy/bi/assets/). PORT=... overrides 8088 as it overrides 3000 for `make dev`.
+BI_PORT = $(if $(filter environment command line,$(origin PORT)),$(PORT),8088)
+bi: export SUPERSET_CONFIG_PATH := $(BI_CONFIG)
+bi: export TRACELOOM_BI_HOME ?= $(TRACELOOM_DATA_DIR)/bi
+bi: setup  ## Superset with the dashboards on the marts (http://127.0.0.1:8088, PORT=...; README "BI (Superset)")
+	@mkdir -p "$$TRACELOOM_BI_HOME"
+	@test -e "$$TRACELOOM_DATA_DIR/lake/catalog.sqlite" || [ "$${TRACELOOM_LAKE_CATALOG:-sqlite}" != sqlite ] \
+	  || echo "make bi: no lake in $$TRACELOOM_DATA_DIR yet; the charts show data after \`make run\`" >&2
+	@$(BI_BIN)/python deploy/bi/bootstrap.py --template $(BI_TEMPLATE) \
+	  2>"$$TRACELOOM_BI_HOME/bootstrap.log" \
+	  || { tail -20 "$$TRACELOOM_BI_HOME/bootstrap.log" >&2; exit 1; }
+	@echo "superset: http://127.0.0.1:$(BI_PORT)/dashboard/list/ (user $${TRACELOOM_BI_ADMIN_USER:-admin}); Ctrl-C stops it"
+	$(BI_BIN)/gunicorn --workers 1 --threads 8 --timeout 120 --bind 127.0.0.1:$(BI_PORT) \
+	  --log-level warning "superset.app:create_app()"
+
 bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, incremental runs; writes bench/results/
 	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.lake_bench
@@ -105,11 +149,11 @@ bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, increme
 	$(BIN)/python -m bench.bridge_bench
 
 lint: setup
-	$(BIN)/ruff check traceloom_pipelines tests bench
-	$(BIN)/ruff format --check traceloom_pipelines tests bench
+	$(BIN)/ruff check traceloom_pipelines tests bench deploy/bi
+	$(BIN)/ruff format --check traceloom_pipelines tests bench deploy/bi
 
 docs: setup  ## dbt docs for the warehouse in $TRACELOOM_DATA_DIR (run `make run` first)
 	$(DBT) docs generate --profiles-dir .
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(BI_VENV) dbt_project/target dbt_project/logs

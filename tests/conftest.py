@@ -61,6 +61,8 @@ SLOW_FIRST = (
     "tests/reconciliation/test_reconciliation.py",
     "tests/sources/test_ais.py",
     "logistics-world",
+    # Superset and Chromium on three dashboards: ~45 s of CPU, but minutes of waiting
+    "tests/bi/test_superset.py",
 )
 
 
