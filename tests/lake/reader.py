@@ -95,6 +95,9 @@ def run_reader(data_dir: Path, mode: str, out: Path, stop: Path, interval: float
             try:
                 if con is None:
                     con = connect(data_dir, read_only=True)
+                    # one thread, as a dashboard's query pool gives each query: these reads
+                    # are small, and two cores run the pipeline under test beside them
+                    con.execute("set threads = 1")
                 record.update(read_once(con))
             except Exception as error:  # every failure is data for the test
                 record["error"] = f"{type(error).__name__}: {error}"
