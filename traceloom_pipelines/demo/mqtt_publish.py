@@ -111,45 +111,10 @@ def tenants_with_streams(landing: Path) -> list[str]:
     )
 
 
-def _sensor_stream(landing: Path, tenant: str, prefix: list[str]) -> Iterator[Message]:
-    """The tenant's sensor readings: topic from ``deviceId``/``sensorId``, which the payload
-    then leaves out (001 INT-001: the topic names them); a line that is not a JSON object is
-    published as it is on ``devices/unknown/sensors/unknown/data``."""
-    folder = landing / tenant / SENSOR_SYSTEM / SENSOR_ENTITY
+def _demo_lines(folder: Path) -> Iterator[tuple[str, dict | None]]:
+    """Each non-empty line of the demo world's ``*.jsonl`` files in ``folder`` (in file order;
+    the bridges' own files left out) with its JSON object, or None when it is not one."""
     files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-    key = ""
-    devices, _, sensors, _, leaf = SENSOR_LEVELS
-    for path in files:
-        if path.name.startswith((MQTT_PREFIX, OPCUA_PREFIX)):
-            continue
-        with open(path, encoding="utf-8") as handle:
-            for raw in handle:
-                text = raw.strip()
-                if not text:
-                    continue
-                try:
-                    record = json.loads(text)
-                except ValueError:
-                    record = None
-                device = sensor = None
-                payload = text.encode("utf-8")
-                if isinstance(record, dict):
-                    device, sensor = record.pop("deviceId", None), record.pop("sensorId", None)
-                    stamp = record.get("timestamp")
-                    key = stamp if isinstance(stamp, str) else key
-                    payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-                    payload = payload.encode("utf-8")
-                topic = "/".join([*prefix, devices, _level(device), sensors, _level(sensor), leaf])
-                yield Message(topic, payload, key)
-
-
-def _stream(
-    landing: Path, tenant: str, entity: str, prefix: list[str], lines: dict[str, str]
-) -> Iterator[Message]:
-    kind, leaf = _TOPIC_OF[entity]
-    folder = landing / tenant / SYSTEM / entity
-    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-    key = ""
     for path in files:
         if path.name.startswith((MQTT_PREFIX, OPCUA_PREFIX)):
             continue  # the bridges' own files: not the demo world's
@@ -162,16 +127,41 @@ def _stream(
                     record = json.loads(text)
                 except ValueError:
                     record = None
-                machine = None
-                if isinstance(record, dict):
-                    machine = record.get("machine_id", record.get("MachineId"))
-                    stamp = record.get("timestamp", record.get("LastUpdateTimestamp"))
-                    key = stamp if isinstance(stamp, str) else key
-                line = lines.get(str(machine), "unknown")
-                topic = "/".join(
-                    [*prefix, SYSTEM, kind, _level(line), "machine", _level(machine), leaf]
-                )
-                yield Message(topic, text.encode("utf-8"), key)
+                yield text, record if isinstance(record, dict) else None
+
+
+def _sensor_stream(landing: Path, tenant: str, prefix: list[str]) -> Iterator[Message]:
+    """The tenant's sensor readings: topic from ``deviceId``/``sensorId``, which the payload
+    then leaves out (001 INT-001: the topic names them); a line that is not a JSON object is
+    published as it is on ``devices/unknown/sensors/unknown/data``."""
+    key = ""
+    devices, _, sensors, _, leaf = SENSOR_LEVELS
+    for text, record in _demo_lines(landing / tenant / SENSOR_SYSTEM / SENSOR_ENTITY):
+        device = sensor = None
+        payload = text.encode("utf-8")
+        if record is not None:
+            device, sensor = record.pop("deviceId", None), record.pop("sensorId", None)
+            stamp = record.get("timestamp")
+            key = stamp if isinstance(stamp, str) else key
+            payload = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        topic = "/".join([*prefix, devices, _level(device), sensors, _level(sensor), leaf])
+        yield Message(topic, payload, key)
+
+
+def _stream(
+    landing: Path, tenant: str, entity: str, prefix: list[str], lines: dict[str, str]
+) -> Iterator[Message]:
+    kind, leaf = _TOPIC_OF[entity]
+    key = ""
+    for text, record in _demo_lines(landing / tenant / SYSTEM / entity):
+        machine = None
+        if record is not None:
+            machine = record.get("machine_id", record.get("MachineId"))
+            stamp = record.get("timestamp", record.get("LastUpdateTimestamp"))
+            key = stamp if isinstance(stamp, str) else key
+        line = lines.get(str(machine), "unknown")
+        topic = "/".join([*prefix, SYSTEM, kind, _level(line), "machine", _level(machine), leaf])
+        yield Message(topic, text.encode("utf-8"), key)
 
 
 def world_messages(
