@@ -225,10 +225,6 @@ ROW_COUNT = "dagster/row_count"
 COLUMN_SCHEMA = "dagster/column_schema"
 
 
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def lake_column_schema(
     con: duckdb.DuckDBPyConnection, schema: str, relation: str, descriptions: Mapping[str, str]
 ) -> dg.TableSchema | None:
@@ -238,9 +234,7 @@ def lake_column_schema(
     # DESCRIBE binds the one relation; information_schema.columns would list every column of
     # every table of the lake first (~90 ms a model on a small lake, 27% of the dbt step's CPU)
     try:
-        rows = con.execute(
-            f"describe {_quoted('lake')}.{_quoted(schema)}.{_quoted(relation)}"
-        ).fetchall()
+        rows = con.execute(f"describe lake.{quote(schema)}.{quote(relation)}").fetchall()
     except duckdb.CatalogException:
         return None
     rows = [(name, data_type) for name, data_type, *_ in rows]
