@@ -18,10 +18,11 @@ pytest_plugins = ["tests.chaos"]
 # worker builds the world once instead of each worker its own.
 SHARED_WORLD_MODULES = {
     # the production deployment of tests/deploy/conftest.py (webserver, daemon, PostgreSQL
-    # instance, one main job run)
+    # instance, one main job run). tests/deploy/test_run_hygiene.py is left out on purpose: it
+    # needs no finished main job (it kills one early), so it runs in another worker on a
+    # deployment of its own instead of adding ~2 minutes to the suite's longest unit.
     "production-deployment": {
         "tests/deploy/test_production_instance.py",
-        "tests/deploy/test_run_hygiene.py",
         "tests/deploy/test_ui_backfill.py",
     },
     # the landed and dbt-built logistics world of tests/sources/conftest.py
@@ -46,6 +47,9 @@ def pytest_xdist_make_scheduler(config, log):
 
     if config.getvalue("dist") != "loadfile":
         return None
+    # xdist otherwise hands out the units with the most tests first, which puts the slow units
+    # (a few long tests each) last; keep the order of pytest_collection_modifyitems instead.
+    config.option.loadscopereorder = False
     return ModuleScheduling(config, log)
 
 
@@ -57,6 +61,7 @@ SLOW_FIRST = (
     "tests/deploy/test_celery_workers.py",
     "tests/lake/test_concurrency.py",
     "tests/test_run_hygiene.py",
+    "tests/deploy/test_run_hygiene.py",
     "tests/test_main_job.py",
     "tests/reconciliation/test_reconciliation.py",
     "tests/sources/test_ais.py",
