@@ -10,13 +10,12 @@ materializes what the run plan finds due in the system's job
 bytes, e.g. through the main job) is skipped.
 
 Run-failure recorder: writes one JSON record per failed run into
-``landing/platform/dagster/run_failures/`` (atomically: temp file + rename), which the
-``raw/dagster/run_failures`` asset lands like any source.
+``landing/platform/dagster/run_failures/`` (:mod:`traceloom_pipelines.sources.dagster.records`),
+which the ``raw/dagster/run_failures`` asset lands like any source.
 """
 
 import hashlib
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +28,9 @@ from traceloom_pipelines.partitions import recent_window_tags
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.run_plan import plan_run
 from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
-from traceloom_pipelines.sources.dagster.contract import PLATFORM_TENANT, run_failures
+from traceloom_pipelines.sources.dagster.records import launched_by, write_run_failure
 
 SETTLE_SECONDS = 10
-ERROR_MESSAGE_CHARS = 2000
 
 
 def new_drop_files(
@@ -97,17 +95,6 @@ def build_drop_folder_sensor(system: str) -> dg.SensorDefinition:
     return _sensor
 
 
-def write_run_failure(landing_root: Path, record: dict) -> Path:
-    """Write one run-failure record where ``raw/dagster/run_failures`` lands it; atomic."""
-    folder = landing_root / PLATFORM_TENANT / run_failures.system / run_failures.entity
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{record['run_id']}.json"
-    temp = folder / f".{record['run_id']}.json.tmp"
-    temp.write_text(json.dumps(record, sort_keys=True))
-    os.replace(temp, target)
-    return target
-
-
 @dg.run_failure_sensor(
     name="run_failure_recorder",
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -126,10 +113,8 @@ def run_failure_recorder(context: dg.RunFailureSensorContext, warehouse: Warehou
             "job_name": run.job_name,
             "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "failed_steps": ",".join(failed_steps),
-            "error_message": message[:ERROR_MESSAGE_CHARS],
-            "launched_by": run.tags.get("dagster/schedule_name")
-            or run.tags.get("dagster/sensor_name")
-            or "manual",
+            "error_message": message,
+            "launched_by": launched_by(run.tags),
         },
     )
 

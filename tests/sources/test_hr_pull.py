@@ -27,6 +27,7 @@ from traceloom_pipelines.integration.breaker import breaker_for, reset_breakers
 from traceloom_pipelines.landing.assets import AUTH_CHECK, PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.sources.dagster.contract import PLATFORM_TENANT, run_failures
 from traceloom_pipelines.sources.hr.connector import HrApiResource, HrPullError, hr_api_from_env
 from traceloom_pipelines.sources.hr.contract import employees, shift_schedules
 
@@ -465,7 +466,8 @@ def test_three_authentication_failures_in_a_row_escalate_until_a_pull_lands(
         (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == AUTH_CHECK]
         return check
 
-    seen = []
+    records = tmp_path / "landing" / PLATFORM_TENANT / "dagster" / "run_failures"
+    seen, escalated_runs = [], []
     for _ in range(4):
         result = _materialize(tmp_path, shift_schedules, resource)
         assert _pull_check(result).metadata["pull_failures"].value[bad]["failure_class"] == (
@@ -473,6 +475,11 @@ def test_three_authentication_failures_in_a_row_escalate_until_a_pull_lands(
         )
         check = escalation(result)
         seen.append((check.passed, check.metadata["auth_failures_in_a_row"].value))
+        # The alert's run-failure record: written by the escalating runs only, one per run.
+        written = sorted(p.name for p in records.glob("*.json")) if records.exists() else []
+        if not check.passed:
+            escalated_runs.append(result.run_id)
+        assert written == sorted(f"{r}.auth.hr__shift_schedules.json" for r in escalated_runs)
     assert seen == [
         (True, {bad: 1}),
         (True, {bad: 2}),
@@ -481,6 +488,24 @@ def test_three_authentication_failures_in_a_row_escalate_until_a_pull_lands(
     ]
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["escalated_tenants"].value == bad
+    # The records land through the platform source like a failed run's (integration health).
+    landed = dg.materialize(
+        [build_ingestion_asset(run_failures)],
+        resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))},
+    )
+    assert landed.success
+    rows = _query(
+        tmp_path,
+        "select run_id, failed_steps, error_message from raw.dagster__run_failures order by 1",
+    )
+    assert [(r, steps) for r, steps, _ in rows] == sorted(
+        (r, "land_hr__shift_schedules") for r in escalated_runs
+    )
+    assert all(
+        message.startswith(f"{AUTH_CHECK}: hr/shift_schedules: authentication failed")
+        and bad in message
+        for _, _, message in rows
+    )
     refused["now"] = False  # the credentials are fixed: the next pull lands, the count resets
     check = escalation(_materialize(tmp_path, shift_schedules, resource))
     assert (check.passed, check.metadata["auth_failures_in_a_row"].value) == (True, {})

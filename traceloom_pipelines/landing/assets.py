@@ -53,6 +53,7 @@ from traceloom_pipelines.landing.pull import (
 from traceloom_pipelines.landing.warehouse import quote, raw_table_columns, run
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.snapshots import record_step_snapshot, tag_run
+from traceloom_pipelines.sources.dagster.records import write_auth_escalation
 
 CONTRACT_CHECK = "pandera_contract"
 BALANCE_CHECK = "rows_accounted_for"
@@ -521,7 +522,9 @@ def build_ingestion_asset(
                 description=f"No tenant's authentication with the source failed "
                 f"{AUTH_ESCALATION_FAILURES} times in a row (003 §7.1: then the integration "
                 "admin is alerted). Fails (error) naming the tenants while their pulls keep "
-                "failing on authentication; a pull that lands resets the count.",
+                "failing on authentication, and writes the alert as a run-failure record "
+                "(raw/dagster/run_failures, integration health); a pull that lands resets "
+                "the count.",
             )
         )
 
@@ -660,11 +663,22 @@ def build_ingestion_asset(
             yield _pull_check(parent_key, pulls, pulled)
             escalation = _auth_check(parent_key, auth_failures)
             if not escalation.passed:
-                context.log.error(
-                    f"{entity.system}/{entity.entity}: authentication failed "
+                message = (
+                    f"{AUTH_CHECK}: {entity.system}/{entity.entity}: authentication failed "
                     f"{AUTH_ESCALATION_FAILURES} or more times in a row for tenant(s) "
                     f"{escalation.metadata['escalated_tenants'].value}: alert the integration "
                     "admin (check the client credentials)"
+                )
+                context.log.error(message)
+                # The run-failure record of the alert (integration health reports it); the run
+                # goes on: the other tenants' data landed and the marts build on it.
+                write_auth_escalation(
+                    warehouse.landing_root,
+                    run_id=context.run_id,
+                    job_name=context.job_name,
+                    tags=context.run.tags,
+                    table=entity.table,
+                    message=message,
                 )
             yield escalation
 
