@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from bench.incremental_bench import write_mes_delta
@@ -241,6 +243,41 @@ def test_marts_hold_rows_for_every_tenant_in_duckdb_and_parquet(world):
             f"select count(*) from read_parquet('{parquet}/**/*.parquet', hive_partitioning = true)"
         ).fetchall()[0][0]
         assert total == world["con"].execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
+
+
+def test_marts_hold_utc_instants_not_naive_timestamps(world):
+    """Every timestamp of the marts is ``timestamp with time zone`` (BI tools and the Parquet
+    export read UTC instants), holding the models' naive UTC times as instants whatever the
+    reading session's TimeZone; the Parquet export writes them UTC-adjusted."""
+    con = world["con"]
+    typed = con.execute(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = 'lake' and table_schema = 'marts' and data_type like 'TIMESTAMP%'"
+    ).fetchall()
+    assert len(typed) >= 36  # 36 in 12 marts when this test was written
+    assert [(t, c, d) for t, c, d in typed if d != "TIMESTAMP WITH TIME ZONE"] == []
+    sql = (
+        "select f.created_at, f.erp_updated_at, i.erp_created_at, i.erp_last_event_at "
+        "from marts.fct_work_orders as f "
+        "join intermediate.int_work_orders_joined_to_mes as i using (tenant_id, erp_work_order_id)"
+    )
+    con.execute("set TimeZone = 'America/New_York'")
+    try:
+        rows = con.execute(sql).fetchall()
+    finally:
+        con.execute("set TimeZone = 'UTC'")
+    assert rows and all(
+        created.astimezone(UTC) == naive_created.replace(tzinfo=UTC)
+        and updated.astimezone(UTC) == naive_updated.replace(tzinfo=UTC)
+        for created, updated, naive_created, naive_updated in rows
+    )
+    # a wall-clock column: when the mart was built (this module's runs, minutes ago)
+    (measured,) = con.execute(
+        "select distinct measured_at from marts.fct_integration_health"
+    ).fetchone()
+    assert timedelta(0) < datetime.now(UTC) - measured < timedelta(hours=2)
+    parquet = next((world["dir"] / "marts" / "fct_work_orders").glob("*/*.parquet"))
+    assert pq.read_schema(parquet).field("created_at").type == pa.timestamp("us", tz="UTC")
 
 
 def test_dbt_tables_show_their_lake_row_counts_in_dagster(world):

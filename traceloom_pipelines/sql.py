@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
@@ -21,6 +21,8 @@ FORMATS = ("table", "csv", "json")
 
 
 def _jsonable(value: object) -> object:
+    if isinstance(value, datetime) and value.tzinfo:  # the marts' instants (timestamptz)
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -10,7 +10,7 @@ under a temporary data directory, with the marts' documentation as table and col
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -29,7 +29,7 @@ MARTS = (
 )
 TENANTS = ("acme-apparel", "borealis-appliances")
 DAYS = tuple(date(2026, 11, 28) + timedelta(days=i) for i in range(3))
-AS_OF = datetime(2026, 12, 1, 6, 0)
+AS_OF = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)  # the marts' instants are timestamptz
 
 
 def contracts() -> dict[str, dict]:

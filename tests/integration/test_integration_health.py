@@ -184,13 +184,14 @@ def test_integration_health_counts_skipped_paths_and_schema_drift(tmp_path: Path
         con.close()
     assert rows == [
         ("_invalid", "materials", 1, 0, None, 0),  # the `acme corp` folder
-        ("acme", "materials", 1, 1, remarks_at, 2),  # c_link.csv; `remarks` (2 files)
+        # c_link.csv; `remarks` (2 files); the mart's instant is the audit table's naive UTC time
+        ("acme", "materials", 1, 1, remarks_at.replace(tzinfo=UTC), 2),
         ("beta", "materials", 0, 0, None, 1),
     ]
     assert types == {
         "paths_skipped_24h": "BIGINT",
         "schema_drift_columns_24h": "BIGINT",
-        "last_schema_drift_at": "TIMESTAMP",
+        "last_schema_drift_at": "TIMESTAMP WITH TIME ZONE",
     }
 
 

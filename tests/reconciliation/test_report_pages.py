@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -118,10 +118,11 @@ def _lake() -> duckdb.DuckDBPyConnection:
         "marts.rpt_labor_reconciliation",
         "tenant_id varchar, labor_date date, employee_id varchar, attended_hours double, "
         "booked_hours double, variance_hours double, tolerance_hours double, "
-        "clock_in_at timestamp, clock_out_at timestamp, booking_count bigint, "
+        "clock_in_at timestamptz, clock_out_at timestamptz, booking_count bigint, "
         "work_order_count bigint, severity varchar, rule varchar, proposed_action varchar",
         [
-            (t, d, e, 8.0, 7.25, -0.75, 0.25, datetime(2025, 3, 14, 6), datetime(2025, 3, 14, 14),
+            (t, d, e, 8.0, 7.25, -0.75, 0.25, datetime(2025, 3, 14, 6, tzinfo=UTC),
+             datetime(2025, 3, 14, 14, tzinfo=UTC),
              2, 1, s, f"LAB-HOURS-{s.upper()}",
              "auto-sync: book to MES" if s == "low" else "manual review")
             for t, d, e, s in LABOR

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -531,15 +531,15 @@ def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_pat
             "order by tenant_id, po_id",
         ) == [
             ("acme", "PO+9001", "edi", 1, "open", "5790000000012", "5790000000029", "BX-200",
-             48.0, "pcs", 9.5, "EUR", date(2026, 4, 20), 1, 48.0, datetime(2026, 3, 1)),
+             48.0, "pcs", 9.5, "EUR", date(2026, 4, 20), 1, 48.0, datetime(2026, 3, 1, tzinfo=UTC)),
             # 1200 + 300 of the two PO1 lines
             ("acme", "PO-1001", "edi", 1, "open", "BUY-01", "SUP-001", "MCS-NVY-M", 1500.0,
-             "pcs", 18.5, "USD", date(2026, 4, 20), 2, 1500.0, datetime(2026, 3, 1)),
+             "pcs", 18.5, "USD", date(2026, 4, 20), 2, 1500.0, datetime(2026, 3, 1, tzinfo=UTC)),
             ("beta", "PO-1001", "drop", 3, "open", "Nordic Outdoor", "Shenzhen Knit",
              "Merino crew sweater", 1400.0, "pcs", 18.0, "USD", None, 2, 1400.0,
-             datetime(2026, 3, 1)),
+             datetime(2026, 3, 1, tzinfo=UTC)),
             ("gamma", "PO-1001", "edi", 2, "cancelled", "BUY-01", "SUP-001", "MCS-NVY-M",
-             1200.0, "pcs", 18.5, None, None, 1, 1200.0, datetime(2026, 3, 5)),
+             1200.0, "pcs", 18.5, None, None, 1, 1200.0, datetime(2026, 3, 5, tzinfo=UTC)),
         ]  # fmt: skip
         assert run(
             con,
@@ -560,17 +560,17 @@ def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_pat
             "carrier, container_number, source, source_event_id "
             "from marts.fct_shipment_milestones order by shipment_id, milestone_sequence",
         ) == [
-            ("acme", "ASN-9001", "PO-1001", "DEPARTED", "ACT", datetime(2026, 3, 5),
-             datetime(2026, 3, 5), "MAEU", "MSKU1234565", "edi_ship_notices",
+            ("acme", "ASN-9001", "PO-1001", "DEPARTED", "ACT", datetime(2026, 3, 5, tzinfo=UTC),
+             datetime(2026, 3, 5, tzinfo=UTC), "MAEU", "MSKU1234565", "edi_ship_notices",
              "SUPPLIERA:000000101:0001"),
-            ("acme", "ASN-9001", "PO-1001", "DELIVERED", "EST", datetime(2026, 4, 2),
-             datetime(2026, 3, 5), "MAEU", "MSKU1234565", "edi_ship_notices",
+            ("acme", "ASN-9001", "PO-1001", "DELIVERED", "EST", datetime(2026, 4, 2, tzinfo=UTC),
+             datetime(2026, 3, 5, tzinfo=UTC), "MAEU", "MSKU1234565", "edi_ship_notices",
              "SUPPLIERA:000000101:0001"),
-            ("acme", "DES-42", "PO+9001", "DEPARTED", "ACT", datetime(2026, 3, 11),
-             datetime(2026, 3, 10), "MAEU", "MSKU7654321", "edi_ship_notices",
+            ("acme", "DES-42", "PO+9001", "DEPARTED", "ACT", datetime(2026, 3, 11, tzinfo=UTC),
+             datetime(2026, 3, 10, tzinfo=UTC), "MAEU", "MSKU7654321", "edi_ship_notices",
              "5790000000029:D1:1"),
-            ("acme", "DES-42", "PO+9001", "DELIVERED", "EST", datetime(2026, 4, 5),
-             datetime(2026, 3, 10), "MAEU", "MSKU7654321", "edi_ship_notices",
+            ("acme", "DES-42", "PO+9001", "DELIVERED", "EST", datetime(2026, 4, 5, tzinfo=UTC),
+             datetime(2026, 3, 10, tzinfo=UTC), "MAEU", "MSKU7654321", "edi_ship_notices",
              "5790000000029:D1:1"),
         ]  # fmt: skip
     finally:

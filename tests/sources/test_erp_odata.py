@@ -414,6 +414,7 @@ CANONICAL_PO_COLUMNS = (
 CANONICAL_LINE_COLUMNS = (
     "tenant_id, po_id, line_item_id, line_number, sku, color, size, line_quantity"
 )
+UPDATED_AT_INSTANT = "timezone('UTC', updated_at) as updated_at"
 QUANTITY = CANONICAL_PO_COLUMNS.split(", ").index("quantity")
 STATUS = CANONICAL_PO_COLUMNS.split(", ").index("po_status")
 
@@ -522,8 +523,10 @@ def test_both_routes_meet_in_one_canonical_mart(both_routes):
     # same POs, same updated_at by both routes: the live OData record wins the tie
     assert rows == [("odata", expected, expected)]
     mart = con.sql(f"select {CANONICAL_PO_COLUMNS} from marts.fct_purchase_orders").fetchall()
+    # staging's naive UTC updated_at, as the mart's instant (timestamp with time zone)
     drop = con.sql(
-        f"select {CANONICAL_PO_COLUMNS} from staging.stg_erp__purchase_orders"
+        f"select {CANONICAL_PO_COLUMNS.replace('updated_at', UPDATED_AT_INSTANT)} "
+        "from staging.stg_erp__purchase_orders"
     ).fetchall()
     assert sorted(mart) == sorted(_as_by_odata(drop))
     lines = con.sql(

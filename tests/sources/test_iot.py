@@ -149,7 +149,7 @@ def sensor_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "key": key,
         "con": con,
         "sensor": sensor,
-        "start": start.replace(tzinfo=None),
+        "start": start,  # aware, as the marts' instants (timestamp with time zone) read
         "work_order": machine_excursion["work_order_id"],
         "po": machine_excursion["po_id"],
         "landed": landed["sensor_readings"],

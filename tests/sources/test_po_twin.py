@@ -22,7 +22,8 @@ def _rows(con, sql: str) -> list[dict]:
 
 
 def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC).replace(tzinfo=None)
+    """An ISO-8601 time of the answer key as the marts' instant (aware, UTC)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def test_dbt_build_of_the_twin_passes(logistics_world) -> None:

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -198,9 +198,16 @@ def _inventory_entry(r: dict) -> Discrepancy:
     )
 
 
+def _utc(moment: datetime) -> datetime:
+    """A mart's instant (``timestamp with time zone``, aware in the reading session's zone) as
+    UTC; a naive value (a lake built before the marts' instants were typed) is UTC already."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment
+
+
 def _labor_entry(r: dict) -> Discrepancy:
     clock = (
-        f" (clock-in {r['clock_in_at']:%H:%M}, clock-out {r['clock_out_at']:%Y-%m-%d %H:%M} UTC)"
+        f" (clock-in {_utc(r['clock_in_at']):%H:%M},"
+        f" clock-out {_utc(r['clock_out_at']):%Y-%m-%d %H:%M} UTC)"
         if r["clock_in_at"] and r["clock_out_at"]
         else ""
     )

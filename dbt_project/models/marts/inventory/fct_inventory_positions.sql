@@ -62,4 +62,7 @@ final as (
         and positions.warehouse = batches_per_position.warehouse
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('snapshot_at') }} as snapshot_at
+)
+from final

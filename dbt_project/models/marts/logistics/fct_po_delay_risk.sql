@@ -5,11 +5,22 @@
 {% set eta_tolerance_hours = var('po_risk_eta_tolerance_hours', 24) %}
 {% set late_production_hours = var('po_risk_late_production_hours', 24) %}
 with timeline as (
-    select * from {{ ref('fct_po_timeline') }}
+    select * replace (
+        {{ utc_naive('planned_at') }} as planned_at,
+        {{ utc_naive('estimated_at') }} as estimated_at,
+        {{ utc_naive('actual_at') }} as actual_at,
+        {{ utc_naive('expected_at') }} as expected_at,
+        {{ utc_naive('as_of_at') }} as as_of_at
+    )
+    from {{ ref('fct_po_timeline') }}
 ),
 
 purchase_orders as (
-    select * from {{ ref('fct_purchase_orders') }}
+    select * replace (
+        {{ utc_naive('first_seen_at') }} as first_seen_at,
+        {{ utc_naive('updated_at') }} as updated_at
+    )
+    from {{ ref('fct_purchase_orders') }}
 ),
 
 open_pos as (
@@ -268,7 +279,7 @@ sensor_excursion as (
             sensor_type || ' ' || replace(direction, '_', ' ') || ' '
             || printf('%g', threshold_value) || ' ' || unit || ' (peak '
             || printf('%g', peak_value) || ') at ' || replace(location_kind, '_', ' ') || ' '
-            || location_id || ' from ' || strftime(started_at, '%Y-%m-%d %H:%M') || ' UTC for '
+            || location_id || ' from ' || strftime({{ utc_naive('started_at') }}, '%Y-%m-%d %H:%M') || ' UTC for '
             || printf('%.0f', duration_seconds / 60.0) || ' min, ' || severity || ' severity',
             '; ' order by started_at, sensor_id
         ) as sensor_excursion_evidence
@@ -322,7 +333,7 @@ select
     shipment_id,
     po_status,
     current_stage,
-    as_of_at,
+    {{ utc_timestamptz('as_of_at') }} as as_of_at,
     risk_signals,
     cast(len(risk_signals) as integer) as signal_count,
     case

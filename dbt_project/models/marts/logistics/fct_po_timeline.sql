@@ -4,17 +4,32 @@
 -- Plan rules, status and projection rules: fct_po_timeline.yml; lane plan: macros/po_twin.sql.
 with purchase_orders as (
     select
-        *,
+        * replace (
+            {{ utc_naive('first_seen_at') }} as first_seen_at,
+            {{ utc_naive('updated_at') }} as updated_at
+        ),
         cast(ship_window_start_date as timestamp) as ship_window_start_at
     from {{ ref('fct_purchase_orders') }}
 ),
 
 production as (
-    select * from {{ ref('fct_production_milestones') }}
+    select * replace (
+        {{ utc_naive('planned_start_at') }} as planned_start_at,
+        {{ utc_naive('planned_end_at') }} as planned_end_at,
+        {{ utc_naive('actual_start_at') }} as actual_start_at,
+        {{ utc_naive('actual_end_at') }} as actual_end_at,
+        {{ utc_naive('updated_at') }} as updated_at
+    )
+    from {{ ref('fct_production_milestones') }}
 ),
 
 milestones as (
-    select * from {{ ref('fct_shipment_milestones') }}
+    select * replace (
+        {{ utc_naive('event_at') }} as event_at,
+        {{ utc_naive('reported_at') }} as reported_at,
+        {{ utc_naive('first_reported_at') }} as first_reported_at
+    )
+    from {{ ref('fct_shipment_milestones') }}
     where milestone <> 'DISCHARGED'  -- DCSA only, not a 000 §2.4 milestone
 ),
 
@@ -218,4 +233,11 @@ final as (
         on s.tenant_id = e.tenant_id and s.po_id = e.po_id and s.stage_group = e.stage_group
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('planned_at') }} as planned_at,
+    {{ utc_timestamptz('estimated_at') }} as estimated_at,
+    {{ utc_timestamptz('actual_at') }} as actual_at,
+    {{ utc_timestamptz('expected_at') }} as expected_at,
+    {{ utc_timestamptz('as_of_at') }} as as_of_at
+)
+from final

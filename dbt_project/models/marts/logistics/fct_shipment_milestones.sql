@@ -89,4 +89,9 @@ final as (
         and m.classifier = o.classifier
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('event_at') }} as event_at,
+    {{ utc_timestamptz('reported_at') }} as reported_at,
+    {{ utc_timestamptz('first_reported_at') }} as first_reported_at
+)
+from final

@@ -31,4 +31,11 @@ final as (
     from milestones
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('planned_start_at') }} as planned_start_at,
+    {{ utc_timestamptz('planned_end_at') }} as planned_end_at,
+    {{ utc_timestamptz('actual_start_at') }} as actual_start_at,
+    {{ utc_timestamptz('actual_end_at') }} as actual_end_at,
+    {{ utc_timestamptz('updated_at') }} as updated_at
+)
+from final

@@ -52,4 +52,8 @@ final as (
         and purchase_orders.po_id = lines_per_order.po_id
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('first_seen_at') }} as first_seen_at,
+    {{ utc_timestamptz('updated_at') }} as updated_at
+)
+from final

@@ -314,4 +314,11 @@ final as (
         and entities.entity = bridges.entity
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('last_landed_at') }} as last_landed_at,
+    {{ utc_timestamptz('last_successful_pull_at') }} as last_successful_pull_at,
+    {{ utc_timestamptz('last_schema_drift_at') }} as last_schema_drift_at,
+    {{ utc_timestamptz('last_bridge_sample_at') }} as last_bridge_sample_at,
+    {{ utc_timestamptz('measured_at') }} as measured_at
+)
+from final

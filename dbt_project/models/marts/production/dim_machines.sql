@@ -27,4 +27,7 @@ final as (
         and machines.machine_id = latest_status.machine_id
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('current_status_at') }} as current_status_at
+)
+from final

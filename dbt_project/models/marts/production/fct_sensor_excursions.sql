@@ -26,7 +26,7 @@ shipments as (
         container_number,
         shipment_id,
         any_value(po_id) as po_id,
-        min(event_at) as first_event_at
+        min({{ utc_naive('event_at') }}) as first_event_at
     from {{ ref('fct_shipment_milestones') }}
     where container_number is not null
     group by tenant_id, container_number, shipment_id
@@ -79,8 +79,8 @@ select
     r.location_kind,
     r.location_id,
     r.direction,
-    r.started_at,
-    r.ended_at,
+    {{ utc_timestamptz('r.started_at') }} as started_at,
+    {{ utc_timestamptz('r.ended_at') }} as ended_at,
     r.duration_seconds,
     r.is_ongoing,
     cast(r.reading_count as bigint) as reading_count,

@@ -61,4 +61,13 @@ final as (
         and work_orders.erp_work_order_id = production.erp_work_order_id
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('due_at') }} as due_at,
+    {{ utc_timestamptz('created_at') }} as created_at,
+    {{ utc_timestamptz('erp_updated_at') }} as erp_updated_at,
+    {{ utc_timestamptz('started_at') }} as started_at,
+    {{ utc_timestamptz('ended_at') }} as ended_at,
+    {{ utc_timestamptz('first_production_at') }} as first_production_at,
+    {{ utc_timestamptz('last_production_at') }} as last_production_at
+)
+from final

@@ -6,7 +6,11 @@
 --   expired  a required type the factory holds, but no certificate of it is valid (lapsed
 --            before or during the window, not yet valid, suspended or withdrawn).
 with purchase_orders as (
-    select * from {{ ref('fct_purchase_orders') }}
+    select * replace (
+        {{ utc_naive('first_seen_at') }} as first_seen_at,
+        {{ utc_naive('updated_at') }} as updated_at
+    )
+    from {{ ref('fct_purchase_orders') }}
 ),
 
 certificates as (

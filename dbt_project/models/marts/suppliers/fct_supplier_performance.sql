@@ -1,7 +1,11 @@
 -- Supplier performance (001 INT-003) per tenant × supplier × month of delivery (UTC), over the
 -- POs delivered that month (formulas in fct_supplier_performance.yml).
 with purchase_orders as (
-    select * from {{ ref('fct_purchase_orders') }}
+    select * replace (
+        {{ utc_naive('first_seen_at') }} as first_seen_at,
+        {{ utc_naive('updated_at') }} as updated_at
+    )
+    from {{ ref('fct_purchase_orders') }}
 ),
 
 deliveries as (
@@ -9,7 +13,7 @@ deliveries as (
     select
         tenant_id,
         po_id,
-        max(event_at) as delivered_at,
+        max({{ utc_naive('event_at') }}) as delivered_at,
         sum(delivered_quantity) as delivered_quantity
     from {{ ref('fct_shipment_milestones') }}
     where milestone = 'DELIVERED' and classifier = 'ACT' and po_id is not null

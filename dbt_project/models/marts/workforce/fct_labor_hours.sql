@@ -68,5 +68,9 @@ final as (
         and worked_per_day.shift_date = scheduled_per_day.shift_date
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('clock_in_at') }} as clock_in_at,
+    {{ utc_timestamptz('clock_out_at') }} as clock_out_at
+)
+from final
 where {{ in_daily_window('shift_date') }}

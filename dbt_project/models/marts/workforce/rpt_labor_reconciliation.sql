@@ -66,5 +66,9 @@ final as (
     from classified
 )
 
-select * from final
+select * replace (
+    {{ utc_timestamptz('clock_in_at') }} as clock_in_at,
+    {{ utc_timestamptz('clock_out_at') }} as clock_out_at
+)
+from final
 where {{ in_daily_window('labor_date') }}
