@@ -207,7 +207,8 @@ def test_description_mismatches_are_exactly_the_answer_key(world):
     (summary,) = (
         world["con"]
         .execute(
-            "select sum(description_mismatch_count) from marts.rpt_work_order_reconciliation_summary"
+            "select sum(description_mismatch_count) "
+            "from marts.rpt_work_order_reconciliation_summary"
         )
         .fetchone()
     )
