@@ -186,6 +186,7 @@ def test_reconciliation_finds_exactly_the_injected_discrepancies(world):
         "missing_in_erp",
         "status_conflict",
         "quantity_mismatch",
+        "description_mismatch",
     }
 
 

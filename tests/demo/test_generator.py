@@ -276,7 +276,9 @@ def test_every_defect_class_occurs_for_every_tenant(world):
             "missing_in_erp",
             "status_conflict",
             "quantity_mismatch",
+            "description_mismatch",
         }
+        assert any(d["tenant_id"] == tenant for d in key["description_whitespace_only"])
 
 
 def test_key_counts_are_internally_consistent(world):
@@ -377,6 +379,12 @@ def _reconcile(erp_events: list[dict], mes_jobs: list[dict]) -> dict[str, str]:
             out[wo_id] = "status_conflict"
         elif e["work_order"]["quantity_ordered"] != m["Quantity"]:
             out[wo_id] = "quantity_mismatch"
+        else:
+            # whitespace runs as one space, trimmed, case kept (dbt macro normalized_text)
+            erp_text = " ".join((e["work_order"].get("product_name") or "").split())
+            mes_text = " ".join((m.get("PartDescription") or "").split())
+            if erp_text and mes_text and erp_text != mes_text:
+                out[wo_id] = "description_mismatch"
     return out
 
 

@@ -508,3 +508,37 @@ def test_poison_files_are_quarantined_whole_and_every_other_file_lands(tmp_path,
     assert run(con, "select count(*) from audit.batches") == [(len(batches),)]
     assert run(con, "select count(*) from audit.quarantine") == [(len(quarantined),)]
     assert _landed_revisions(con) == GOOD_REVISIONS
+
+
+def test_a_column_the_contract_gained_is_added_to_an_existing_raw_table(tmp_path, con):
+    """A raw table created before its contract gained a field (mes/work_orders.PartDescription)
+    gets the column on the next landing: older rows hold null, new rows the value."""
+    from traceloom_pipelines.sources.mes.contract import work_orders
+
+    record = {
+        "JobNumber": "WO-1",
+        "PartNumber": "P-1",
+        "Quantity": 5,
+        "Status": "Released",
+        "MachineId": "M-1",
+        "LastUpdated": "2025-11-18T14:00:00Z",
+    }
+    _write(
+        tmp_path,
+        "acme",
+        "mes",
+        "machines",
+        "m.json",
+        json.dumps(
+            {"machines": [{"machine_id": "M-1", "factory": "F", "ideal_cycle_time_seconds": 30}]}
+        ),
+    )
+    land_entity(con, machines, tmp_path / "landing")
+    _write(tmp_path, "acme", "mes", "work_orders", "a.json", json.dumps([record]))
+    land_entity(con, work_orders, tmp_path / "landing")
+    run(con, 'alter table raw.mes__work_orders drop column "PartDescription"')
+    newer = dict(record, JobNumber="WO-2", PartDescription="  Door  Panel ")
+    _write(tmp_path, "acme", "mes", "work_orders", "b.json", json.dumps([newer]))
+    land_entity(con, work_orders, tmp_path / "landing")
+    rows = run(con, 'select "JobNumber", "PartDescription" from raw.mes__work_orders order by 1')
+    assert rows == [("WO-1", None), ("WO-2", "  Door  Panel ")]

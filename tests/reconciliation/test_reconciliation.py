@@ -165,6 +165,115 @@ def test_work_order_reconciliation_stays_exact(world):
     assert got == expected
 
 
+def _normalized(text: str | None) -> str | None:
+    """Staging's free-text normalisation (dbt macro normalized_text), case kept."""
+    if text is None:
+        return None
+    return " ".join(text.split()) or None
+
+
+def test_description_mismatches_are_exactly_the_answer_key(world):
+    """ERP product_name vs MES PartDescription (003 §3.4's low-risk description update): every
+    injected real difference and nothing else, low risk, auto-synced ERP -> MES."""
+    rows = (
+        world["con"]
+        .execute(
+            "select tenant_id, erp_work_order_id, severity, proposed_action, rule, "
+            "erp_description, mes_description from marts.rpt_work_order_reconciliation_daily "
+            "where discrepancy_type = 'description_mismatch'"
+        )
+        .fetchall()
+    )
+    expected = {
+        (d["tenant_id"], d["erp_work_order_id"]): d
+        for d in world["key"]["reconciliation"]
+        if d["discrepancy_type"] == "description_mismatch"
+    }
+    assert {t for t, _ in expected} == set(world["key"]["tenants"])
+    got = {(r[0], r[1]) for r in rows}
+    assert _precision_recall(got, set(expected)) == (1.0, 1.0), got ^ set(expected)
+    for tenant, wo, severity, action, rule, erp, mes in rows:
+        entry = expected[(tenant, wo)]
+        assert (severity, action) == ("low", "auto-sync: update MES description from ERP")
+        assert "PartDescription" in rule
+        assert (erp, mes) == (
+            _normalized(entry["erp_description"]),
+            _normalized(entry["mes_description"]),
+        )
+    # case is significant: a recapitalised name is a real description update
+    assert any(d["erp_description"].upper() == d["mes_description"] for d in expected.values()), (
+        "no case-only change in the answer key"
+    )
+    (summary,) = (
+        world["con"]
+        .execute(
+            "select sum(description_mismatch_count) "
+            "from marts.rpt_work_order_reconciliation_summary"
+        )
+        .fetchone()
+    )
+    assert summary == len(expected)
+
+
+def test_whitespace_only_description_differences_are_not_reported(world):
+    """MES descriptions that differ from ERP only in padding, doubled spaces, tabs, line breaks or
+    no-break spaces land as sent, are normalised in staging, and are no discrepancy."""
+    con = world["con"]
+    spaced = world["key"]["description_whitespace_only"]
+    assert {d["tenant_id"] for d in spaced} == set(world["key"]["tenants"])
+    for d in spaced:
+        tenant, wo = d["tenant_id"], d["erp_work_order_id"]
+        raw = {
+            text
+            for (text,) in con.execute(
+                'select "PartDescription" from raw.mes__work_orders '
+                'where tenant_id = ? and "JobNumber" = ?',
+                [tenant, wo],
+            ).fetchall()
+        }
+        assert raw == {d["mes_description"]} and d["mes_description"] != d["erp_description"]
+        erp, mes = con.execute(
+            "select erp_description, mes_description "
+            "from intermediate.int_work_orders_joined_to_mes "
+            "where tenant_id = ? and erp_work_order_id = ?",
+            [tenant, wo],
+        ).fetchone()
+        assert erp == mes == d["erp_description"]
+        for relation in (
+            "intermediate.int_work_order_discrepancies_classified",
+            "marts.rpt_work_order_reconciliation_daily",
+        ):
+            assert not con.execute(
+                f"select discrepancy_type from {relation} "
+                "where tenant_id = ? and erp_work_order_id = ?",
+                [tenant, wo],
+            ).fetchall(), (relation, d)
+
+
+def test_report_shows_description_mismatches_in_the_seed_format(world):
+    """The tenant-day's Markdown (003 §3.4's text layout) and HTML hold each description mismatch
+    with both descriptions and the auto-sync action."""
+    con = world["con"]
+    rows = con.execute(
+        "select tenant_id, reconciliation_date, erp_work_order_id, erp_description, "
+        "mes_description from marts.rpt_work_order_reconciliation_daily "
+        "where discrepancy_type = 'description_mismatch'"
+    ).fetchall()
+    assert rows
+    for tenant, day, wo, erp, mes in rows:
+        folder = world["dir"] / "reports" / tenant / day.isoformat()
+        markdown = (folder / "reconciliation.md").read_text(encoding="utf-8")
+        entry = markdown[markdown.index(f"Work Order {wo}") :]
+        entry = entry[: entry.find("\n\n", 1) if "\n\n" in entry else len(entry)]
+        assert "Discrepancy: description mismatch" in entry, entry
+        assert f"Description in ERP: {erp}" in entry, entry
+        assert f"Description in MES: {mes}" in entry, entry
+        assert "Action: Auto-sync scheduled (update MES description from ERP)" in entry, entry
+        page = html.unescape((folder / "reconciliation.html").read_text(encoding="utf-8"))
+        assert f"Work Order {wo}" in page and erp in page and mes in page
+        assert 'data-type="description_mismatch"' in page or "description_mismatch" in page
+
+
 def test_within_tolerance_differences_exist_but_are_not_reported(world):
     con = world["con"]
     key = world["key"]

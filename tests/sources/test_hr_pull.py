@@ -533,9 +533,11 @@ def test_an_employee_page_whose_total_count_is_not_a_number_is_a_protocol_error(
 def test_cursor_not_advanced_when_landing_fails_and_the_re_pull_lands_once(
     tmp_path: Path, server: DemoServer
 ):
-    # An operator broke the raw table: landing fails after the pull.
+    # An operator broke the raw table (tenant ids cannot be stored in it): landing fails after
+    # the pull. (A table merely missing columns is repaired by landing, which adds the columns a
+    # contract gained; see tests/landing/test_loader.py.)
     con = connect(tmp_path)
-    con.execute("create schema raw; create table raw.hr__shift_schedules (tenant_id varchar)")
+    con.execute("create schema raw; create table raw.hr__shift_schedules (tenant_id integer)")
     con.close()
     failed = _materialize(tmp_path, shift_schedules, _resource(server))
     assert not failed.success

@@ -150,8 +150,10 @@ def test_events_pull_survives_faults_and_keeps_a_high_water_mark(
 
 
 def test_events_cursor_not_advanced_when_landing_fails(tmp_path: Path, server: DemoServer):
+    # A broken raw table (tenant ids cannot be stored in it; one merely missing columns is
+    # repaired by landing): landing fails after the pull.
     con = connect(tmp_path)
-    con.execute("create schema raw; create table raw.wms__stock_events (tenant_id varchar)")
+    con.execute("create schema raw; create table raw.wms__stock_events (tenant_id integer)")
     con.close()
     assert not _materialize(tmp_path, stock_events, _resource(server)).success
     assert _query(tmp_path, "select count(*) from audit.connector_state") == [(0,)]

@@ -48,6 +48,7 @@ from traceloom_pipelines.demo.work_orders import (
     DISCREPANCY_RATE,
     WorkOrder,
     define_work_orders,
+    drift_descriptions,
     plan_timelines,
 )
 from traceloom_pipelines.demo.workforce import (
@@ -122,8 +123,11 @@ def generate_world(
     Returns:
         The answer key: per-entity row counts (read/landed/quarantined/duplicate), every
         quarantined and duplicate record by file and 1-based row, out-of-order PO revisions,
-        MES status values needing mapping, injected reconciliation discrepancies and expected
-        warehouse counts per tenant. ``inventory_reconciliation`` (tenant_id, material_id, UTC
+        MES status values needing mapping, injected reconciliation discrepancies (including
+        ``description_mismatch``: MES PartDescription really differs from ERP product_name) and
+        expected warehouse counts per tenant; ``description_whitespace_only`` lists the work
+        orders whose descriptions differ only in whitespace, which reconciliation must not
+        report. ``inventory_reconciliation`` (tenant_id, material_id, UTC
         day) and ``labor_reconciliation`` (tenant_id, employee_id, day of the clock-in) list the
         injected inventory and labour variances with their expected ``classification`` —
         ``low`` (auto-sync) or ``high`` (manual review) — and the within-tolerance differences
@@ -168,6 +172,7 @@ def generate_world(
         "out_of_order_revisions": [],
         "status_mappings": {},
         "reconciliation": [],
+        "description_whitespace_only": [],
         "inventory_reconciliation": [],
         "labor_reconciliation": [],
         "sensor_excursions": [],
@@ -191,6 +196,7 @@ def generate_world(
     )
     key["out_of_order_revisions"].sort(key=lambda e: (e["tenant_id"], e["po_id"]))
     key["reconciliation"].sort(key=lambda e: (e["tenant_id"], e["erp_work_order_id"]))
+    key["description_whitespace_only"].sort(key=lambda e: (e["tenant_id"], e["erp_work_order_id"]))
     key["inventory_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["material_id"], e["day"]))
     key["labor_reconciliation"].sort(key=lambda e: (e["tenant_id"], e["employee_id"], e["day"]))
     key["sensor_excursions"].sort(key=lambda e: (e["tenant_id"], e["sensor_id"], e["started_at"]))
@@ -235,6 +241,7 @@ def _generate_tenant(
     floor = run_shop_floor(world, clean)
     work_orders = clean + extra
     plan_timelines(world, work_orders)
+    drifted, respaced = drift_descriptions(world, clean)
     first_wo: dict[str, str] = {}
     for wo in sorted(work_orders, key=lambda w: w.wo_id):
         if wo.erp:
@@ -305,6 +312,25 @@ def _generate_tenant(
         {"tenant_id": world.name, "erp_work_order_id": wo.wo_id, "discrepancy_type": wo.fate}
         for wo in work_orders
         if wo.fate in ("missing_in_mes", "missing_in_erp", "status_conflict", "quantity_mismatch")
+    )
+    key["reconciliation"].extend(
+        {
+            "tenant_id": world.name,
+            "erp_work_order_id": wo.wo_id,
+            "discrepancy_type": "description_mismatch",
+            "erp_description": wo.product_name,
+            "mes_description": wo.mes_description,
+        }
+        for wo in drifted
+    )
+    key["description_whitespace_only"].extend(
+        {
+            "tenant_id": world.name,
+            "erp_work_order_id": wo.wo_id,
+            "erp_description": wo.product_name,
+            "mes_description": wo.mes_description,
+        }
+        for wo in respaced
     )
     key["inventory_reconciliation"].extend(inventory_key)
     key["labor_reconciliation"].extend(labor_key)

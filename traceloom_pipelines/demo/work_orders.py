@@ -3,7 +3,10 @@ ERP ``work_order.*`` events and the MES job records.
 
 A clean work order ends consistent between the systems (latest ERP event vs latest MES record):
 cancelled ones never reach MES; released ↔ Released/InProgress/OnHold; completed ↔ Completed.
-Reconciliation discrepancies are *extra* work orders with exactly one discrepancy each.
+Reconciliation discrepancies are *extra* work orders with exactly one discrepancy each, except
+description drift (:func:`drift_descriptions`): a few clean work orders whose MES PartDescription
+differs from the ERP product_name, really (renamed, recapitalised: a description_mismatch) or
+only in whitespace (padding, doubled spaces, tabs, no-break spaces: not a discrepancy).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class WorkOrder:
     erp: list[tuple[int, str, str, dict]] = field(default_factory=list)
     mes: list[tuple[int, str, int, int, int | None, int | None]] = field(default_factory=list)
     variant_conflict: str = ""  # status_conflict flavour: "completed" or "cancelled"
+    # MES PartDescription when it differs from product_name (description drift); None: the same
+    mes_description: str | None = None
 
 
 def define_work_orders(
@@ -293,6 +298,54 @@ def _quantity_mismatch(world, rng, wo: WorkOrder) -> None:
     )
 
 
+def normalized_text(text: str | None) -> str | None:
+    """The staging normalisation of free text (dbt macro ``normalized_text``): whitespace runs
+    as one space, trimmed, empty as None; case kept."""
+    if text is None:
+        return None
+    return " ".join(text.split()) or None
+
+
+def _whitespace_variant(rng: random.Random, name: str) -> str:
+    """``name`` spelt with other whitespace only: equal after normalisation."""
+    words = name.split(" ")
+    gaps = [rng.choice((" ", "  ", "\t", "\u00a0", " \n ")) for _ in words[1:]]
+    lead = rng.choice(("", " ", "  ", "\t"))
+    trail = rng.choice((" ", "   ", "\u00a0", "\n"))
+    return lead + "".join(w + g for w, g in zip(words, gaps + [""], strict=True)) + trail
+
+
+def _renamed(rng: random.Random, how: int, name: str, others: list[str]) -> str:
+    """A real description change: another product name (``how`` 0), a new capitalisation (1:
+    case is significant) or a suffix (2)."""
+    candidates = [o for o in others if normalized_text(o) != normalized_text(name)]
+    if how == 0 and candidates:
+        new = candidates[rng.randrange(len(candidates))]
+    elif how == 1 and name.upper() != name:
+        new = name.upper()
+    else:
+        new = f"{name} {rng.choice(('(old)', 'Rev B', 'v2', '- legacy'))}"
+    return new
+
+
+def drift_descriptions(world: TenantWorld, wos: list[WorkOrder]) -> tuple[list, list]:
+    """Give a few clean work orders (known to both systems, no other discrepancy) an MES
+    PartDescription other than the ERP product_name: ``DESCRIPTION_DRIFT`` real changes and as
+    many whitespace-only ones. Its own random stream, so nothing else in the world changes.
+    Returns (real, whitespace-only) work orders."""
+    rng = world.rng("description_drift")
+    both = [w for w in wos if w.fate in PRODUCING_FATES + ("queued",) and w.mes and w.erp]
+    n = max(2, round(len(wos) * DISCREPANCY_RATE))
+    picked = rng.sample(both, min(len(both), 2 * n))
+    others = sorted({name for _, name, _, _ in world.profile.products})
+    real, spaced = picked[:n], picked[n:]
+    for i, wo in enumerate(real):
+        wo.mes_description = _renamed(rng, (i + world.index) % 3, wo.product_name, others)
+    for wo in spaced:
+        wo.mes_description = _whitespace_variant(rng, wo.product_name)
+    return real, spaced
+
+
 def erp_payloads(wo: WorkOrder) -> list[tuple[int, dict]]:
     """The ERP events of a work order, oldest first, each the full seed payload (003 §3.2.1)."""
     state = {
@@ -357,6 +410,9 @@ def mes_payloads(wo: WorkOrder) -> list[tuple[int, dict]]:
                 {
                     "JobNumber": wo.wo_id,
                     "PartNumber": wo.product_id,
+                    "PartDescription": (
+                        wo.product_name if wo.mes_description is None else wo.mes_description
+                    ),
                     "Quantity": quantity,
                     "Status": status,
                     "QuantityProduced": produced,

@@ -252,12 +252,21 @@ def child_table_columns(entity: SourceEntity, child: ChildTable) -> dict[str, st
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, entity: SourceEntity) -> None:
-    """Create the entity's raw table and child tables if they do not exist."""
+    """Create the entity's raw table and child tables if they do not exist, and add the columns
+    a contract gained since (e.g. ``mes/work_orders.PartDescription``) to a table that does:
+    rows landed before hold null there."""
     tables = {entity.table: raw_table_columns(entity)}
     for child in entity.children:
         tables[f"{entity.system}__{child.name}"] = child_table_columns(entity, child)
     for table, columns in tables.items():
         if table_exists(con, "raw", table):
+            cursor = con.execute(f"select * from raw.{quote(table)} limit 0")
+            have = {d[0] for d in cursor.description}
+            cursor.fetchall()
+            for name, kind in columns.items():
+                if name not in have:
+                    ddl = f"alter table raw.{quote(table)} add column {quote(name)} {kind}"
+                    lake.retry_on_conflict(lambda ddl=ddl: run(con, ddl))
             continue
         body = ",\n  ".join(f"{quote(name)} {kind}" for name, kind in columns.items())
         ddl = f"create table if not exists raw.{quote(table)} (\n  {body}\n)"

@@ -19,6 +19,7 @@ TYPE_ORDER = (
     "missing_in_erp",
     "status_conflict",
     "quantity_mismatch",
+    "description_mismatch",
     "consumption_variance",
     "hours_variance",
 )

@@ -43,7 +43,7 @@ class Discrepancy:
     fields: list[tuple[str, str]]
     rule: str
     action: str
-    type: str = ""  # missing_in_mes ... quantity_mismatch, consumption_variance, hours_variance
+    type: str = ""  # missing_in_mes ... description_mismatch, consumption_variance, hours_variance
     erp_value: str = ""  # the ERP side (WMS for inventory, HR for labour), formatted text
     mes_value: str = ""  # the MES side, formatted text
     work_order: str | None = None  # the ERP work order id (work-order discrepancies only)
@@ -149,6 +149,12 @@ def _work_order_entry(r: dict) -> Discrepancy:
             ("Quantity in ERP", _num(r["erp_quantity"])),
             ("Quantity in MES", _num(r["mes_quantity"])),
         ]
+    erp_value = _side(r["erp_status"], r["erp_quantity"], r["is_in_erp"])
+    mes_value = _side(r["mes_status"], r["mes_quantity"], r["is_in_mes"])
+    if kind == "description_mismatch":
+        erp_value = r.get("erp_description") or "—"
+        mes_value = r.get("mes_description") or "—"
+        fields += [("Description in ERP", erp_value), ("Description in MES", mes_value)]
     return Discrepancy(
         "work_order",
         f"Work Order {r['erp_work_order_id']}",
@@ -158,8 +164,8 @@ def _work_order_entry(r: dict) -> Discrepancy:
         r["rule"],
         _action(r["severity"], r["proposed_action"]),
         type=kind,
-        erp_value=_side(r["erp_status"], r["erp_quantity"], r["is_in_erp"]),
-        mes_value=_side(r["mes_status"], r["mes_quantity"], r["is_in_mes"]),
+        erp_value=erp_value,
+        mes_value=mes_value,
         work_order=r["erp_work_order_id"],
     )
 

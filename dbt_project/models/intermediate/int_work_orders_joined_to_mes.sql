@@ -30,10 +30,14 @@ joined as (
         erp_work_orders.last_event_type as erp_last_event_type,
         erp_work_orders.work_order_status as erp_status,
         erp_work_orders.quantity_ordered as erp_quantity,
+        -- the ERP product name is the work order's description (003 §3.2.1); MES holds its own
+        -- copy (PartDescription). Both whitespace-normalised in staging.
+        erp_work_orders.product_name as erp_description,
 
         mes_work_orders.mes_status as mes_status_raw,
         mes_work_orders.work_order_status as mes_status,
         mes_work_orders.quantity_ordered as mes_quantity,
+        mes_work_orders.part_description as mes_description,
         mes_work_orders.quantity_produced as mes_quantity_produced,
         mes_work_orders.quantity_scrapped as mes_quantity_scrapped,
         mes_work_orders.machine_id as mes_machine_id,

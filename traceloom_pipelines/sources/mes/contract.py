@@ -84,13 +84,18 @@ machine_status = SourceEntity(
 work_orders = SourceEntity(
     system="mes",
     entity="work_orders",
-    seed_ref="003 §4.3 (MES field mapping)",
-    description="Work orders as the MES knows them; JobNumber is the ERP work order id.",
+    seed_ref="003 §4.3 (MES field mapping); PartDescription: 003 §4.2.2 product_name, §3.4",
+    description=(
+        "Work orders as the MES knows them; JobNumber is the ERP work order id. PartDescription "
+        "(optional) is the MES's name of the part, the product_name MRAOS sent with the start "
+        "signal (003 §4.2.2); reconciled against ERP product_name (003 §3.4)."
+    ),
     reference_checks=(_known_machine("MachineId"),),
     schema=pa.DataFrameSchema(
         {
             "JobNumber": field("$.JobNumber", required=True),
             "PartNumber": field("$.PartNumber", required=True),
+            "PartDescription": field("$.PartDescription"),
             "Quantity": field("$.Quantity", NUMBER, required=True, non_negative_value=True),
             "Status": field("$.Status", required=True, accepted=MES_WORK_ORDER_STATUSES),
             "QuantityProduced": field("$.QuantityProduced", INTEGER, non_negative_value=True),

@@ -26,6 +26,7 @@ discrepancy_counts as (
         count(*) filter (where discrepancy_type = 'missing_in_erp') as missing_in_erp_count,
         count(*) filter (where discrepancy_type = 'status_conflict') as status_conflict_count,
         count(*) filter (where discrepancy_type = 'quantity_mismatch') as quantity_mismatch_count,
+        count(*) filter (where discrepancy_type = 'description_mismatch') as description_mismatch_count,
         count(*) filter (where severity = 'high') as manual_review_count,
         count(*) filter (where severity = 'low') as auto_sync_count
     from discrepancies
@@ -44,6 +45,8 @@ final as (
         cast(coalesce(discrepancy_counts.missing_in_erp_count, 0) as bigint) as missing_in_erp_count,
         cast(coalesce(discrepancy_counts.status_conflict_count, 0) as bigint) as status_conflict_count,
         cast(coalesce(discrepancy_counts.quantity_mismatch_count, 0) as bigint) as quantity_mismatch_count,
+        cast(coalesce(discrepancy_counts.description_mismatch_count, 0) as bigint)
+            as description_mismatch_count,
         cast(coalesce(discrepancy_counts.manual_review_count, 0) as bigint) as manual_review_count,
         cast(coalesce(discrepancy_counts.auto_sync_count, 0) as bigint) as auto_sync_count
     from work_order_counts

@@ -26,7 +26,9 @@ final as (
         erp_status,
         mes_status,
         erp_quantity,
-        mes_quantity
+        mes_quantity,
+        erp_description,
+        mes_description
     from discrepancies
 )
 

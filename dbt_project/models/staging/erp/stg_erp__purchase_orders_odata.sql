@@ -79,10 +79,10 @@ renamed as (
             else 'open'
         end as po_status,
         latest."LastChangeDateTime" as updated_at,
-        latest."YY1_Customer_PDH" as customer,
+        {{ normalized_text('latest."YY1_Customer_PDH"') }} as customer,
         latest."Supplier" as supplier,
         items_per_order.factory,
-        items_per_order.product,
+        {{ normalized_text('items_per_order.product') }} as product,
         items_per_order.quantity,
         -- SAP unit of measure → the drop route's unit vocabulary (PC/ST: pieces)
         case

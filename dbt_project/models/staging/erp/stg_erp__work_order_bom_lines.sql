@@ -22,7 +22,7 @@ renamed as (
         _child_index + 1 as bom_line_number,
         material_id,
         part_number,
-        part_name,
+        {{ normalized_text('part_name') }} as part_name,
         quantity_required,
         unit_of_measure,
         _parent_record_hash as work_order_record_hash,

@@ -17,7 +17,7 @@ renamed as (
         tenant_id,
         "poId" as po_id,
         stage,
-        factory,
+        {{ normalized_text('factory') }} as factory,
         "workOrderId" as work_order_id,
         "machineLine" as machine_line,
         "plannedStart" as planned_start_at,

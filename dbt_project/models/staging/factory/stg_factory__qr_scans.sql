@@ -24,7 +24,7 @@ renamed as (
         stage,
         "poId" as po_id,
         "workOrderId" as work_order_id,
-        factory,
+        {{ normalized_text('factory') }} as factory,
         location,
         "workerId" as worker_id,
         "deviceId" as device_id,

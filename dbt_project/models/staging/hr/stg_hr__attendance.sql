@@ -19,7 +19,7 @@ renamed as (
         employee_id,
         event_type,
         "timestamp" as event_at,
-        location,
+        {{ normalized_text('location') }} as location,
         shift_id,
         _record_hash as record_hash,
         _source_file as source_file,

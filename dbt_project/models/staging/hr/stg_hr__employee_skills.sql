@@ -25,7 +25,7 @@ renamed as (
         tenant_id,
         employee_id,
         skill_code,
-        skill_name,
+        {{ normalized_text('skill_name') }} as skill_name,
         proficiency_level,
         certification_date,
         certification_expiry as certification_expiry_date,

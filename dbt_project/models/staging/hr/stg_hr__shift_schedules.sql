@@ -18,7 +18,7 @@ renamed as (
         tenant_id,
         employee_id,
         shift_date,
-        shift_name,
+        {{ normalized_text('shift_name') }} as shift_name,
         start_time as shift_start_time,
         end_time as shift_end_time,
         break_start as break_start_time,

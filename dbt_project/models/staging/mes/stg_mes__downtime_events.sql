@@ -20,7 +20,7 @@ renamed as (
         event_type,
         "timestamp" as event_at,
         downtime_reason_code,
-        downtime_reason_description,
+        {{ normalized_text('downtime_reason_description') }} as downtime_reason_description,
         severity,
         estimated_repair_time_minutes,
         work_order_affected as affected_work_order_id,

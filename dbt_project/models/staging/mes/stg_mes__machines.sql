@@ -16,9 +16,9 @@ renamed as (
     select
         tenant_id,
         machine_id,
-        factory,
+        {{ normalized_text('factory') }} as factory,
         line as production_line,
-        machine_type,
+        {{ normalized_text('machine_type') }} as machine_type,
         ideal_cycle_time_seconds,
         is_active,
         _record_hash as record_hash,

@@ -1,6 +1,7 @@
 -- One row per tenant and MES job: the latest record by LastUpdated. Field names follow the MES
 -- mapping of 003 §4.3 (JobNumber -> erp_work_order_id, PartNumber -> product_id,
--- Quantity -> quantity_ordered); the MES status stays in MES vocabulary (mapped by a seed later).
+-- Quantity -> quantity_ordered; PartDescription -> part_description, free text normalised by
+-- normalized_text); the MES status stays in MES vocabulary (mapped by a seed later).
 with source as (
     select * from {{ source('mes', 'work_orders') }}
 ),
@@ -19,6 +20,7 @@ renamed as (
         tenant_id,
         "JobNumber" as erp_work_order_id,
         "PartNumber" as product_id,
+        {{ normalized_text('"PartDescription"') }} as part_description,
         "Quantity" as quantity_ordered,
         "Status" as mes_status,
         "QuantityProduced" as quantity_produced,

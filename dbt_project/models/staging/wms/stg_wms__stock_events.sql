@@ -24,7 +24,7 @@ renamed as (
         old_value,
         new_value,
         new_value - old_value as quantity_change,
-        change_reason,
+        {{ normalized_text('change_reason') }} as change_reason,
         _record_hash as record_hash,
         _source_file as source_file,
         _batch_id as landing_batch_id,
