@@ -63,9 +63,8 @@ ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing
 
 # Test modules are spread over TEST_WORKERS processes (pytest-xdist, a module stays in one worker
 # so its world is built once; tests/conftest.py keeps the modules that share the production
-# deployment in one worker): most tests wait on subprocesses, servers and dbt, not on the CPU
-# (with 3 workers on 2 cores the suite kept the CPU busy 56% of its wall time).
-TEST_WORKERS ?= 4
+# deployment in one worker): most tests wait on subprocesses, servers and dbt, not on the CPU.
+TEST_WORKERS ?= 3
 test: setup browser  ## the test suite (small worlds; real lake, dbt, HTTP, Postgres, RabbitMQ, Chromium)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 

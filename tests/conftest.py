@@ -18,11 +18,10 @@ pytest_plugins = ["tests.chaos"]
 # worker builds the world once instead of each worker its own.
 SHARED_WORLD_MODULES = {
     # the production deployment of tests/deploy/conftest.py (webserver, daemon, PostgreSQL
-    # instance, one main job run). tests/deploy/test_run_hygiene.py is left out on purpose: it
-    # needs no finished main job (it kills one early), so it runs in another worker on a
-    # deployment of its own instead of adding ~2 minutes to the suite's longest unit.
+    # instance, one main job run)
     "production-deployment": {
         "tests/deploy/test_production_instance.py",
+        "tests/deploy/test_run_hygiene.py",
         "tests/deploy/test_ui_backfill.py",
     },
     # the landed and dbt-built logistics world of tests/sources/conftest.py
@@ -47,21 +46,21 @@ def pytest_xdist_make_scheduler(config, log):
 
     if config.getvalue("dist") != "loadfile":
         return None
-    # xdist otherwise hands out the units with the most tests first, which puts the slow units
-    # (a few long tests each) last; keep the order of pytest_collection_modifyitems instead.
-    config.option.loadscopereorder = False
     return ModuleScheduling(config, log)
 
 
 # The slowest units (measured: seconds of a full `make test`, most of them running the main job),
-# slowest first. They are handed out to the workers first, so the suite does not end waiting on
-# one long module that started last; everything else keeps its collection order behind them.
+# slowest first. xdist hands out the units with the most tests first (its default
+# --loadscope-reorder, a stable sort), so this order only breaks ties between units with as many
+# tests; these few-test units go out late, each beside lighter ones. That beat the alternatives
+# measured on one 2-CPU machine on 2026-12-07 (the suite is CPU-bound there, and runs of the main
+# job slow each other down more than in proportion): this, with 3 workers, 897 s; these units
+# first with 4 workers, 1,064 s; 4 workers and at most 2 main-job units at a time, 995 s.
 SLOW_FIRST = (
     "production-deployment",
     "tests/deploy/test_celery_workers.py",
     "tests/lake/test_concurrency.py",
     "tests/test_run_hygiene.py",
-    "tests/deploy/test_run_hygiene.py",
     "tests/test_main_job.py",
     "tests/reconciliation/test_reconciliation.py",
     "tests/sources/test_ais.py",

@@ -4,10 +4,8 @@ One deployment for the package: a fresh PostgreSQL database (dropped at the end)
 DAGSTER_HOME holding a copy of ``deploy/dagster.yaml``, a tiny demo world, and the real
 ``dagster-webserver`` and ``dagster-daemon run`` processes on loopback, exactly as ``make serve``
 starts them. The GraphQL tests (test_production_instance.py) and the browser test
-(test_ui_backfill.py) talk to the same processes. Under ``make test`` the killed-worker test
-(test_run_hygiene.py) runs in another xdist worker, which starts a deployment of its own
-(tests/conftest.py SHARED_WORLD_MODULES). An unreachable PostgreSQL fails the tests, it does not
-skip.
+(test_ui_backfill.py) talk to the same processes, so the suite starts one webserver and one daemon.
+An unreachable PostgreSQL fails the tests, it does not skip.
 """
 
 from __future__ import annotations
