@@ -205,17 +205,26 @@ def connect(
 AUDIT_TABLES = tuple(re.findall(r"create table if not exists (audit\.\w+)", AUDIT_DDL))
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Whether ``schema.table`` exists in the lake at the connection's snapshot.
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str] | None:
+    """The column names of ``schema.table`` in the lake at the connection's snapshot, in order;
+    None when the table does not exist.
 
     Looked up by name: listing the lake's tables (``information_schema``) loads every table's
     entry from the catalog, ~0.1 s of CPU on each new connection.
     """
     try:
-        run(con, f"select * from {quote(schema)}.{quote(table)} limit 0")
+        cursor = con.execute(f"select * from {quote(schema)}.{quote(table)} limit 0")
     except duckdb.CatalogException:
-        return False
-    return True
+        return None
+    names = [d[0] for d in cursor.description]
+    cursor.fetchall()
+    return names
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the lake at the connection's snapshot
+    (:func:`table_columns`)."""
+    return table_columns(con, schema, table) is not None
 
 
 def _audit_tables_exist(con: duckdb.DuckDBPyConnection) -> bool:
@@ -259,10 +268,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entity: SourceEntity) -> None:
     for child in entity.children:
         tables[f"{entity.system}__{child.name}"] = child_table_columns(entity, child)
     for table, columns in tables.items():
-        if table_exists(con, "raw", table):
-            cursor = con.execute(f"select * from raw.{quote(table)} limit 0")
-            have = {d[0] for d in cursor.description}
-            cursor.fetchall()
+        have = table_columns(con, "raw", table)
+        if have is not None:
             for name, kind in columns.items():
                 if name not in have:
                     ddl = f"alter table raw.{quote(table)} add column {quote(name)} {kind}"
