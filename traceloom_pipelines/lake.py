@@ -120,6 +120,8 @@ class LakeConfig:
         env = {
             "TRACELOOM_LAKE_ATTACH": self.catalog_uri,
             DATA_PATH_ENV: self.data_path,
+            # As attach() does: the default data path follows the data directory.
+            "TRACELOOM_LAKE_OVERRIDE_DATA_PATH": str(not self.data_path_from_env).lower(),
             "TRACELOOM_DUCKDB_EXTENSION_DIR": str(duckdb_extensions.extension_directory()),
             # dbt's connection skips the per-load signature hash once the files are verified.
             "TRACELOOM_DUCKDB_ALLOW_UNSIGNED": str(duckdb_extensions.signatures_verified()).lower(),
