@@ -10,8 +10,9 @@ import os
 
 os.environ.setdefault("TRACELOOM_RUN_DAYS", "31")
 
-# The chaos table of the fault scenarios (marker `chaos`, fixture `chaos`).
-pytest_plugins = ["tests.chaos"]
+# The chaos table of the fault scenarios (marker `chaos`, fixture `chaos`); the demo world after
+# one main job that the end-to-end modules copy (fixture `main_job_world`).
+pytest_plugins = ["tests.chaos", "tests.main_job"]
 
 
 # Test modules that share a session-scoped world: each group is one unit of distribution, so one
@@ -23,6 +24,11 @@ SHARED_WORLD_MODULES = {
         "tests/deploy/test_production_instance.py",
         "tests/deploy/test_run_hygiene.py",
         "tests/deploy/test_ui_backfill.py",
+    },
+    # the demo world after one main job of tests/main_job.py (each module works on a copy)
+    "main-job-world": {
+        "tests/test_main_job.py",
+        "tests/reconciliation/test_reconciliation.py",
     },
     # the landed and dbt-built logistics world of tests/sources/conftest.py
     "logistics-world": {
@@ -61,8 +67,7 @@ SLOW_FIRST = (
     "tests/deploy/test_celery_workers.py",
     "tests/lake/test_concurrency.py",
     "tests/test_run_hygiene.py",
-    "tests/test_main_job.py",
-    "tests/reconciliation/test_reconciliation.py",
+    "main-job-world",
     "tests/sources/test_ais.py",
     "logistics-world",
     # Superset and Chromium on three dashboards: ~45 s of CPU, but minutes of waiting

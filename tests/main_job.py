@@ -1,16 +1,32 @@
-"""The main job's assets materialized in the test process, as the end-to-end tests run them."""
+"""The main job's assets materialized in the test process, as the end-to-end tests run them, and
+the demo world they share.
+
+``main_job_world`` (session-scoped) generates the demo world of seed 11 at scale 0.002 with the
+public port samples and runs the main job on it once, on a Dagster instance on disk. Test
+modules never touch it: each takes its own copy (:func:`copy_world`: data directory and
+instance), so one module's changes to the lake never reach another's. tests/conftest.py keeps
+the modules that use it in one unit of distribution, so one worker builds it once for all.
+"""
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
+from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.dbt import dbt_resource
 from traceloom_pipelines.definitions import defs
+from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.maintenance import lake_maintenance
 from traceloom_pipelines.partitions import main_run_tags
 from traceloom_pipelines.resources import WarehouseResource
+
+SEED = 11
+SCALE = 0.002
 
 
 def materialize_main_job(
@@ -32,3 +48,50 @@ def materialize_main_job(
         instance=instance,
         selection=selection,
     )
+
+
+@dataclass(frozen=True)
+class BuiltWorld:
+    """The demo world after one main job: ``data_dir`` (landing, lake, marts, reports),
+    ``dagster_home`` (the instance that recorded the run), the world's answer ``key`` and the
+    run's ``result`` (its events in memory)."""
+
+    data_dir: Path
+    dagster_home: Path
+    key: dict
+    result: dg.ExecuteInProcessResult
+
+
+@dataclass(frozen=True)
+class WorldCopy:
+    """A module's own copy of a :class:`BuiltWorld`: its data directory and instance home."""
+
+    data_dir: Path
+    dagster_home: Path
+
+
+@pytest.fixture(scope="session")
+def main_job_world(tmp_path_factory) -> BuiltWorld:
+    """The shared world (module docstring), built on first use; read it only through a copy."""
+    root = tmp_path_factory.mktemp("main_job_world")
+    data_dir, dagster_home = root / "data", root / "dagster_home"
+    key = generate_world(
+        data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
+    )
+    install_public_samples(data_dir)
+    dagster_home.mkdir()
+    with dg.DagsterInstance.local_temp(str(dagster_home)) as instance:
+        result = materialize_main_job(data_dir, instance)
+    return BuiltWorld(data_dir=data_dir, dagster_home=dagster_home, key=key, result=result)
+
+
+def copy_world(world: BuiltWorld, destination: Path) -> WorldCopy:
+    """Copy ``world``'s data directory and instance home under ``destination`` (a new folder).
+
+    The lake's catalog holds data file paths relative to its data path, which the copy attaches
+    as its own, so the copy reads and writes only its own files.
+    """
+    copy = WorldCopy(data_dir=destination / "data", dagster_home=destination / "dagster_home")
+    shutil.copytree(world.data_dir, copy.data_dir, symlinks=True)
+    shutil.copytree(world.dagster_home, copy.dagster_home, symlinks=True)
+    return copy

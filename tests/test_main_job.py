@@ -19,8 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.incremental_bench import write_mes_delta
-from tests.main_job import materialize_main_job
-from traceloom_pipelines.cli import install_public_samples
+from tests.main_job import copy_world, materialize_main_job
 from traceloom_pipelines.cli import main as cli_main
 from traceloom_pipelines.dbt import (
     COLUMN_SCHEMA,
@@ -31,16 +30,13 @@ from traceloom_pipelines.dbt import (
     traceloom_dbt_models,
 )
 from traceloom_pipelines.definitions import defs
-from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.jobs import main_job
 from traceloom_pipelines.lake import current_snapshot
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.run_plan import RunPlan, plan_run
 
-SCALE = 0.002
 VENV_BIN = Path(sys.executable).parent
 PUBLIC_MARTS = {"fct_port_congestion"}
-SEED = 11
 
 
 def _lake_files(data_dir: Path) -> set[str]:
@@ -58,16 +54,13 @@ def _row_counts(con) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("data")
-    key = generate_world(
-        data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
-    )
-    install_public_samples(data_dir)
-    # A Dagster instance on disk, so that `traceloom run` (DAGSTER_HOME) plans against these runs.
-    dagster_home = tmp_path_factory.mktemp("dagster_home")
+def world(main_job_world, tmp_path_factory):
+    """This module's copy of the shared world (tests/main_job.py) after its first main job,
+    then a second main job on the same instance (on disk, so that `traceloom run`, with
+    DAGSTER_HOME, plans against these runs)."""
+    copy = copy_world(main_job_world, tmp_path_factory.mktemp("main_job"))
+    data_dir, dagster_home = copy.data_dir, copy.dagster_home
     instance = dg.DagsterInstance.local_temp(str(dagster_home))
-    first = materialize_main_job(data_dir, instance)
     con = connect(data_dir, read_only=True)
     counts_after_first = _row_counts(con)
     snapshot_after_first = current_snapshot(con)
@@ -79,8 +72,8 @@ def world(tmp_path_factory):
         "dir": data_dir,
         "instance": instance,
         "dagster_home": dagster_home,
-        "key": key,
-        "first": first,
+        "key": main_job_world.key,
+        "first": main_job_world.result,
         "second": second,
         "con": con,
         "counts_after_first": counts_after_first,

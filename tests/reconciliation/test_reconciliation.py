@@ -1,7 +1,8 @@
 """Nightly reconciliation end to end: a small demo world landed, dbt built for real, the report
-asset materialized; the inventory and labour discrepancies found are exactly the answer key's
-(precision = recall = 1.0, same classification), within-tolerance differences are not reported,
-and the rendered Markdown/HTML of a tenant-day holds its totals and each of its discrepancies.
+asset materialized (the main job of tests/main_job.py's shared world, on this module's copy);
+the inventory and labour discrepancies found are exactly the answer key's (precision = recall =
+1.0, same classification), within-tolerance differences are not reported, and the rendered
+Markdown/HTML of a tenant-day holds its totals and each of its discrepancies.
 """
 
 from __future__ import annotations
@@ -16,54 +17,33 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from traceloom_pipelines.cli import install_public_samples
+from tests.main_job import copy_world
 from traceloom_pipelines.dbt import (
     dbt_resource,
     traceloom_dbt_daily_models,
-    traceloom_dbt_models,
 )
-from traceloom_pipelines.demo import generate_world
-from traceloom_pipelines.landing.assets import build_ingestion_assets
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG, main_run_tags
-from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource
-from traceloom_pipelines.sources.catalog import all_entities
 from traceloom_pipelines.sql import run_query
 
-SCALE = 0.002
-SEED = 11
 REPORT_KEY = dg.AssetKey(["reports", "nightly_reconciliation"])
 
 
-def _assets() -> list:
-    """Landing of every source entity, the dbt models and the report asset (no BI export)."""
-    return [
-        *build_ingestion_assets(all_entities()),
-        traceloom_dbt_models,
-        traceloom_dbt_daily_models,
-        nightly_reconciliation,
-    ]
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("data")
-    key = generate_world(
-        data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
-    )
-    install_public_samples(data_dir)
-    result = dg.materialize(
-        _assets(),
-        resources={
-            "warehouse": WarehouseResource(data_dir=str(data_dir)),
-            "dbt": dbt_resource(),
-        },
-        raise_on_error=False,
-        tags=main_run_tags(),
-    )
-    con = connect(data_dir, read_only=True)
-    yield {"dir": data_dir, "key": key, "result": result, "con": con}
+def world(main_job_world, tmp_path_factory):
+    """This module's copy of the shared world after its main job (tests/main_job.py): every
+    source landed, dbt built with its tests, the report asset materialized. ``result`` is that
+    run; ``built_dir`` the data directory it ran on (the copy's is ``dir``)."""
+    copy = copy_world(main_job_world, tmp_path_factory.mktemp("reconciliation"))
+    con = connect(copy.data_dir, read_only=True)
+    yield {
+        "dir": copy.data_dir,
+        "built_dir": main_job_world.data_dir,
+        "key": main_job_world.key,
+        "result": main_job_world.result,
+        "con": con,
+    }
     con.close()
 
 
@@ -347,7 +327,7 @@ def test_report_asset_metadata_counts_reports_and_discrepancies(world):
     ):
         (count,) = con.execute(f"select count(*) from marts.{mart}").fetchone()
         assert metadata[f"discrepancies_{kind}"].value == count
-    assert Path(metadata["reports_dir"].value) == world["dir"] / "reports"
+    assert Path(metadata["reports_dir"].value) == world["built_dir"] / "reports"
     reports = list((world["dir"] / "reports").rglob("reconciliation.*"))
     assert len(reports) == 2 * days
     assert not list((world["dir"] / "reports").rglob("*.tmp"))
