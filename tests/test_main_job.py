@@ -571,3 +571,44 @@ def test_a_failing_error_severity_dbt_test_blocks_downstream(world):
         assert "fct_purchase_orders" in materialized  # unrelated branches still build
     finally:
         world["con"] = connect(path, read_only=True)
+
+
+def test_a_null_in_a_required_mart_column_fails_its_build_and_keeps_the_mart(world):
+    """`fct_purchase_orders.po_status` is required by a `not_null` constraint of the mart's
+    contract (no data test): when its upstream yields a null there, the lake refuses the
+    insert, the dbt step fails naming the constraint, and the mart BI reads still holds every
+    row of its last good build."""
+    world["con"].close()
+    path = world["dir"]
+    view = "intermediate.int_purchase_orders_unioned"
+    con = connect(path)
+    (definition,) = con.execute(
+        "select sql from duckdb_views() where schema_name = 'intermediate' "
+        "and view_name = 'int_purchase_orders_unioned'"
+    ).fetchone()
+    kept = con.execute("select * from marts.fct_purchase_orders order by all").fetchall()
+    select = definition.split(" AS ", 1)[1].rstrip().rstrip(";")
+    con.execute(
+        f"create or replace view {view} as select * replace (case when po_id = "
+        f"(select min(po_id) from ({select})) then null else po_status end as po_status) "
+        f"from ({select})"
+    )
+    con.close()
+    try:
+        result = materialize_main_job(
+            path,
+            selection=dg.AssetSelection.assets(dg.AssetKey(["marts", "fct_purchase_orders"])),
+        )
+        assert not result.success
+        (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert "NOT NULL constraint failed: " in str(failure.event_specific_data.error), failure
+        con = connect(path, read_only=True)
+        assert (
+            con.execute("select * from marts.fct_purchase_orders order by all").fetchall() == kept
+        )
+        con.close()
+    finally:
+        con = connect(path)
+        con.execute(definition.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+        con.close()
+        world["con"] = connect(path, read_only=True)
