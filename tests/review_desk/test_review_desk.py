@@ -28,7 +28,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.gateway.support import free_port
 from traceloom_pipelines.landing.loader import land_entity
-from traceloom_pipelines.landing.warehouse import connect, lake_connection, run
+from traceloom_pipelines.landing.warehouse import lake_connection, run
 from traceloom_pipelines.resources import PROJECT_ROOT
 from traceloom_pipelines.review_desk.auth import USERS_ENV, hash_password
 from traceloom_pipelines.sources.mes.contract import machines
@@ -57,11 +57,8 @@ def _land(data_dir: Path) -> None:
 
 
 def _query(data_dir: Path, sql: str, params: object = None) -> list[tuple]:
-    con = connect(data_dir, read_only=True)
-    try:
+    with lake_connection(data_dir, read_only=True) as con:
         return run(con, sql, params)
-    finally:
-        con.close()
 
 
 def _build_lake(data_dir: Path) -> None:
