@@ -280,6 +280,20 @@ def test_the_desk_in_chromium(desk, browser):
     # read 3 + 1 + 1 records, quarantined 2 + 1 (the re-dropped record quarantined again)
     expect(mes.locator(".rate")).to_have_text("60.0 %")
     assert float(mes.locator(".mttr").inner_text()) < 1
+
+    # a dead letter's window is replayed by the next pull that lands (it starts from the cursor
+    # the failed pull left)
+    page.goto(f"{url}/tenants/{ACME}/items/{dead}")
+    expect(page.locator("#status")).to_have_text("resolved")
+    with lake_connection(data_dir) as con:
+        run(
+            con,
+            "insert into audit.connector_runs values ('hr', 'employees', ?, 'run-2', ?, ?, "
+            "'landed', null, 'c2', 1, 2, 0, 0, 'closed', 0, null)",
+            [ACME, after, after],
+        )
+    page.reload()
+    expect(page.locator("#status")).to_have_text("resolved — replayed by a later pull (run run-2)")
     blue.context.close()
     page.context.close()
 

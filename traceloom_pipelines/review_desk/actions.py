@@ -22,7 +22,7 @@ What each action does:
   (``landing/pull.py``: the cursor advances only after a pull landed), so the next scheduled
   pull of that source, tenant and entity requests the same window again; that is the replay.
   The action records the request for it, and the desk shows the item replayed once
-  ``audit.connector_runs`` has a landed pull of that integration after the action. No
+  ``audit.connector_runs`` has a landed pull of that integration after the failure. No
   separate replay queue exists: the next pull does not read this table.
 * **resolve** and **discard**: the status only (nothing is re-dropped or deleted).
 

@@ -103,8 +103,9 @@ class ReviewItem:
         origin: quarantine: ``<source file>:<row>``; dead letter: the request URL.
         attempts: dead letter: requests made; else None.
         actions: the item's review actions, oldest first.
-        outcome: what became of the last retry (``landed``, ``waiting for the next landing``,
-            ``replayed by a later pull`` …), or None.
+        outcome: what became of a quarantined record's last retry (``landed``, ``waiting for
+            the next landing`` …) or of a dead letter's window (``replayed by a later pull``,
+            ``waiting for the next pull``), or None.
     """
 
     kind: str
@@ -174,17 +175,16 @@ def _actions(con: duckdb.DuckDBPyConnection, tenant_id: str, keys: list[str]) ->
 
 
 def _outcomes(con: duckdb.DuckDBPyConnection, items: list[ReviewItem]) -> None:
-    """Set :attr:`ReviewItem.outcome` of retried items: what landing or a later pull did."""
+    """Set :attr:`ReviewItem.outcome`: for a retried quarantined record what landing did with
+    its re-drop; for a dead letter whether a later pull of its integration landed (the pull
+    starts from the cursor the failed one left, so it requested the same window again)."""
     for item in items:
-        if item.status != "retried":
-            continue
-        last = item.actions[-1]
-        if item.kind == QUARANTINE:
+        if item.kind == QUARANTINE and item.status == "retried":
             rows = run(
                 con,
                 "select sum(rows_landed), sum(rows_quarantined), sum(rows_duplicate) "
                 "from audit.batches where tenant_id = ? and source_file = ?",
-                [item.tenant_id, last.drop_file],
+                [item.tenant_id, item.actions[-1].drop_file],
             )
             landed, quarantined, duplicate = rows[0]
             if landed is None:
@@ -195,19 +195,18 @@ def _outcomes(con: duckdb.DuckDBPyConnection, items: list[ReviewItem]) -> None:
                 item.outcome = "quarantined again (a new item)"
             else:
                 item.outcome = "skipped as a duplicate" if duplicate else "nothing read"
-        else:
+        elif item.kind == DEAD_LETTER:
             rows = run(
                 con,
                 "select run_id from audit.connector_runs where tenant_id = ? and source = ? "
-                "and entity = ? and status = 'landed' and started_at >= ? "
+                "and entity = ? and status = 'landed' and started_at > ? "
                 "order by started_at limit 1",
-                [item.tenant_id, item.source, item.entity, last.acted_at],
+                [item.tenant_id, item.source, item.entity, item.failed_at],
             )
-            item.outcome = (
-                f"replayed by a later pull (run {rows[0][0]})"
-                if rows
-                else "waiting for the next pull"
-            )
+            if rows:
+                item.outcome = f"replayed by a later pull (run {rows[0][0]})"
+            elif item.status == "retried":
+                item.outcome = "waiting for the next pull"
 
 
 def load_items(
