@@ -126,8 +126,9 @@ class ReviewDesk:
         self.auth = Authenticator(settings.users)
 
     # -- access -------------------------------------------------------------------------------
-    def _user(self, request: Request) -> DeskUser | Response:
-        user = self.auth.authenticate(request.headers)
+    async def _user(self, request: Request) -> DeskUser | Response:
+        # scrypt (tens of milliseconds) runs in a worker thread, never on the event loop
+        user = await run_in_threadpool(self.auth.authenticate, request.headers)
         if user is None:
             return Response(
                 "Sign in with your review desk user.",
@@ -138,9 +139,9 @@ class ReviewDesk:
             )
         return user
 
-    def _tenant_user(self, request: Request) -> tuple[DeskUser, str] | Response:
+    async def _tenant_user(self, request: Request) -> tuple[DeskUser, str] | Response:
         """The signed-in user and the path's tenant, or the 401/403 answer."""
-        user = self._user(request)
+        user = await self._user(request)
         if isinstance(user, Response):
             return user
         tenant_id = request.path_params["tenant"]
@@ -167,13 +168,13 @@ class ReviewDesk:
 
     # -- pages --------------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
-        user = self._user(request)
+        user = await self._user(request)
         if isinstance(user, Response):
             return user
         return RedirectResponse(f"/tenants/{user.tenants[0]}", status_code=303)
 
     async def queue(self, request: Request) -> Response:
-        access = self._tenant_user(request)
+        access = await self._tenant_user(request)
         if isinstance(access, Response):
             return access
         user, tenant_id = access
@@ -196,7 +197,7 @@ class ReviewDesk:
         return self._read(lambda con: find_item(con, tenant_id, key))
 
     async def item(self, request: Request) -> Response:
-        access = self._tenant_user(request)
+        access = await self._tenant_user(request)
         if isinstance(access, Response):
             return access
         user, tenant_id = access
@@ -218,7 +219,7 @@ class ReviewDesk:
         return _html(pages.message_page(user.name, user.tenants, "Not found", "No such item."), 404)
 
     async def act(self, request: Request) -> Response:
-        access = self._tenant_user(request)
+        access = await self._tenant_user(request)
         if isinstance(access, Response):
             return access
         user, tenant_id = access
