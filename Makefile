@@ -16,7 +16,7 @@ SCALE ?= 1
 DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
-.PHONY: setup run ingest test chaos dev serve bench lint docs clean browser worker bi
+.PHONY: setup run ingest test chaos dev serve bench lint docs clean browser worker bi review-desk
 
 setup: $(VENV)/.installed dbt_project/target/manifest.json $(BI_TEMPLATE)  ## virtualenvs + install + dbt parse + BI template
 
@@ -115,6 +115,12 @@ serve: setup  ## Dagster UI + daemon on the PostgreSQL instance in deploy/ (http
 	@echo "instance $(SERVE_HOME): postgresql://$$DAGSTER_PG_USER@$$DAGSTER_PG_HOST:$$DAGSTER_PG_PORT/$$DAGSTER_PG_DB"
 	export DAGSTER_HOME="$(SERVE_HOME)"; \
 	$(ui_and_daemon)
+
+# `make review-desk`: the review desk of dead letters and quarantined records (issue #13 §7) on
+# the lake of $TRACELOOM_DATA_DIR; users from TRACELOOM_REVIEW_DESK_USERS (README "Review desk").
+DESK_PORT = $(if $(filter environment command line,$(origin PORT)),$(PORT),8790)
+review-desk: setup  ## the review desk: retry, edit, resolve, discard failed records (http://127.0.0.1:8790, PORT=...)
+	$(BIN)/traceloom review-desk --host 127.0.0.1 --port $(DESK_PORT)
 
 # `make worker`: one Celery worker for runs launched with TRACELOOM_EXECUTOR=celery (start one or
 # more per machine). Broker, backend and queue from TRACELOOM_CELERY_*; NAME=... names the node

@@ -9,6 +9,8 @@ traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
 traceloom summary          print the warehouse summary
 traceloom contracts        print every source entity's contract as Markdown
 traceloom gateway          run the push gateway in the foreground
+traceloom review-desk      serve the review desk (dead letters, quarantine) in the foreground
+traceloom review-desk --hash-password   a password hash for $TRACELOOM_REVIEW_DESK_USERS (stdin)
 traceloom mqtt-bridge      MES and sensor messages from an MQTT broker into drop files
 traceloom demo mqtt-publish  replay the demo world's MES streams and sensor readings to MQTT
 traceloom opcua-bridge     machine status from an OPC-UA server into drop files (foreground)
@@ -75,6 +77,31 @@ def writable_data_dir(data_dir: Path, what: str = "data directory") -> str | Non
     except OSError as error:
         return f"the {what} {data_dir} is not writable: {error.strerror or error}"
     return None
+
+
+def review_desk(data_dir: Path, args: argparse.Namespace) -> int:
+    """``traceloom review-desk``: serve the desk, or (``--hash-password``) print the scrypt hash
+    of the password on standard input (one line; never echoed). Returns the exit code."""
+    if args.hash_password:
+        from traceloom_pipelines.review_desk.auth import hash_password
+
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            print("traceloom review-desk: no password on standard input", file=sys.stderr)
+            return 2
+        print(hash_password(password))
+        return 0
+    from traceloom_pipelines.review_desk.app import serve
+
+    problem = writable_data_dir(data_dir)
+    try:
+        if problem:
+            raise ValueError(problem)
+        serve(data_dir, host=args.host, port=args.port)
+    except ValueError as error:
+        print(f"traceloom review-desk: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -444,6 +471,20 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--host", default="127.0.0.1")
     gateway.add_argument("--port", type=int, default=8787)
 
+    desk = sub.add_parser(
+        "review-desk",
+        help="serve the review desk of dead letters and quarantined records "
+        "(users from $TRACELOOM_REVIEW_DESK_USERS)",
+        description="See traceloom_pipelines/review_desk/ and README.md (Review desk).",
+    )
+    desk.add_argument("--host", default="127.0.0.1")
+    desk.add_argument("--port", type=int, default=8790)
+    desk.add_argument(
+        "--hash-password",
+        action="store_true",
+        help="read a password from standard input, print its scrypt hash and exit",
+    )
+
     sub.add_parser(
         "mqtt-bridge",
         help="MES and sensor messages from an MQTT broker into drop files "
@@ -534,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"traceloom gateway: {error}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "review-desk":
+        return review_desk(data_dir, args)
     from traceloom_pipelines.summary import collect_summary, format_summary
 
     print(format_summary(collect_summary(data_dir)))

@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 
 from traceloom_pipelines import lake
-from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.landing.warehouse import lake_connection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "TRACELOOM_DATA_DIR"
@@ -60,26 +60,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A lake connection for the duration of one asset; closed on exit.
-
-        Readers never wait. A writer on the embedded (SQLite) catalog holds the lake's writer
-        lock while the connection is open, because SQLite commits one writer at a time; on the
-        PostgreSQL catalog writers run side by side and retry conflicting commits.
-        """
-        config = self.lake
-        if read_only or config.concurrent_writers:
-            con = connect(self.root, read_only=read_only)
-            try:
-                yield con
-            finally:
-                con.close()
-            return
-        with lake.lake_lock(config, lake.WRITER_LOCK):
-            con = connect(self.root)
-            try:
-                yield con
-            finally:
-                con.close()
+        """A lake connection for the duration of one asset; closed on exit
+        (:func:`traceloom_pipelines.landing.warehouse.lake_connection`: readers never wait, a
+        writer on the embedded catalog holds the lake's writer lock while it is open)."""
+        with lake_connection(self.root, read_only=read_only) as con:
+            yield con
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:

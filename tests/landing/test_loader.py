@@ -542,3 +542,32 @@ def test_a_column_the_contract_gained_is_added_to_an_existing_raw_table(tmp_path
     land_entity(con, work_orders, tmp_path / "landing")
     rows = run(con, 'select "JobNumber", "PartDescription" from raw.mes__work_orders order by 1')
     assert rows == [("WO-1", None), ("WO-2", "  Door  Panel ")]
+
+
+def test_a_quarantined_record_the_review_desk_retries_is_read_again_once(tmp_path, con):
+    """Issue #13 §7: a record already quarantined is a duplicate when dropped again, unless the
+    review desk sent it back ('retry' in audit.review_actions); quarantined again, its new row
+    makes the next copy a duplicate again."""
+    bad = json.dumps({"machine_id": "M-3", "ideal_cycle_time_seconds": 12})
+
+    def drop_and_land(name: str):
+        _write(tmp_path, "acme", "mes", "machines", name, bad + "\n")
+        return land_entity(con, machines, tmp_path / "landing").total
+
+    assert drop_and_land("a.jsonl").rows_quarantined == 1
+    assert drop_and_land("b.jsonl").rows_duplicate == 1
+    ((record_hash, quarantined_at),) = run(
+        con, "select record_hash, quarantined_at from audit.quarantine"
+    )
+    run(
+        con,
+        "insert into audit.review_actions values ('a1', 'acme', 'quarantine', 'qkey', 'mes', "
+        "'machines', ?, 'retry', 'ada', ?, ?, null, 'acme/mes/machines/c.jsonl')",
+        [record_hash, quarantined_at, quarantined_at],
+    )
+    assert drop_and_land("c.jsonl").rows_quarantined == 1
+    assert drop_and_land("d.jsonl").rows_duplicate == 1
+    assert _quarantine(con) == {
+        ("a.jsonl", 1): ["factory:not_nullable"],
+        ("c.jsonl", 1): ["factory:not_nullable"],
+    }

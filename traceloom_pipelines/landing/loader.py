@@ -871,7 +871,8 @@ class EntityLoader:
     def _hash_and_dedupe(self, frame: pl.DataFrame, tenant_id: str) -> pl.DataFrame:
         """Add ``_record_hash``/``_json_ok``; drop exact duplicates within the chunk (the first
         occurrence in file order stays) and of rows already landed or quarantined for this
-        tenant and entity."""
+        tenant and entity — except quarantined rows the review desk sent back for another try
+        (``audit.review_actions``, action ``retry``, issue #13 §7)."""
         self.con.register("_chunk", frame)
         try:
             hashed = self.con.sql(
@@ -896,7 +897,15 @@ class EntityLoader:
                   and not exists (
                     select 1 from audit.quarantine q
                     where q.tenant_id = $tenant and q.source_system = $system
-                      and q.entity = $entity and q.record_hash = f._record_hash)
+                      and q.entity = $entity and q.record_hash = f._record_hash
+                      -- a quarantined record the review desk sent back ('retry') is read
+                      -- again; quarantined again, its new row blocks later duplicates
+                      and not exists (
+                        select 1 from audit.review_actions a
+                        where a.tenant_id = q.tenant_id and a.item_kind = 'quarantine'
+                          and a.action = 'retry' and a.source = q.source_system
+                          and a.entity = q.entity and a.record_hash = q.record_hash
+                          and a.acted_at >= q.quarantined_at))
                 order by _file, _source_row
                 """.replace("{table}", quote(self.entity.table)),
                 params={

@@ -8,6 +8,8 @@ DuckLake has no PRIMARY KEY or UNIQUE constraints: keys below are kept by the co
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -151,6 +153,25 @@ create table if not exists audit.schema_drift (
     recorded_at timestamp not null,
     run_id varchar
 );
+-- Issue #13 §7 (003 §7.2): the review desk's actions on dead letters and quarantined
+-- records, one row per action (traceloom_pipelines/review_desk/actions.py). A quarantine
+-- 'retry' re-drops the record unchanged; landing then reads that record_hash again instead of
+-- skipping it as already quarantined (landing/loader.py, _hash_and_dedupe).
+create table if not exists audit.review_actions (
+    action_id varchar not null,
+    tenant_id varchar not null,
+    item_kind varchar not null,
+    item_key varchar not null,
+    source varchar not null,
+    entity varchar not null,
+    record_hash varchar,
+    action varchar not null,
+    actor varchar not null,
+    acted_at timestamp not null,
+    failed_at timestamp not null,
+    note varchar,
+    drop_file varchar
+);
 create table if not exists audit.pull_snapshots (
     snapshot_id varchar not null,
     source varchar not null,
@@ -200,6 +221,37 @@ def connect(
         con.close()
         raise
     return con
+
+
+@contextmanager
+def lake_connection(
+    data_dir: Path, read_only: bool = False, lock_timeout_s: float = lake.LOCK_TIMEOUT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A lake connection (:func:`connect`) for the duration of the block; closed on exit.
+
+    Readers never wait. A writer on the embedded (SQLite) catalog holds the lake's writer lock
+    while the connection is open, because SQLite commits one writer at a time; on the
+    PostgreSQL catalog writers run side by side and retry conflicting commits
+    (:func:`traceloom_pipelines.lake.transaction`).
+
+    Raises:
+        TimeoutError: a writer on the embedded catalog did not get the writer lock within
+            ``lock_timeout_s`` seconds (e.g. a web request behind a long landing).
+    """
+    config = lake.LakeConfig.from_env(data_dir)
+    if read_only or config.concurrent_writers:
+        con = connect(data_dir, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    with lake.lake_lock(config, lake.WRITER_LOCK, timeout_s=lock_timeout_s):
+        con = connect(data_dir)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 AUDIT_TABLES = tuple(re.findall(r"create table if not exists (audit\.\w+)", AUDIT_DDL))
