@@ -12,6 +12,7 @@ from pathlib import Path
 from traceloom_pipelines.demo import (
     certifications,
     defects,
+    finance,
     labor,
     logistics,
     po_risk,
@@ -273,11 +274,12 @@ def _generate_tenant(
         stock_event_ent,
         booking_ent,
     ]
-    stages.start(f"{world.name}: logistics, certifications")
+    stages.start(f"{world.name}: logistics, certifications, finance")
     shipments = logistics.build_shipments(world, pos)
     logistics_entities, logistics_tags = logistics.logistics_drops(world, shipments)
     certification_entities, certification_state = certifications.certification_drops(world)
-    entities += logistics_entities + certification_entities
+    finance_entities, finance_tags = finance.finance_drops(world, pos)
+    entities += logistics_entities + certification_entities + finance_entities
     sensor_ent, sensor_tags, excursions, blips = sensors.sensor_reading_drops(
         world, work_orders, shipments, sum(e.rows_read() for e in entities)
     )
@@ -295,6 +297,7 @@ def _generate_tenant(
     tags = defects.inject_defects(world.rng("defects"), by_key, registry)
     tags.extend(logistics_tags)
     tags.extend(sensor_tags)
+    tags.extend(finance_tags)
     stages.start(f"{world.name}: writing files")
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
