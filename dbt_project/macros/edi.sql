@@ -25,3 +25,13 @@
         else {{ po_id }} || '-' || printf('%02d', {{ line_sequence }})
     end
 {%- endmacro %}
+
+{% macro edi_transaction_headers(relation) -%}
+    {#- One record per EDI transaction of `relation` (which has `transaction_key`): its first
+        record, which speaks for the header an X12 / EDIFACT line record repeats. -#}
+    select *
+    from {{ relation }}
+    qualify row_number() over (
+        partition by tenant_id, transaction_key order by line_sequence, _source_row
+    ) = 1
+{%- endmacro %}

@@ -63,6 +63,21 @@ def locode_field(path: str, description: str) -> pa.Column:
     )
 
 
+def amount_field(path: str, description: str, *, required: bool = False) -> pa.Column:
+    """A money amount or percentage: a number, never negative (``non_negative``)."""
+    return field(path, NUMBER, required=required, non_negative_value=True, description=description)
+
+
+def validity_fields() -> dict[str, pa.Column]:
+    """``validFrom`` (required) and ``validTo`` (empty = open-ended) dates, and ``updatedAt``
+    (the later one supersedes an earlier record of the same id)."""
+    return {
+        "validFrom": field("$.validFrom", DATE, required=True),
+        "validTo": field("$.validTo", DATE, description="Last valid day; open-ended if empty."),
+        "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+    }
+
+
 expedite_options = SourceEntity(
     system="finance",
     entity="expedite_options",
@@ -88,23 +103,12 @@ expedite_options = SourceEntity(
                 description="Port-to-port days of the mode on the lane (departure to arrival).",
             ),
             "costBasis": field("$.costBasis", required=True, accepted=COST_BASES),
-            "rate": field(
-                "$.rate",
-                NUMBER,
-                required=True,
-                non_negative_value=True,
-                description="Premium per unit of the PO's quantity, or per shipment.",
+            "rate": amount_field(
+                "$.rate", "Premium per unit of the PO's quantity, or per shipment.", required=True
             ),
-            "minimumCharge": field(
-                "$.minimumCharge",
-                NUMBER,
-                non_negative_value=True,
-                description="Least premium charged per shipment.",
-            ),
+            "minimumCharge": amount_field("$.minimumCharge", "Least premium charged per shipment."),
             "currency": currency_field("$.currency", "ISO 4217 currency of rate and minimum."),
-            "validFrom": field("$.validFrom", DATE, required=True),
-            "validTo": field("$.validTo", DATE, description="Last valid day; open-ended if empty."),
-            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+            **validity_fields(),
         },
         name="finance.expedite_options",
     ),
@@ -131,28 +135,17 @@ chargeback_rules = SourceEntity(
                 non_negative_value=True,
                 description="Days late past the requested delivery date that cost nothing.",
             ),
-            "flatFee": field(
-                "$.flatFee",
-                NUMBER,
-                non_negative_value=True,
-                description="Charged once when the delivery is later than the grace days.",
+            "flatFee": amount_field(
+                "$.flatFee", "Charged once when the delivery is later than the grace days."
             ),
-            "percentPerDay": field(
-                "$.percentPerDay",
-                NUMBER,
-                non_negative_value=True,
-                description="Percent of the PO value per day late beyond the grace days.",
+            "percentPerDay": amount_field(
+                "$.percentPerDay", "Percent of the PO value per day late beyond the grace days."
             ),
-            "capPercent": field(
-                "$.capPercent",
-                NUMBER,
-                non_negative_value=True,
-                description="Most charged back, in percent of the PO value; uncapped if empty.",
+            "capPercent": amount_field(
+                "$.capPercent", "Most charged back, in percent of the PO value; uncapped if empty."
             ),
             "currency": currency_field("$.currency", "ISO 4217 currency of the flat fee."),
-            "validFrom": field("$.validFrom", DATE, required=True),
-            "validTo": field("$.validTo", DATE, description="Last valid day; open-ended if empty."),
-            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+            **validity_fields(),
         },
         name="finance.chargeback_rules",
     ),
