@@ -9,11 +9,11 @@ records (latest ``updatedAt`` per id) and the PO's expected timeline, and compar
 from __future__ import annotations
 
 import json
-import math
-from datetime import UTC, date
+from datetime import UTC
 
 import pytest
 
+from traceloom_pipelines.demo.finance import price_delay
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.sources.finance.contract import chargeback_rules, expedite_options
@@ -99,13 +99,9 @@ def _latest(con, table: str, key: str) -> list[dict]:
     return list({(r["tenant_id"], r[key]): r for r in rows}.values())
 
 
-def _valid(record: dict, day: date) -> bool:
-    return record["validFrom"] <= day and (record["validTo"] is None or record["validTo"] >= day)
-
-
 def _expected_costs(con) -> dict[tuple[str, str], dict]:
-    """fct_po_delay_risk's cost rule (its yml), computed from the landed finance records, the
-    POs and their expected timeline."""
+    """fct_po_delay_risk's cost rule (``price_delay``, the rule of its yml in Python) on the
+    landed finance records, the POs and their expected timeline as the marts hold them."""
     rules = _latest(con, "finance__chargeback_rules", "ruleId")
     options = _latest(con, "finance__expedite_options", "optionId")
     stages: dict[tuple[str, str], dict] = {}
@@ -120,74 +116,40 @@ def _expected_costs(con) -> dict[tuple[str, str], dict]:
         for p in _rows(con, "select * from marts.fct_purchase_orders")
     }
     out = {}
-    for po_key, stage in stages.items():
-        po = pos[po_key]
-        tenant = po_key[0]
+    for (tenant, po_id), stage in stages.items():
+        po = pos[(tenant, po_id)]
         day = stage["DELIVERED"]["as_of_at"].astimezone(UTC).date()
         delivered = stage["DELIVERED"]["expected_at"].astimezone(UTC).date()
-        lateness = (delivered - po["requested_delivery_date"]).days
-        matching = [
-            r
-            for r in rules
-            if r["tenant_id"] == tenant and r["customer"] == po["customer"] and _valid(r, day)
-        ]
-        # the latest valid_from wins, then the lowest rule id
-        rule = max(
-            sorted(matching, key=lambda r: r["ruleId"]), key=lambda r: r["validFrom"], default=None
-        )
-        cost = None
-        if rule is not None and rule["currency"] == po["currency"]:
-            value = po["quantity"] * po["unit_price"]
-            if lateness <= rule["graceDays"]:
-                cost = 0.0
-            else:
-                cost = (rule["flatFee"] or 0) + (rule["percentPerDay"] or 0) / 100 * value * (
-                    lateness - rule["graceDays"]
-                )
-                if rule["capPercent"] is not None:
-                    cost = min(cost, rule["capPercent"] / 100 * value)
-        grace = rule["graceDays"] if rule else 0
-        candidates = []
+        voyage = None
         if stage["DEPARTED"]["stage_status"] != "done":
-            voyage = (
-                stage["ARRIVED"]["expected_at"] - stage["DEPARTED"]["expected_at"]
-            ).total_seconds() / 86400
-            for x in options:
-                if (
-                    x["tenant_id"] == tenant
-                    and x["originPort"] == po["route_origin"]
-                    and x["destinationPort"] == po["route_destination"]
-                    and x["currency"] == po["currency"]
-                    and _valid(x, day)
-                    and voyage - x["transitDays"] >= 1
-                ):
-                    premium = x["rate"] * (po["quantity"] if x["costBasis"] == "per_unit" else 1)
-                    saves = math.floor(voyage - x["transitDays"])
-                    meets = max(lateness, 0) - saves <= grace
-                    candidates.append(
-                        (not meets, max(x["minimumCharge"] or 0, premium), -saves, x["optionId"],
-                         x["mode"], saves, meets)
-                    )  # fmt: skip
-        best = min(candidates) if candidates else None
-        expedite = (
-            cost is not None
-            and round(cost, 2) > 0
-            and best is not None
-            and best[6]
-            and round(best[1], 2) < round(cost, 2)
+            span = stage["ARRIVED"]["expected_at"] - stage["DEPARTED"]["expected_at"]
+            voyage = span.total_seconds() / 86400
+        out[(tenant, po_id)] = price_delay(
+            po,
+            (delivered - po["requested_delivery_date"]).days,
+            voyage,
+            [r for r in rules if r["tenant_id"] == tenant],
+            [x for x in options if x["tenant_id"] == tenant],
+            day,
         )
-        out[po_key] = {
-            "expected_delay_days": max(lateness, 0),
-            "chargeback_rule_id": rule["ruleId"] if rule else None,
-            "cost_of_doing_nothing": None if cost is None else round(cost, 2),
-            "expedite_option_id": best[3] if best else None,
-            "cheapest_expedite_mode": best[4] if best else None,
-            "cheapest_expedite_cost": round(best[1], 2) if best else None,
-            "expedite_saves_days": best[5] if best else None,
-            "expedite_meets_window": best[6] if best else None,
-            "recommended_action": "expedite" if expedite else "wait",
-        }
     return out
+
+
+def _mart_costs(con) -> dict[tuple[str, str], dict]:
+    rows = _rows(
+        con, f"select tenant_id, po_id, {', '.join(COST_COLUMNS)} from marts.fct_po_delay_risk"
+    )
+    return {(r["tenant_id"], r["po_id"]): {c: r[c] for c in COST_COLUMNS} for r in rows}
+
+
+def _assert_costs_equal(got: dict, want: dict, po_key: tuple[str, str]) -> None:
+    """The mart's costs equal ``want``, money to the cent."""
+    got = dict(got)
+    for column in ("cost_of_doing_nothing", "cheapest_expedite_cost"):
+        if want[column] is not None and got[column] is not None:
+            assert got[column] == pytest.approx(want[column], abs=0.011), (po_key, column)
+            got[column] = want[column]
+    assert got == want, po_key
 
 
 @pytest.mark.slow
@@ -197,20 +159,10 @@ def test_cost_of_delay_matches_the_rule_computed_from_the_landed_contract(
     done, con = logistics_world["dbt"], logistics_world["con"]
     assert done.returncode == 0, done.stdout[-4000:]
     expected = _expected_costs(con)
-    got = {
-        (r["tenant_id"], r["po_id"]): {c: r[c] for c in COST_COLUMNS}
-        for r in _rows(
-            con, f"select tenant_id, po_id, {', '.join(COST_COLUMNS)} from marts.fct_po_delay_risk"
-        )
-    }
+    got = _mart_costs(con)
     assert set(got) == set(expected)
     for po_key, want in expected.items():
-        row = got[po_key]
-        for column in ("cost_of_doing_nothing", "cheapest_expedite_cost"):
-            if want[column] is not None:
-                assert row[column] == pytest.approx(want[column], abs=0.011), (po_key, column)
-                row[column] = want[column]
-        assert row == want, po_key
+        _assert_costs_equal(got[po_key], want, po_key)
     # the demo world exercises every branch of the rule
     actions = [e["recommended_action"] for e in expected.values()]
     assert "expedite" in actions and "wait" in actions
@@ -222,6 +174,20 @@ def test_cost_of_delay_matches_the_rule_computed_from_the_landed_contract(
         and e["recommended_action"] == "wait"
         for e in expected.values()
     )  # an expedite dearer than the chargeback
+
+
+@pytest.mark.slow
+def test_cost_of_delay_is_the_answer_key(logistics_world) -> None:
+    """The generator's own expectation (its twins' expected times and the finance records it
+    dropped) for every open PO whose customer has a rule."""
+    key, con = logistics_world["key"], logistics_world["con"]
+    got = _mart_costs(con)
+    assert key["cost_of_delay"]
+    for entry in key["cost_of_delay"]:
+        po_key = (entry["tenant_id"], entry["po_id"])
+        want = {c: entry[c] for c in COST_COLUMNS}
+        _assert_costs_equal(got[po_key], want, po_key)
+    assert {e["recommended_action"] for e in key["cost_of_delay"]} == {"expedite", "wait"}
 
 
 @pytest.mark.slow

@@ -18,10 +18,13 @@ that is not ISO 4217 (``US$``) and is quarantined (``currency:iso_4217``).
 
 from __future__ import annotations
 
+import math
+
 from traceloom_pipelines.demo.clock import DAY, date_of, iso_s
 from traceloom_pipelines.demo.drops import EntityDrops, dumps
 from traceloom_pipelines.demo.masters import TenantWorld
-from traceloom_pipelines.demo.purchase_orders import PurchaseOrder
+from traceloom_pipelines.demo.po_risk import Twin
+from traceloom_pipelines.demo.purchase_orders import PurchaseOrder, _day_number
 
 EUROPE = ("NL", "DE", "GB")
 SOUTH_ASIA = ("BD", "LK", "IN")
@@ -137,9 +140,12 @@ def _chargeback_rules(world: TenantWorld) -> tuple[list[dict], list[dict]]:
     return current, old
 
 
-def finance_drops(world: TenantWorld, pos: list[PurchaseOrder]) -> tuple[list[EntityDrops], list]:
-    """``finance/{expedite_options,chargeback_rules}`` drops of one tenant, and the tags of
-    their quarantined records (answer key ``quarantine``)."""
+def finance_drops(
+    world: TenantWorld, pos: list[PurchaseOrder]
+) -> tuple[list[EntityDrops], list[dict], dict]:
+    """``finance/{expedite_options,chargeback_rules}`` drops of one tenant, the tags of their
+    quarantined records (answer key ``quarantine``) and the records that land, the latest per
+    id: ``{"options": [...], "rules": [...]}``."""
     options = EntityDrops(world.name, "finance", "expedite_options")
     rows = _expedite_rows(world, pos)
     export = f"expedite_options_{date_of(world.window_start)}_export.csv"
@@ -173,4 +179,114 @@ def finance_drops(world: TenantWorld, pos: list[PurchaseOrder]) -> tuple[list[En
     }
     items = [dumps(r) for r in old + current] + [(dumps(bad), tag)]
     rules.add(f"chargeback_rules_{date_of(world.window_start)}.json", "array", items)
-    return [options, rules], [tag]
+    state = {
+        "options": list({r["optionId"]: r for r in rows + changes}.values()),
+        "rules": old + current,
+    }
+    return [options, rules], [tag], state
+
+
+def _valid_on(record: dict, day: object) -> bool:
+    return record["validFrom"] <= day and (record["validTo"] is None or record["validTo"] >= day)
+
+
+def price_delay(
+    po: dict,
+    lateness_days: int | None,
+    voyage_days: float | None,
+    rules: list[dict],
+    options: list[dict],
+    day: object,
+) -> dict:
+    """The cost rule of ``fct_po_delay_risk`` (its yml; issue #16 §4, 000 §4.2) in Python, for
+    the answer key and the tests.
+
+    Args:
+        po: ``customer``, ``currency``, ``quantity``, ``unit_price``, ``route_origin``,
+            ``route_destination`` of the PO.
+        lateness_days: expected DELIVERED day − requested delivery day (negative = early); None
+            without a requested date.
+        voyage_days: expected DEPARTED → ARRIVED in days (fractional); None once departed.
+        rules, options: the tenant's chargeback rules and expedite options as exported (field
+            names of the finance contract), the latest record per id.
+        day: the as-of day, comparable with ``validFrom`` / ``validTo`` (ISO text or dates).
+
+    Returns:
+        The mart's cost columns: ``expected_delay_days``, ``chargeback_rule_id``,
+        ``cost_of_doing_nothing`` and ``cheapest_expedite_cost`` (in the PO's currency, rounded
+        to cents), ``expedite_option_id``, ``cheapest_expedite_mode``, ``expedite_saves_days``,
+        ``expedite_meets_window``, ``recommended_action``.
+    """
+    valid = sorted(
+        (r for r in rules if r["customer"] == po["customer"] and _valid_on(r, day)),
+        key=lambda r: r["ruleId"],
+    )
+    rule = max(valid, key=lambda r: r["validFrom"], default=None)  # latest validFrom, lowest id
+    value = None if po["unit_price"] is None else po["quantity"] * po["unit_price"]
+    cost = None
+    if rule and rule["currency"] == po["currency"] and None not in (lateness_days, value):
+        beyond = lateness_days - rule["graceDays"]
+        cost = 0.0
+        if beyond > 0:
+            cost = (rule["flatFee"] or 0) + (rule["percentPerDay"] or 0) / 100 * value * beyond
+            if rule["capPercent"] is not None:
+                cost = min(cost, rule["capPercent"] / 100 * value)
+    late = max(lateness_days or 0, 0)
+    grace = rule["graceDays"] if rule else 0
+    candidates = []
+    for x in options if voyage_days is not None else ():
+        if (
+            (x["originPort"], x["destinationPort"]) == (po["route_origin"], po["route_destination"])
+            and x["currency"] == po["currency"]
+            and _valid_on(x, day)
+            and voyage_days - x["transitDays"] >= 1
+        ):
+            saves = math.floor(voyage_days - x["transitDays"])
+            premium = x["rate"] * (po["quantity"] if x["costBasis"] == "per_unit" else 1)
+            meets = late - saves <= grace
+            price = max(x["minimumCharge"] or 0, premium)
+            candidates.append((not meets, price, -saves, x["optionId"], x["mode"], saves, meets))
+    best = min(candidates, default=None)
+    cost = None if cost is None else round(cost, 2)
+    expedite = bool(cost and best and best[6] and round(best[1], 2) < cost)
+    return {
+        "expected_delay_days": None if lateness_days is None else late,
+        "chargeback_rule_id": rule["ruleId"] if rule else None,
+        "cost_of_doing_nothing": cost,
+        "expedite_option_id": best[3] if best else None,
+        "cheapest_expedite_mode": best[4] if best else None,
+        "cheapest_expedite_cost": round(best[1], 2) if best else None,
+        "expedite_saves_days": best[5] if best else None,
+        "expedite_meets_window": best[6] if best else None,
+        "recommended_action": "expedite" if expedite else "wait",
+    }
+
+
+def cost_of_delay_key(
+    world: TenantWorld, pos: list[PurchaseOrder], twins: list[Twin], state: dict
+) -> list[dict]:
+    """Answer-key ``cost_of_delay``: the mart's cost columns (:func:`price_delay`) of every open
+    PO of the tenant whose customer has a chargeback rule, from the generator's own twins
+    (expected times) and the finance records it dropped (``state``, :func:`finance_drops`)."""
+    by_id = {po.po_id: po.latest for po in pos}
+    day = date_of(world.as_of)
+    out = []
+    for twin in twins:
+        latest = by_id[twin.po_id]
+        if not twin.is_open:
+            continue
+        po = {
+            "customer": latest["customer"],
+            "currency": latest["currency"],
+            "quantity": latest["quantity"],
+            "unit_price": latest["price"],
+            "route_origin": latest["routeTemplate"]["origin"],
+            "route_destination": latest["routeTemplate"]["destination"],
+        }
+        lateness = twin.expected["DELIVERED"] // DAY - _day_number(latest["requestedDeliveryDate"])
+        e = twin.expected
+        voyage = None if twin.departed else (e["ARRIVED"] - e["DEPARTED"]) / DAY
+        costs = price_delay(po, lateness, voyage, state["rules"], state["options"], day)
+        if costs["chargeback_rule_id"] is not None:
+            out.append({"tenant_id": world.name, "po_id": twin.po_id, **costs})
+    return out
