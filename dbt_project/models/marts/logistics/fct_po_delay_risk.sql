@@ -1,8 +1,8 @@
 -- Delay risk of every open purchase order (not delivered, not cancelled), issue 6 §2: five risk
 -- signals with their evidence, a combined risk level and the reason in plain words; and the
 -- cost of the expected delay vs the cheapest expedite option (issue #16 §4). Windows, signal
--- rules, the level rule and the cost rule: fct_po_delay_risk.yml. Public feeds (HKO warnings, MarDep
--- congestion, AIS) apply to every tenant, so they are joined without a tenant key.
+-- rules, the level rule and the cost rule: fct_po_delay_risk.yml. Public feeds (HKO warnings,
+-- MarDep congestion, AIS) apply to every tenant, so they are joined without a tenant key.
 {% set eta_tolerance_hours = var('po_risk_eta_tolerance_hours', 24) %}
 {% set late_production_hours = var('po_risk_late_production_hours', 24) %}
 with timeline as (

@@ -23,8 +23,9 @@ records as (
     select
         source.tenant_id,
         acknowledgments.po_id,
-        {{ edi_line_item_id('acknowledgments.po_id', 'source.line_number', 'source.line_sequence') }}
-            as line_item_id,
+        {{ edi_line_item_id(
+            'acknowledgments.po_id', 'source.line_number', 'source.line_sequence'
+        ) }} as line_item_id,
         source.line_number,
         source.line_sequence,
         case
