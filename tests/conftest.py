@@ -33,6 +33,7 @@ SHARED_WORLD_MODULES = {
     # the landed and dbt-built logistics world of tests/sources/conftest.py
     "logistics-world": {
         "tests/sources/test_certifications.py",
+        "tests/sources/test_finance.py",
         "tests/sources/test_logistics.py",
         "tests/sources/test_po_twin.py",
     },

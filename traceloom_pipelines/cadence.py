@@ -178,6 +178,14 @@ CADENCES: tuple[Cadence, ...] = (
         "000 §4.1 (periodic CSV/feed from compliance teams; validity windows are days)",
     ),
     Cadence(
+        "finance_daily_0430",
+        "30 4 * * *",
+        ("finance/expedite_options", "finance/chargeback_rules"),
+        timedelta(hours=26),
+        "000 §4.2 (limited-scope batch integration to finance/ERP modules; rate cards and "
+        "customer terms change by the week)",
+    ),
+    Cadence(
         "weather_warnings_every_15_minutes",
         "*/15 * * * *",
         ("weather/hko_warning_summary", "weather/hko_warning_details"),

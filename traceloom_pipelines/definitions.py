@@ -39,6 +39,7 @@ from traceloom_pipelines.sources.dagster.assets import assets as dagster_assets
 from traceloom_pipelines.sources.edi.assets import assets as edi_assets
 from traceloom_pipelines.sources.erp.assets import assets as erp_assets
 from traceloom_pipelines.sources.factory.assets import assets as factory_assets
+from traceloom_pipelines.sources.finance.assets import assets as finance_assets
 from traceloom_pipelines.sources.hr.assets import assets as hr_assets
 from traceloom_pipelines.sources.iot.assets import assets as iot_assets
 from traceloom_pipelines.sources.logistics.assets import assets as logistics_assets
@@ -63,6 +64,7 @@ ASSETS = with_ownership(
         integration_audit,
         *logistics_assets,
         *certifications_assets,
+        *finance_assets,
         *weather_assets,
         *ais_assets,
         *edi_assets,

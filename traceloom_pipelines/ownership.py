@@ -39,6 +39,7 @@ GROUP_DOMAINS: dict[str, str] = {
     "erp": "procurement",
     "certifications": "procurement",
     "edi": "procurement",
+    "finance": "procurement",
     "orders": "procurement",
     "suppliers": "procurement",
     "mes": "manufacturing",

@@ -24,6 +24,7 @@ from traceloom_pipelines.resources import PROJECT_ROOT
 from traceloom_pipelines.sources.certifications import contract as certifications
 from traceloom_pipelines.sources.erp import contract as erp
 from traceloom_pipelines.sources.factory import contract as factory
+from traceloom_pipelines.sources.finance import contract as finance
 from traceloom_pipelines.sources.hr import contract as hr
 from traceloom_pipelines.sources.iot import contract as iot
 from traceloom_pipelines.sources.logistics import contract as logistics
@@ -34,7 +35,7 @@ SCALE = 0.002
 TENANTS = ("acme-apparel", "borealis-appliances")
 ENTITIES = {
     f"{e.system}/{e.entity}": e
-    for module in (mes, erp, factory, hr, wms, logistics, certifications, iot)
+    for module in (mes, erp, factory, hr, wms, logistics, certifications, finance, iot)
     for e in module.ENTITIES
 }
 DEFECT_CLASSES = {
@@ -48,6 +49,7 @@ DEFECT_CLASSES = {
     "non_numeric_value",
     "unknown_sensor_type",
     "wrong_unit",
+    "unknown_currency",
 }
 DUPLICATED = {
     "purchase_orders",

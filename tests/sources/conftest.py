@@ -21,7 +21,8 @@ DBT_DIR = PROJECT_ROOT / "dbt_project"
 # What the logistics, certification and supplier marts read.
 # factory, weather, ais and port: the PO digital twin (fct_po_timeline, fct_po_delay_risk);
 # edi: the third purchase-order and milestone route (the demo world drops none: empty tables);
-# iot: sensor excursions, a delay-risk signal and a timeline flag.
+# iot: sensor excursions, a delay-risk signal and a timeline flag; finance: the delay risk's
+# cost of delay.
 LOGISTICS_WORLD_SYSTEMS = (
     "edi",
     "iot",
@@ -29,6 +30,7 @@ LOGISTICS_WORLD_SYSTEMS = (
     "mes",
     "logistics",
     "certifications",
+    "finance",
     "factory",
     "weather",
     "ais",
@@ -46,7 +48,7 @@ LOGISTICS_MARTS = (
 @pytest.fixture(scope="session")
 def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A small demo world (two tenants, scale 0.01, as of 2026-03-01) whose ERP, MES, factory,
-    logistics, certification and public weather / AIS / port drops are landed into a real
+    logistics, certification, finance and public weather / AIS / port drops are landed into a real
     DuckDB file, then ``dbt build`` of the logistics / certification / supplier / PO twin marts
     and everything upstream, tests included (dbt var ``po_twin_as_of`` = the world's as_of).
 

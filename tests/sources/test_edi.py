@@ -478,11 +478,44 @@ def _erp_drop_po(po_id: str, updated: str) -> dict:
     }
 
 
+def _ordrsp(ref: str, function: str, number: str, ack_date: str, po: str, lines: list) -> str:
+    """An EDIFACT ORDRSP interchange (UNT and UNZ counted) from 5790000000029: BGM 1225
+    ``function``, acknowledgment date ``ack_date`` (YYYYMMDD), lines ``(LIN 1229 action,
+    ordered, acknowledged)``."""
+    body = [
+        "UNH+1+ORDRSP:D:96A:UN",
+        f"BGM+231+{number}+{function}",
+        f"DTM+137:{ack_date}:102",
+        f"RFF+ON:{po}",
+    ]
+    for n, (action, ordered, acknowledged) in enumerate(lines, start=1):
+        body += [f"LIN+{n}+{action}", f"QTY+21:{ordered}:PCE", f"QTY+113:{acknowledged}:PCE"]
+    body.append(f"UNT+{len(body) + 1}+1")
+    unb = f"UNB+UNOC:3+5790000000029:14+5790000000012:14+260306:0900+{ref}"
+    return "".join(f"{s}'" for s in (unb, *body, f"UNZ+1+{ref}"))
+
+
+# 855s of PO-1001 (PO_850): quantities changed on line 1, line 2 split into 200 accepted and 100
+# backordered for a later date; the same PO accepted unchanged, with an earlier acknowledgment
+# date, in a file landed after it (the acknowledgment date wins over landing order)
+ACK_855_CHANGED = [
+    "BAK*00*AC*PO-1001*20260301****SO-77*20260302",
+    "PO1*1*1200*EA*18.5**BP*MCS-NVY-M",
+    "ACK*IQ*1000*EA*068*20260418",
+    "PO1*2*300*EA*18.5**BP*MCS-NVY-L",
+    "ACK*IA*200*EA*068*20260415",
+    "ACK*IB*100*EA*068*20260430",
+]
+ACK_855_EARLIER = ["BAK*00*AD*PO-1001*20260301****SO-76*20260301"]
+ACK_855_REJECTED = ["BAK*00*RJ*PO-1001*20260301****SO-9*20260303"]
+
+
 @pytest.mark.slow
 def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_path):
     """Issue #16: X12 850 / EDIFACT ORDERS become POs of route `edi` (quantity = sum of the
     lines; a later cancellation wins), their lines PO lines, 856 / DESADV shipment milestones;
-    at the same updated_at an ERP route wins over EDI."""
+    at the same updated_at an ERP route wins over EDI. 855 / ORDRSP give every PO (any route)
+    its latest acknowledgment: status, date, and per line the acknowledged quantity and date."""
     ship_notice = [s.replace("PO-7781", "PO-1001") for s in SHIP_NOTICE_856]
     _drop(tmp_path, "purchase_orders", "po.x12", _x12("PO", [("850", "0001", PO_850)]))
     _drop(tmp_path, "purchase_orders", "orders.edifact", ORDERS)
@@ -507,6 +540,20 @@ def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_pat
     cancel = _x12("PO", [("850", "0001", cancellation)], control="000000102")
     cancel = cancel.replace("*260301*", "*260305*")  # ISA09
     _drop(tmp_path, "purchase_orders", "cancel.x12", cancel, "gamma")
+    # acknowledgments (issue #16 §1): acme's 850 PO changed by an 855 (and an earlier-dated 855
+    # landed later), acme's ORDERS PO changed by an ORDRSP (BGM 4, 48 → 40), beta's ERP PO
+    # rejected by an 855 without lines, gamma's PO accepted then rejected by two ORDRSPs of the
+    # same date (the later landed wins)
+    _drop(tmp_path, "po_acknowledgments", "ack.x12", _x12("PR", [("855", "1", ACK_855_CHANGED)]))
+    early = _x12("PR", [("855", "1", ACK_855_EARLIER)], control="000000202")
+    _drop(tmp_path, "po_acknowledgments", "ack_early.x12", early)
+    _drop(tmp_path, "po_acknowledgments", "ordrsp.edi", ORDRSP)
+    rejected = _x12("PR", [("855", "1", ACK_855_REJECTED)], control="000000203")
+    _drop(tmp_path, "po_acknowledgments", "reject.x12", rejected, "beta")
+    accepted = _ordrsp("G1", "29", "RSP-G1", "20260306", "PO-1001", [("5", 1200, 1200)])
+    _drop(tmp_path, "po_acknowledgments", "ordrsp_1.edi", accepted, "gamma")
+    refused = _ordrsp("G2", "27", "RSP-G2", "20260306", "PO-1001", [("7", 1200, 0)])
+    _drop(tmp_path, "po_acknowledgments", "ordrsp_2.edi", refused, "gamma")
     con = connect(tmp_path)
     try:
         for entity in all_entities():
@@ -554,6 +601,37 @@ def test_edi_feeds_the_canonical_purchase_orders_and_shipment_milestones(tmp_pat
             ("beta", "PO-1001", "PO-1001-02", 2, "MCS-NVY-L", 300.0, "drop", None, False),
             ("gamma", "PO-1001", "PO-1001-01", 1, "MCS-NVY-M", 1200.0, "edi", "1", False),
         ]
+        assert run(
+            con,
+            "select tenant_id, po_id, ack_status, ack_code, acknowledged_at, "
+            "supplier_order_number, ack_partner_id, acknowledgment_count "
+            "from marts.fct_purchase_orders order by tenant_id, po_id",
+        ) == [
+            ("acme", "PO+9001", "accepted_with_changes", "4", datetime(2026, 3, 2, tzinfo=UTC),
+             "RSP-1", "5790000000029", 1),
+            ("acme", "PO-1001", "accepted_with_changes", "AC", datetime(2026, 3, 2, tzinfo=UTC),
+             "SO-77", "SUPPLIERA", 2),
+            ("beta", "PO-1001", "rejected", "RJ", datetime(2026, 3, 3, tzinfo=UTC), "SO-9",
+             "SUPPLIERA", 1),
+            ("gamma", "PO-1001", "rejected", "27", datetime(2026, 3, 6, tzinfo=UTC), "RSP-G2",
+             "5790000000029", 2),
+        ]  # fmt: skip
+        assert run(
+            con,
+            "select tenant_id, po_id, line_item_id, line_quantity, line_ack_status, "
+            "acknowledged_quantity, acknowledged_delivery_date from marts.fct_purchase_order_lines "
+            "order by tenant_id, po_id, line_number",
+        ) == [
+            ("acme", "PO+9001", "PO+9001-01", 48.0, "accepted", 40.0, date(2026, 4, 25)),
+            ("acme", "PO-1001", "PO-1001-01", 1200.0, "accepted_with_changes", 1000.0,
+             date(2026, 4, 18)),
+            ("acme", "PO-1001", "PO-1001-02", 300.0, "accepted_with_changes", 300.0,
+             date(2026, 4, 30)),
+            # rejected without lines: the lines carry no acknowledgment
+            ("beta", "PO-1001", "PO-1001-01", 1100.0, None, None, None),
+            ("beta", "PO-1001", "PO-1001-02", 300.0, None, None, None),
+            ("gamma", "PO-1001", "PO-1001-01", 1200.0, "rejected", 0.0, None),
+        ]  # fmt: skip
         assert run(
             con,
             "select tenant_id, shipment_id, po_id, milestone, classifier, event_at, reported_at, "

@@ -12,6 +12,7 @@ from pathlib import Path
 from traceloom_pipelines.demo import (
     certifications,
     defects,
+    finance,
     labor,
     logistics,
     po_risk,
@@ -134,7 +135,10 @@ def generate_world(
         (``within_tolerance``) that reconciliation must not report; ``tolerances`` gives the
         rule's thresholds. ``port_congestion`` lists the Hong Kong days the demo's MarDep feeds
         make congested and ``po_delay_risk`` every open PO at risk with its signals
-        (``demo/po_risk.py``; ``fct_po_delay_risk`` must flag exactly these).
+        (``demo/po_risk.py``; ``fct_po_delay_risk`` must flag exactly these);
+        ``cost_of_delay`` the cost columns of ``fct_po_delay_risk`` (expected delay days,
+        chargeback rule and cost of doing nothing, cheapest expedite option, recommended action;
+        USD) of every open PO whose customer has a chargeback rule (``demo/finance.py``).
         ``sensor_excursions`` lists the sensor excursions ``fct_sensor_excursions`` must hold
         (with the work order, shipment and PO each is linked to) and ``sensor_blips`` the
         shorter runs outside the thresholds it must not (``demo/sensors.py``).
@@ -273,11 +277,12 @@ def _generate_tenant(
         stock_event_ent,
         booking_ent,
     ]
-    stages.start(f"{world.name}: logistics, certifications")
+    stages.start(f"{world.name}: logistics, certifications, finance")
     shipments = logistics.build_shipments(world, pos)
     logistics_entities, logistics_tags = logistics.logistics_drops(world, shipments)
     certification_entities, certification_state = certifications.certification_drops(world)
-    entities += logistics_entities + certification_entities
+    finance_entities, finance_tags, finance_state = finance.finance_drops(world, pos)
+    entities += logistics_entities + certification_entities + finance_entities
     sensor_ent, sensor_tags, excursions, blips = sensors.sensor_reading_drops(
         world, work_orders, shipments, sum(e.rows_read() for e in entities)
     )
@@ -295,6 +300,7 @@ def _generate_tenant(
     tags = defects.inject_defects(world.rng("defects"), by_key, registry)
     tags.extend(logistics_tags)
     tags.extend(sensor_tags)
+    tags.extend(finance_tags)
     stages.start(f"{world.name}: writing files")
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
@@ -346,7 +352,11 @@ def _generate_tenant(
     key.setdefault("certification_coverage", []).extend(
         certifications.coverage_key(world, pos, certification_state)
     )
-    return po_risk.build_twins(world.name, pos, shipments, by_key["factory/production_milestones"])
+    twins = po_risk.build_twins(world.name, pos, shipments, by_key["factory/production_milestones"])
+    key.setdefault("cost_of_delay", []).extend(
+        finance.cost_of_delay_key(world, pos, twins, finance_state)
+    )
+    return twins
 
 
 def _entity_counts(

@@ -93,6 +93,7 @@ class Twin:
     actual: dict[str, int] = field(default_factory=dict)
     factory_planned: set[str] = field(default_factory=set)
     has_shipped: bool = False
+    departed: bool = False  # DEPARTED is done (fct_po_timeline status rule)
     mmsi: str | None = None
 
     def port_windows(self) -> list[dict]:
@@ -177,6 +178,7 @@ def build_twins(
             st for st, seq, *_ in STAGES if st in twin.planned and (st in twin.actual or seq < last)
         }
         twin.has_shipped = any(st in done for st, _, g, *_ in STAGES if g == "logistics")
+        twin.departed = "DEPARTED" in done
         twin.is_open = latest["poStatus"] != "cancelled" and "DELIVERED" not in twin.actual
         if s is not None and s.vessel is not None:
             twin.mmsi = mmsi[s.vessel.name]

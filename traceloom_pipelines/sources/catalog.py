@@ -22,6 +22,7 @@ SYSTEMS = (
     "bridges",
     "logistics",
     "certifications",
+    "finance",
     "weather",
     "ais",
     "edi",

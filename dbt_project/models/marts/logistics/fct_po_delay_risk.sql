@@ -1,7 +1,8 @@
 -- Delay risk of every open purchase order (not delivered, not cancelled), issue 6 §2: five risk
--- signals with their evidence, a combined risk level and the reason in plain words. Windows,
--- signal rules and the level rule: fct_po_delay_risk.yml. Public feeds (HKO warnings, MarDep
--- congestion, AIS) apply to every tenant, so they are joined without a tenant key.
+-- signals with their evidence, a combined risk level and the reason in plain words; and the
+-- cost of the expected delay vs the cheapest expedite option (issue #16 §4). Windows, signal
+-- rules, the level rule and the cost rule: fct_po_delay_risk.yml. Public feeds (HKO warnings,
+-- MarDep congestion, AIS) apply to every tenant, so they are joined without a tenant key.
 {% set eta_tolerance_hours = var('po_risk_eta_tolerance_hours', 24) %}
 {% set late_production_hours = var('po_risk_late_production_hours', 24) %}
 with timeline as (
@@ -38,7 +39,9 @@ open_pos as (
         max(planned_at) filter (where stage = 'GATE_IN') as plan_gate_in,
         max(planned_at) filter (where stage = 'DEPARTED') as plan_departed,
         max(planned_at) filter (where stage = 'ARRIVED') as plan_arrived,
-        bool_or(stage_group = 'logistics' and stage_status = 'done') as has_shipped
+        max(expected_at) filter (where stage = 'DELIVERED') as exp_delivered,
+        bool_or(stage_group = 'logistics' and stage_status = 'done') as has_shipped,
+        coalesce(bool_or(stage = 'DEPARTED' and stage_status = 'done'), false) as has_departed
     from timeline
     where is_po_open
     group by tenant_id, po_id
@@ -288,6 +291,117 @@ sensor_excursion as (
     group by tenant_id, po_id
 ),
 
+-- cost of delay (issue #16 §4, 000 §4.2): the expected lateness against the requested delivery
+-- date priced by the customer's chargeback rule, vs the cheapest expedite option of the lane
+-- (stg_finance__*); rules in fct_po_delay_risk.yml
+po_values as (
+    select
+        o.tenant_id,
+        o.po_id,
+        o.exp_departed,
+        o.exp_arrived,
+        o.exp_delivered,
+        o.has_departed,
+        cast(o.as_of_at as date) as as_of_date,
+        p.customer,
+        p.quantity,
+        p.order_value,
+        p.currency,
+        p.requested_delivery_date,
+        p.route_origin,
+        p.route_destination,
+        -- days the expected delivery falls after the requested date (negative = early)
+        date_diff('day', p.requested_delivery_date, cast(o.exp_delivered as date)) as lateness_days
+    from open_pos as o
+    inner join purchase_orders as p
+        on o.tenant_id = p.tenant_id and o.po_id = p.po_id
+),
+
+chargeback_rules as (
+    -- the customer's rule valid on the as-of day; of several, the latest valid_from wins
+    select
+        v.tenant_id,
+        v.po_id,
+        r.rule_id,
+        r.grace_days,
+        r.flat_fee,
+        r.percent_per_day,
+        r.cap_percent,
+        r.currency
+    from po_values as v
+    inner join {{ ref('stg_finance__chargeback_rules') }} as r
+        on v.tenant_id = r.tenant_id
+        and v.customer = r.customer
+        and r.valid_from_date <= v.as_of_date
+        and coalesce(r.valid_to_date, v.as_of_date) >= v.as_of_date
+    qualify row_number() over (
+        partition by v.tenant_id, v.po_id order by r.valid_from_date desc, r.rule_id
+    ) = 1
+),
+
+delay_costs as (
+    select
+        v.*,
+        greatest(v.lateness_days, 0) as expected_delay_days,
+        r.rule_id as chargeback_rule_id,
+        r.grace_days,
+        case
+            when v.lateness_days is null or v.order_value is null or r.rule_id is null then null
+            when r.currency is distinct from v.currency then null
+            when v.lateness_days <= r.grace_days then 0.0
+            else least(
+                r.flat_fee + r.percent_per_day / 100.0 * v.order_value
+                    * (v.lateness_days - r.grace_days),
+                coalesce(r.cap_percent / 100.0 * v.order_value, 'infinity'::double)
+            )
+        end as cost_of_doing_nothing
+    from po_values as v
+    left join chargeback_rules as r on v.tenant_id = r.tenant_id and v.po_id = r.po_id
+),
+
+expedite_candidates as (
+    -- options of the PO's lane valid on the as-of day, in the PO's currency, before departure,
+    -- saving at least a whole day on the expected voyage (DEPARTED to ARRIVED)
+    select
+        c.tenant_id,
+        c.po_id,
+        x.option_id,
+        x.expedite_mode,
+        greatest(
+            x.minimum_charge,
+            case when x.cost_basis = 'per_unit' then x.rate * c.quantity else x.rate end
+        ) as expedite_cost,
+        cast(floor(
+            date_diff('second', c.exp_departed, c.exp_arrived) / 86400.0 - x.transit_days
+        ) as integer) as saves_days,
+        greatest(c.lateness_days, 0) as lateness_days,
+        coalesce(c.grace_days, 0) as grace_days
+    from delay_costs as c
+    inner join {{ ref('stg_finance__expedite_options') }} as x
+        on c.tenant_id = x.tenant_id
+        and c.route_origin = x.origin_port
+        and c.route_destination = x.destination_port
+        and c.currency = x.currency
+        and x.valid_from_date <= c.as_of_date
+        and coalesce(x.valid_to_date, c.as_of_date) >= c.as_of_date
+    where not c.has_departed
+        and date_diff('second', c.exp_departed, c.exp_arrived) / 86400.0 - x.transit_days >= 1
+),
+
+cheapest_expedite as (
+    -- the cheapest option that brings the PO within its window (lateness left <= grace days),
+    -- else the cheapest option at all
+    select
+        *,
+        lateness_days - saves_days <= grace_days as meets_window
+    from expedite_candidates
+    qualify row_number() over (
+        partition by tenant_id, po_id
+        order by lateness_days - saves_days <= grace_days desc, expedite_cost, saves_days desc,
+            option_id
+    ) = 1
+),
+
 signals as (
     select
         o.tenant_id,
@@ -303,6 +417,18 @@ signals as (
         late_production.production_evidence,
         sensor_excursion.sensor_excursion_count,
         sensor_excursion.sensor_excursion_evidence,
+        delay_costs.requested_delivery_date,
+        delay_costs.exp_delivered as expected_delivery_at,
+        delay_costs.expected_delay_days,
+        delay_costs.order_value,
+        delay_costs.currency,
+        delay_costs.chargeback_rule_id,
+        delay_costs.cost_of_doing_nothing,
+        cheapest_expedite.option_id as expedite_option_id,
+        cheapest_expedite.expedite_mode as cheapest_expedite_mode,
+        cheapest_expedite.expedite_cost as cheapest_expedite_cost,
+        cheapest_expedite.saves_days as expedite_saves_days,
+        cheapest_expedite.meets_window as expedite_meets_window,
         list_filter(
             [
                 case when storm.po_id is not null then 'storm_warning' end,
@@ -325,6 +451,9 @@ signals as (
         on o.tenant_id = late_production.tenant_id and o.po_id = late_production.po_id
     left join sensor_excursion
         on o.tenant_id = sensor_excursion.tenant_id and o.po_id = sensor_excursion.po_id
+    left join delay_costs on o.tenant_id = delay_costs.tenant_id and o.po_id = delay_costs.po_id
+    left join cheapest_expedite
+        on o.tenant_id = cheapest_expedite.tenant_id and o.po_id = cheapest_expedite.po_id
 )
 
 select
@@ -364,5 +493,24 @@ select
             ),
             '; '
         ) || '.'
-    end as risk_reason
+    end as risk_reason,
+    requested_delivery_date,
+    {{ utc_timestamptz('expected_delivery_at') }} as expected_delivery_at,
+    cast(expected_delay_days as integer) as expected_delay_days,
+    order_value,
+    currency,
+    chargeback_rule_id,
+    round(cost_of_doing_nothing, 2) as cost_of_doing_nothing,
+    expedite_option_id,
+    cheapest_expedite_mode,
+    round(cheapest_expedite_cost, 2) as cheapest_expedite_cost,
+    expedite_saves_days,
+    expedite_meets_window,
+    case
+        when cost_of_doing_nothing > 0
+            and expedite_meets_window
+            and round(cheapest_expedite_cost, 2) < round(cost_of_doing_nothing, 2)
+            then 'expedite'
+        else 'wait'
+    end as recommended_action
 from signals

@@ -1,11 +1,18 @@
 -- One row per tenant and purchase order, as of its latest revision (000 §2.1), whichever route
--- (drop files or SAP OData) brought it: int_purchase_orders_unioned.
+-- (drop files or SAP OData) brought it: int_purchase_orders_unioned; with the supplier's latest
+-- EDI acknowledgment (855 / ORDRSP, stg_edi__po_acknowledgments).
 with purchase_orders as (
     select * from {{ ref('int_purchase_orders_unioned') }}
 ),
 
 purchase_order_lines as (
     select * from {{ ref('int_purchase_order_lines_unioned') }}
+),
+
+acknowledgments as (
+    -- the supplier's latest EDI acknowledgment (855 / ORDRSP) of the PO, whichever route the PO
+    -- came by
+    select * from {{ ref('stg_edi__po_acknowledgments') }}
 ),
 
 lines_per_order as (
@@ -45,15 +52,25 @@ final as (
         cast(coalesce(lines_per_order.line_quantity_total, 0) as double) as line_quantity_total,
         purchase_orders.first_seen_at,
         purchase_orders.updated_at,
-        purchase_orders.source_route
+        purchase_orders.source_route,
+        acknowledgments.ack_status,
+        acknowledgments.ack_code,
+        acknowledgments.acknowledged_at,
+        acknowledgments.seller_order_number as supplier_order_number,
+        acknowledgments.partner_id as ack_partner_id,
+        cast(coalesce(acknowledgments.acknowledgment_count, 0) as bigint) as acknowledgment_count
     from purchase_orders
     left join lines_per_order
         on purchase_orders.tenant_id = lines_per_order.tenant_id
         and purchase_orders.po_id = lines_per_order.po_id
+    left join acknowledgments
+        on purchase_orders.tenant_id = acknowledgments.tenant_id
+        and purchase_orders.po_id = acknowledgments.po_id
 )
 
 select * replace (
     {{ utc_timestamptz('first_seen_at') }} as first_seen_at,
-    {{ utc_timestamptz('updated_at') }} as updated_at
+    {{ utc_timestamptz('updated_at') }} as updated_at,
+    {{ utc_timestamptz('acknowledged_at') }} as acknowledged_at
 )
 from final

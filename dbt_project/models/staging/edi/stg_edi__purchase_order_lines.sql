@@ -1,9 +1,8 @@
 -- Line items (X12 850 PO1 / EDIFACT ORDERS LIN) of the winning (latest) transaction of each EDI
 -- purchase order in stg_edi__purchase_orders, in the canonical columns of
 -- stg_erp__purchase_order_lines. The canonical line id is `<po_id>-NN` from the partner's line
--- number (PO101 / LIN 1082, "1" → `<po_id>-01`); a non-numeric line number is kept as sent
--- (`<po_id>-<line_number>`), a missing one falls back to the record's position. The partner's
--- line number itself is kept verbatim in line_number_as_sent (downstream: item_number).
+-- number (macro edi_line_item_id). The partner's line number itself is kept verbatim in
+-- line_number_as_sent (downstream: item_number).
 with source as (
     select * from {{ source('edi', 'purchase_orders') }}
 ),
@@ -35,13 +34,7 @@ renamed as (
         tenant_id,
         po_id,
         revision,
-        case
-            when try_cast(line_number as integer) is not null
-                -- printf, not lpad: lpad(…, 2) would cut line 100 to `-10`
-                then po_id || '-' || printf('%02d', try_cast(line_number as integer))
-            when line_number is not null then po_id || '-' || line_number
-            else po_id || '-' || printf('%02d', line_sequence)
-        end as line_item_id,
+        {{ edi_line_item_id('po_id', 'line_number', 'line_sequence') }} as line_item_id,
         row_number() over (
             partition by tenant_id, po_id order by line_sequence, _source_row
         ) as line_number,

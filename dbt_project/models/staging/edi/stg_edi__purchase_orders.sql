@@ -26,12 +26,7 @@ transactions as (
 ),
 
 transaction_headers as (
-    -- the first line record of each transaction speaks for its header (repeated on every line)
-    select *
-    from transactions
-    qualify row_number() over (
-        partition by tenant_id, transaction_key order by line_sequence, _source_row
-    ) = 1
+    {{ edi_transaction_headers('transactions') }}
 ),
 
 revisions as (

@@ -1,0 +1,1 @@
+"""Financial and cost data: expedite options per lane and mode, chargeback rules per customer."""
