@@ -104,12 +104,19 @@ def _materials_csv(landing: Path, tenant: str, name: str, extra: dict[str, str])
 
 
 def _build_mart(data_dir: Path) -> None:
+    """``dbt build --select +fct_integration_health`` on ``data_dir``'s lake; its parse, manifest
+    and logs go under ``data_dir`` (never into dbt_project/target, which the definitions that
+    other tests load read)."""
     completed = subprocess.run(
         [
             str(Path(sys.executable).parent / "dbt"),
             "build",
             "--profiles-dir",
             ".",
+            "--target-path",
+            str(data_dir / "dbt" / "target"),
+            "--log-path",
+            str(data_dir / "dbt" / "logs"),
             "--select",
             "+fct_integration_health",
         ],
