@@ -41,9 +41,26 @@ SHARED_WORLD_MODULES = {
 _UNIT_OF_MODULE = {m: unit for unit, modules in SHARED_WORLD_MODULES.items() for m in modules}
 
 
+# The units that run whole main jobs and take minutes each (measured in full `make test` runs on
+# a 2-CPU machine), longest first. CPU is the suite's limit there, and runs of the main job slow
+# each other down more than in proportion: with xdist's own order (units with the most tests
+# first) these few-test units went out last, all at once, beside nothing else. So they start
+# first, at most MAX_HEAVY_AT_ONCE at a time and never two on one worker, while the other
+# workers take the light units (tests/conftest.py ModuleScheduling).
+HEAVY_UNITS = (
+    "production-deployment",
+    "tests/lake/test_concurrency.py",
+    "main-job-world",
+    "tests/deploy/test_celery_workers.py",
+    "tests/test_run_hygiene.py",
+)
+MAX_HEAVY_AT_ONCE = 2
+
+
 def pytest_xdist_make_scheduler(config, log):
     """``make test``'s distribution (``pytest -n N --dist loadfile``): one test module per unit,
-    so a module's world is built once, except ``SHARED_WORLD_MODULES``, one unit per group."""
+    so a module's world is built once, except ``SHARED_WORLD_MODULES``, one unit per group; the
+    ``HEAVY_UNITS`` are spread as their comment says."""
     from xdist.scheduler import LoadFileScheduling
 
     class ModuleScheduling(LoadFileScheduling):
@@ -51,37 +68,43 @@ def pytest_xdist_make_scheduler(config, log):
             module = super()._split_scope(nodeid)
             return _UNIT_OF_MODULE.get(module, module)
 
+        def _heavy_running(self) -> dict:
+            """Heavy unit -> the worker it is assigned to, for those not finished."""
+            return {
+                scope: node
+                for node, work in self.assigned_work.items()
+                for scope, done in work.items()
+                if scope in HEAVY_UNITS and not all(done.values())
+            }
+
+        def _assign_work_unit(self, node) -> None:
+            running = self._heavy_running()
+            heavy = [u for u in HEAVY_UNITS if u in self.workqueue]
+            light = [u for u in self.workqueue if u not in HEAVY_UNITS]
+            if node in running.values():
+                # Queued behind a heavy unit on its worker (xdist runs a test only once the
+                # next is known): the smallest light unit waits there, not a heavy one.
+                pick = min(light, key=lambda u: len(self.workqueue[u])) if light else heavy[0]
+            elif heavy and (len(running) < MAX_HEAVY_AT_ONCE or not light):
+                pick = heavy[0]
+            else:
+                pick = light[0]
+            self.workqueue.move_to_end(pick, last=False)
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node) -> None:
+            # A worker running a heavy unit gets its next unit only when the heavy unit's last
+            # test is the one left (the next unit then waits as short as it can).
+            work = self.assigned_work.get(node, {})
+            if (
+                self.workqueue
+                and not node.shutting_down
+                and any(u in HEAVY_UNITS and not all(d.values()) for u, d in work.items())
+                and self._pending_of(work) > 1
+            ):
+                return
+            super()._reschedule(node)
+
     if config.getvalue("dist") != "loadfile":
         return None
     return ModuleScheduling(config, log)
-
-
-# The slowest units (measured: seconds of a full `make test`, most of them running the main job),
-# slowest first. xdist hands out the units with the most tests first (its default
-# --loadscope-reorder, a stable sort), so this order only breaks ties between units with as many
-# tests; these few-test units go out late, each beside lighter ones. That beat the alternatives
-# measured on one 2-CPU machine on 2026-12-07 (the suite is CPU-bound there, and runs of the main
-# job slow each other down more than in proportion): this, with 3 workers, 897 s; these units
-# first with 4 workers, 1,064 s; 4 workers and at most 2 main-job units at a time, 995 s.
-SLOW_FIRST = (
-    "production-deployment",
-    "tests/deploy/test_celery_workers.py",
-    "tests/lake/test_concurrency.py",
-    "tests/test_run_hygiene.py",
-    "main-job-world",
-    "tests/sources/test_ais.py",
-    "logistics-world",
-    # Superset and Chromium on three dashboards: ~45 s of CPU, but minutes of waiting
-    "tests/bi/test_superset.py",
-)
-
-
-def pytest_collection_modifyitems(items) -> None:
-    """Put the items of the ``SLOW_FIRST`` units first (stable: same order on every worker)."""
-    rank = {unit: i for i, unit in enumerate(SLOW_FIRST)}
-
-    def unit_rank(item) -> int:
-        module = item.nodeid.split("::", 1)[0]
-        return rank.get(_UNIT_OF_MODULE.get(module, module), len(rank))
-
-    items.sort(key=unit_rank)
