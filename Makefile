@@ -62,8 +62,8 @@ ingest: setup  ## run the main job on whatever is in $TRACELOOM_DATA_DIR/landing
 	$(BIN)/traceloom run --no-demo
 
 # Test modules are spread over TEST_WORKERS processes (pytest-xdist, a module stays in one worker
-# so its world is built once; tests/conftest.py keeps the modules that share the production
-# deployment in one worker): most tests wait on subprocesses, servers and dbt, not on the CPU.
+# so its world is built once; tests/conftest.py keeps the modules that share a world in one
+# worker and starts the units that run whole main jobs first, at most two at a time).
 TEST_WORKERS ?= 3
 test: setup browser  ## the test suite (small worlds; real lake, dbt, HTTP, Postgres, RabbitMQ, Chromium)
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
