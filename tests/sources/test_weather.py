@@ -161,6 +161,29 @@ def test_empty_summary_yields_nothing_and_garbage_is_quarantined(tmp_path: Path)
     ]
 
 
+def test_a_forecast_day_not_yyyymmdd_is_quarantined_under_its_check_name(tmp_path: Path) -> None:
+    """The reason names the contract's check (`is_yyyymmdd`), as the README's contract table
+    does, not pandera's built-in `str_matches('...')`."""
+    _drop(
+        tmp_path / "landing",
+        "public",
+        "hko_forecasts",
+        "fnd.json",
+        {
+            "updateTime": "2026-07-31T11:30:00+08:00",
+            "weatherForecast": [
+                {"forecastDate": "20260801", "PSR": "Low"},
+                {"forecastDate": "2026-08-02", "PSR": "Low"},
+            ],
+        },
+    )
+    result = _land(tmp_path)["hko_forecasts"].total
+    assert (result.rows_landed, result.rows_quarantined) == (1, 1)
+    assert _query(
+        tmp_path, "select reason from audit.quarantine where entity = 'hko_forecasts'"
+    ) == [("forecastDate:is_yyyymmdd",)]
+
+
 def test_details_forecast_and_open_meteo_readers(tmp_path: Path) -> None:
     details = _drop(
         tmp_path,

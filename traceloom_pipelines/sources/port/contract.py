@@ -179,7 +179,13 @@ cargo_throughput = SourceEntity(
             ),
             "year": field(
                 "$.year", required=True, description="'2014', or '2014-2023' for the rate."
-            ).set_checks([pa.Check.str_matches(r"^\d{4}(-\d{4})?$")]),
+            ).set_checks(
+                [
+                    pa.Check.str_matches(
+                        r"^\d{4}(-\d{4})?$", name="is_year_or_range", error="is_year_or_range"
+                    )
+                ]
+            ),
             "measure": field(
                 "$.measure",
                 required=True,

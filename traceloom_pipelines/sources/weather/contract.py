@@ -129,7 +129,7 @@ hko_forecasts = _hko_entity(
         ),
         "forecastDate": field(
             "$.forecastDate", required=True, description="Forecast day, YYYYMMDD (HK)."
-        ).set_checks([pa.Check.str_matches(r"^\d{8}$", name="is_yyyymmdd")]),
+        ).set_checks([pa.Check.str_matches(r"^\d{8}$", name="is_yyyymmdd", error="is_yyyymmdd")]),
         "week": field("$.week", description="Day of the week."),
         "forecastWind": field("$.forecastWind", description="Wind forecast text."),
         "forecastWeather": field("$.forecastWeather", description="Weather forecast text."),
