@@ -41,6 +41,7 @@ import pytest
 import requests
 import yaml
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.bi import dashboard_marts
 from traceloom_pipelines import ownership
@@ -179,16 +180,39 @@ def browser_page(superset: dict, tmp_path_factory) -> Iterator[tuple[Page, list]
         )
         page = browser.new_page()
         page.set_default_timeout(RENDER_TIMEOUT_S * 1000)
-        page.goto(f"{superset['url']}/login/")
-        page.fill("input#username", superset["user"])
-        page.fill("input#password", superset["password"])
-        page.keyboard.press("Enter")
-        page.wait_for_url("**/superset/welcome/**")
+        _log_in(page, superset)
         page.on("response", on_response)
         try:
             yield page, received
         finally:
             browser.close()
+
+
+LOGIN_ATTEMPT_S = 60
+
+
+def _log_in(page: Page, superset: dict) -> None:
+    """Log in through Superset's login page until it lands on the welcome page. On a busy
+    machine the page's form may not yet handle the Enter key when it is typed: the login is
+    tried again (a new attempt starts until START_TIMEOUT_S has passed; each waits up to
+    LOGIN_ATTEMPT_S)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    attempts = 0
+    while True:
+        attempts += 1
+        page.goto(f"{superset['url']}/login/")
+        page.fill("input#username", superset["user"])
+        page.fill("input#password", superset["password"])
+        page.keyboard.press("Enter")
+        try:
+            page.wait_for_url("**/superset/welcome/**", timeout=LOGIN_ATTEMPT_S * 1000)
+            return
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"no Superset welcome page after {attempts} logins in {START_TIMEOUT_S} s "
+                    f"(at {page.url})"
+                )
 
 
 # --- what the lake says -----------------------------------------------------------------------
