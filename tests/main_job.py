@@ -3,7 +3,7 @@ the demo world they share.
 
 ``main_job_world`` (session-scoped) generates the demo world of seed 11 at scale 0.002 with the
 public port samples and runs the main job on it once, on a Dagster instance on disk. Test
-modules never touch it: each takes its own copy (:func:`copy_world`: data directory and
+modules never touch it: each takes its own copy (:func:`copy_built_world`: data directory and
 instance), so one module's changes to the lake never reach another's. tests/conftest.py keeps
 the modules that use it in one unit of distribution, so one worker builds it once for all.
 """
@@ -85,7 +85,7 @@ def main_job_world(tmp_path_factory) -> BuiltWorld:
     return BuiltWorld(data_dir=data_dir, dagster_home=dagster_home, key=key, result=result)
 
 
-def copy_world(world: BuiltWorld, destination: Path) -> WorldCopy:
+def copy_built_world(world: BuiltWorld, destination: Path) -> WorldCopy:
     """Copy ``world``'s data directory and instance home under ``destination`` (a new folder).
 
     The lake's catalog holds data file paths relative to its data path, which the copy attaches

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.incremental_bench import write_mes_delta
-from tests.main_job import copy_world, materialize_main_job
+from tests.main_job import copy_built_world, materialize_main_job
 from traceloom_pipelines.cli import main as cli_main
 from traceloom_pipelines.dbt import (
     COLUMN_SCHEMA,
@@ -58,7 +58,7 @@ def world(main_job_world, tmp_path_factory):
     """This module's copy of the shared world (tests/main_job.py) after its first main job,
     then a second main job on the same instance (on disk, so that `traceloom run`, with
     DAGSTER_HOME, plans against these runs)."""
-    copy = copy_world(main_job_world, tmp_path_factory.mktemp("main_job"))
+    copy = copy_built_world(main_job_world, tmp_path_factory.mktemp("main_job"))
     data_dir, dagster_home = copy.data_dir, copy.dagster_home
     instance = dg.DagsterInstance.local_temp(str(dagster_home))
     con = connect(data_dir, read_only=True)

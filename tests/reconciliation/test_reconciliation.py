@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests.main_job import copy_world
+from tests.main_job import copy_built_world
 from traceloom_pipelines.dbt import (
     dbt_resource,
     traceloom_dbt_daily_models,
@@ -35,7 +35,7 @@ def world(main_job_world, tmp_path_factory):
     """This module's copy of the shared world after its main job (tests/main_job.py): every
     source landed, dbt built with its tests, the report asset materialized. ``result`` is that
     run; ``built_dir`` the data directory it ran on (the copy's is ``dir``)."""
-    copy = copy_world(main_job_world, tmp_path_factory.mktemp("reconciliation"))
+    copy = copy_built_world(main_job_world, tmp_path_factory.mktemp("reconciliation"))
     con = connect(copy.data_dir, read_only=True)
     yield {
         "dir": copy.data_dir,
