@@ -22,6 +22,7 @@ import pytest
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.resources import PROJECT_ROOT
 from traceloom_pipelines.sources.certifications import contract as certifications
+from traceloom_pipelines.sources.edi import contract as edi
 from traceloom_pipelines.sources.erp import contract as erp
 from traceloom_pipelines.sources.factory import contract as factory
 from traceloom_pipelines.sources.finance import contract as finance
@@ -35,7 +36,7 @@ SCALE = 0.002
 TENANTS = ("acme-apparel", "borealis-appliances")
 ENTITIES = {
     f"{e.system}/{e.entity}": e
-    for module in (mes, erp, factory, hr, wms, logistics, certifications, finance, iot)
+    for module in (mes, erp, factory, hr, wms, logistics, certifications, finance, iot, edi)
     for e in module.ENTITIES
 }
 DEFECT_CLASSES = {
@@ -50,6 +51,8 @@ DEFECT_CLASSES = {
     "unknown_sensor_type",
     "wrong_unit",
     "unknown_currency",
+    "iea_control_number_mismatch",  # EDI: an envelope defect, its transactions land
+    "missing_po_number",  # EDI: a broken 850, quarantined whole
 }
 DUPLICATED = {
     "purchase_orders",

@@ -20,7 +20,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_DIR = PROJECT_ROOT / "dbt_project"
 # What the logistics, certification and supplier marts read.
 # factory, weather, ais and port: the PO digital twin (fct_po_timeline, fct_po_delay_risk);
-# edi: the third purchase-order and milestone route (the demo world drops none: empty tables);
+# edi: the third purchase-order and milestone route (the partners' files of
+# tests/sources/test_edi_demo.py);
 # iot: sensor excursions, a delay-risk signal and a timeline flag; finance: the delay risk's
 # cost of delay.
 LOGISTICS_WORLD_SYSTEMS = (
@@ -37,6 +38,7 @@ LOGISTICS_WORLD_SYSTEMS = (
     "port",
 )
 LOGISTICS_MARTS = (
+    "fct_purchase_order_lines",
     "fct_shipment_milestones",
     "fct_certification_coverage",
     "fct_supplier_performance",
@@ -47,7 +49,7 @@ LOGISTICS_MARTS = (
 
 @pytest.fixture(scope="session")
 def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A small demo world (two tenants, scale 0.01, as of 2026-03-01) whose ERP, MES, factory,
+    """A small demo world (two tenants, scale 0.01, as of 2026-03-01) whose ERP, EDI, MES, factory,
     logistics, certification, finance and public weather / AIS / port drops are landed into a real
     DuckDB file, then ``dbt build`` of the logistics / certification / supplier / PO twin marts
     and everything upstream, tests included (dbt var ``po_twin_as_of`` = the world's as_of).

@@ -390,6 +390,18 @@ def test_shipment_milestones_are_exactly_the_answer_key(logistics_world) -> None
         for s in key["shipments"]
         for m in s["milestones"]
     }
+    # and the partners' EDI ship notices (their own shipments, one report each)
+    expected |= {
+        (n["tenant_id"], n["shipment_id"], m["milestone"], m["classifier"]): (
+            n["po_id"],
+            m["event_at"],
+            1,
+            False,
+            False,
+        )
+        for n in key["edi"]["ship_notices"]
+        for m in n["milestones"]
+    }
     assert got == expected
     values = list(expected.values())
     # the world exercises every rule: duplicates merged, late and out-of-order reports, DCSA

@@ -111,7 +111,15 @@ def test_timeline_stages_are_in_order_with_one_current_stage_per_open_po(logisti
     by_po: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for row in rows:
         by_po[(row["tenant_id"], row["po_id"])].append(row)
-    pos = _rows(con, "select tenant_id, po_id from marts.fct_purchase_orders")
+    # every PO with a ship window (the EDI-only POs have none: no twin)
+    pos = _rows(
+        con,
+        "select tenant_id, po_id from marts.fct_purchase_orders "
+        "where ship_window_start_date is not null",
+    )
+    assert con.execute(
+        "select count(*) from marts.fct_purchase_orders where ship_window_start_date is null"
+    ).fetchone()[0] == len(logistics_world["key"]["edi"]["purchase_orders"])
     assert set(by_po) == {(p["tenant_id"], p["po_id"]) for p in pos}
     open_pos = set()
     for po, stages in by_po.items():

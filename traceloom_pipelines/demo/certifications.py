@@ -177,3 +177,20 @@ def coverage_key(world: TenantWorld, pos: list[PurchaseOrder], state: dict) -> l
             }
         )
     return out
+
+
+def coverage_without_factory(world: TenantWorld, po_ids: list[str], state: dict) -> list[dict]:
+    """Answer-key ``certification_coverage`` of POs that name no factory (EDI-only POs,
+    ``demo/edi.py``): no certificate held, so every required type is missing."""
+    return [
+        {
+            "tenant_id": world.name,
+            "po_id": po_id,
+            "factory": None,
+            "valid_certificate_types": [],
+            "missing_certificate_types": sorted(state["required"]),
+            "expired_certificate_types": [],
+            "esg_badges": [],
+        }
+        for po_id in sorted(po_ids)
+    ]

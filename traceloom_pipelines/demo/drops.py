@@ -35,7 +35,9 @@ class Drop:
     Attributes:
         rel: path relative to the landing root (``<tenant>/<system>/<entity>/<file>``).
         fmt: ``jsonl`` (one record per line), ``array`` (JSON array), ``single`` (one payload),
-            ``envelope`` (``{envelope: [records], **extra}``) or ``csv`` (row dicts).
+            ``envelope`` (``{envelope: [records], **extra}``), ``csv`` (row dicts) or ``raw``
+            (the file's text as its one item, e.g. an EDI interchange; ``rows`` says how many
+            records the source's reader makes of it).
         items: record texts (or ``(text, tag)``), or row dicts for ``csv``.
     """
 
@@ -45,6 +47,11 @@ class Drop:
     envelope: str | None = None
     extra: dict = field(default_factory=dict)
     columns: tuple[str, ...] = ()
+    rows: int | None = None
+
+    def rows_read(self) -> int:
+        """Records the landing reads from the file."""
+        return len(self.items) if self.rows is None else self.rows
 
 
 @dataclass
@@ -77,7 +84,7 @@ class EntityDrops:
 
     def rows_read(self) -> int:
         """Records in all drops (what the landing reads)."""
-        return sum(len(d.items) for d in self.drops)
+        return sum(d.rows_read() for d in self.drops)
 
     def pick(
         self, rng: random.Random, used: set[str], formats: tuple[str, ...] = LINE_FORMATS
@@ -130,6 +137,9 @@ def render(drop: Drop) -> str:
     if drop.fmt == "envelope":
         extra = "".join(f',\n"{k}":{dumps(v)}' for k, v in drop.extra.items())
         return f'{{"{drop.envelope}":[\n' + ",\n".join(_texts(drop)) + "\n]" + extra + "\n}\n"
+    if drop.fmt == "raw":
+        (text,) = drop.items
+        return text
     if drop.fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(drop.columns), lineterminator="\n")

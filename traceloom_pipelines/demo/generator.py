@@ -12,6 +12,7 @@ from pathlib import Path
 from traceloom_pipelines.demo import (
     certifications,
     defects,
+    edi,
     finance,
     labor,
     logistics,
@@ -67,6 +68,13 @@ ProgressCallback = Callable[[str, int, int], None]
 """``progress(label, done, total)``: ``done`` of ``total`` stages finished, ``label`` names the
 stage under way (e.g. ``acme-apparel: writing mes/production_counts``); a last call has
 ``done == total`` and the label ``done``. Several calls may share one ``done`` (finer labels)."""
+EDI_KEY_SECTIONS = (
+    "purchase_orders",
+    "erp_won",
+    "acknowledgments",
+    "ship_notices",
+    "functional_acknowledgments",
+)
 TENANT_STAGES = 7  # the stages _generate_tenant reports per tenant
 
 
@@ -181,6 +189,7 @@ def generate_world(
         "labor_reconciliation": [],
         "sensor_excursions": [],
         "sensor_blips": [],
+        "edi": {section: [] for section in EDI_KEY_SECTIONS},
         "expected": {},
     }
     stages = _Stages(progress, len(tenants) * TENANT_STAGES + 2)
@@ -301,6 +310,12 @@ def _generate_tenant(
     tags.extend(logistics_tags)
     tags.extend(sensor_tags)
     tags.extend(finance_tags)
+    # EDI partner files last: they read the POs and shipments and add no draws to other streams
+    edi_entities, edi_tags, edi_key = edi.edi_drops(world, pos, shipments)
+    entities += edi_entities
+    tags.extend(edi_tags)
+    for section in EDI_KEY_SECTIONS:
+        key["edi"][section].extend(edi_key[section])
     stages.start(f"{world.name}: writing files")
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)
@@ -351,6 +366,11 @@ def _generate_tenant(
     )
     key.setdefault("certification_coverage", []).extend(
         certifications.coverage_key(world, pos, certification_state)
+    )
+    key["certification_coverage"].extend(
+        certifications.coverage_without_factory(
+            world, [p["po_id"] for p in edi_key["purchase_orders"]], certification_state
+        )
     )
     twins = po_risk.build_twins(world.name, pos, shipments, by_key["factory/production_milestones"])
     key.setdefault("cost_of_delay", []).extend(

@@ -10,6 +10,9 @@ with purchase_orders as (
         ),
         cast(ship_window_start_date as timestamp) as ship_window_start_at
     from {{ ref('fct_purchase_orders') }}
+    -- the plan rule needs the ship window: a PO without one (an EDI-only PO: 850 / ORDERS
+    -- carry none) has no twin
+    where ship_window_start_date is not null
 ),
 
 production as (
