@@ -32,8 +32,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_FILES)
-	$(DBT) parse --profiles-dir . --quiet
+# In the environment the pipeline gives dbt, so its saved parse serves every data directory
+# (traceloom_pipelines/dbt_targets.py).
+dbt_project/target/manifest.json: $(VENV)/.installed $(DBT_FILES) dbt_project/profiles.yml
+	$(BIN)/python -m traceloom_pipelines.dbt_targets
 
 # Superset (`make bi`) in its own virtualenv: its pins conflict with Dagster's. The template is
 # a metadata database with the schema migrated and the roles made (a minute of CPU, once): `make

@@ -51,18 +51,24 @@ def test_a_table_that_cannot_be_counted_passes_through_without_a_count(tmp_path,
     assert f"WARNING - system - no row count or columns for {schema}.{name}" in logged
 
 
-def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path):
-    first = dbt_targets.new_target(tmp_path, "traceloom_dbt_models-abc1234")
-    assert first.parent == tmp_path / "dbt" / "target"
-    assert list(first.iterdir()) == []  # nothing saved yet: dbt parses from scratch
+def test_a_new_target_starts_from_the_last_parse_and_hands_its_own_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(dbt_targets, "BUILD_PARSE", tmp_path / "build" / dbt_targets.PARTIAL_PARSE)
+    data_dir = tmp_path / "data"
+    first = dbt_targets.new_target(data_dir, "traceloom_dbt_models-abc1234")
+    assert first.parent == data_dir / "dbt" / "target"
+    assert list(first.iterdir()) == []  # no parse saved, none from the build: dbt parses in full
+    dbt_targets.BUILD_PARSE.parent.mkdir()
+    dbt_targets.BUILD_PARSE.write_bytes(b"parse of the build")
+    first = dbt_targets.new_target(data_dir, "traceloom_dbt_models-abc1234")
+    assert (first / dbt_targets.PARTIAL_PARSE).read_bytes() == b"parse of the build"
     (first / dbt_targets.PARTIAL_PARSE).write_bytes(b"parse of run 1")
     dbt_targets.keep_partial_parse(first)
-    second = dbt_targets.new_target(tmp_path, "traceloom_dbt_models-def5678")
+    second = dbt_targets.new_target(data_dir, "traceloom_dbt_models-def5678")
     assert (second / dbt_targets.PARTIAL_PARSE).read_bytes() == b"parse of run 1"
     (second / dbt_targets.PARTIAL_PARSE).write_bytes(b"parse of run 2")
     dbt_targets.keep_partial_parse(second)
-    assert (tmp_path / "dbt" / dbt_targets.PARTIAL_PARSE).read_bytes() == b"parse of run 2"
-    assert [p.name for p in (tmp_path / "dbt").iterdir() if p.name.startswith(".")] == []
+    assert (data_dir / "dbt" / dbt_targets.PARTIAL_PARSE).read_bytes() == b"parse of run 2"
+    assert [p.name for p in (data_dir / "dbt").iterdir() if p.name.startswith(".")] == []
 
 
 def test_an_invocation_that_left_no_parse_keeps_the_last_one(tmp_path):

@@ -28,7 +28,9 @@ STAMP_VERSION = 1
 
 
 def extension_directory() -> Path:
-    """``<site-packages>/duckdb_ext/extensions``: the extensions installed as wheels.
+    """``<site-packages>/duckdb_ext/extensions``: the extensions installed as wheels, as a
+    canonical path (symlinks resolved: every process names the same folder the same way, which
+    dbt's saved parse needs, see :mod:`traceloom_pipelines.dbt_targets`).
 
     Raises:
         RuntimeError: if the ``duckdb-ext-*`` wheels are not installed.
@@ -36,7 +38,7 @@ def extension_directory() -> Path:
     for entry in sys.path:
         candidate = Path(entry) / "duckdb_ext" / "extensions"
         if candidate.is_dir():
-            return candidate
+            return candidate.resolve()
     raise RuntimeError(
         "duckdb_ext/extensions not found: install the duckdb-ext-ducklake, -sqlite, -postgres "
         "and -httpfs wheels of DuckDB's version (pyproject.toml pins them)"

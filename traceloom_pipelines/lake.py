@@ -118,7 +118,8 @@ class LakeConfig:
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess: ``dbt_project/profiles.yml`` reads these."""
         env = {
-            "TRACELOOM_LAKE_ATTACH": self.catalog_uri,
+            # the DuckLake secret `traceloom_lake` of profiles.yml: the catalog without `ducklake:`
+            "TRACELOOM_LAKE_METADATA_PATH": self.catalog_uri.removeprefix("ducklake:"),
             DATA_PATH_ENV: self.data_path,
             # As attach() does: the default data path follows the data directory.
             "TRACELOOM_LAKE_OVERRIDE_DATA_PATH": str(not self.data_path_from_env).lower(),
