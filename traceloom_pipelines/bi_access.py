@@ -173,8 +173,8 @@ def tenant_connection(marts_dir: Path, tenants: tuple[str, ...]) -> duckdb.DuckD
     con = _new_connection()
     con.execute(f"create schema {MARTS_SCHEMA}")
     allowed: list[str] = []
-    marts = sorted(p for p in marts_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for mart in marts if marts_dir.is_dir() else ():
+    exported = marts_dir.iterdir() if marts_dir.is_dir() else ()  # none before the first export
+    for mart in sorted(p for p in exported if p.is_dir() and not p.name.startswith(".")):
         folders = [mart / f"tenant_id={t}" for t in tenants if (mart / f"tenant_id={t}").is_dir()]
         options = "hive_partitioning = true, hive_types = {'tenant_id': varchar}"
         relation = f"{MARTS_SCHEMA}.{mart.name}"

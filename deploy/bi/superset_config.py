@@ -74,7 +74,7 @@ class _NoMissingSpinnerWarning(logging.Filter):
 logging.getLogger("superset.views.base").addFilter(_NoMissingSpinnerWarning())
 # One process, no Redis: the rate limiter keeps its counters in memory (else it warns).
 RATELIMIT_STORAGE_URI = "memory://"
-# Readers may type SQL in SQL Lab; the lake is attached read-only and locked down (below).
+# Readers may type SQL in SQL Lab; each reader's connection is built and locked down (below).
 FEATURE_FLAGS = {"DASHBOARD_NATIVE_FILTERS": True}
 
 
@@ -84,31 +84,38 @@ DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 
 
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # noqa: N802
-    """Superset's hook on every analytics engine it creates (one per query), with the
-    logged-in user: a DuckDB database's connections are made by
-    :func:`_reader_connection` for that user, whatever the database's URI says. Returns
+    """Superset's hook on every analytics engine it creates (one per query), called in the
+    request with the logged-in user: a DuckDB database's connections are made by
+    :func:`_reader_connection` for that user's roles, whatever the database's URI says. Returns
     ``(uri, params)``, ``params`` being ``create_engine``'s keyword arguments."""
     if uri.get_backend_name() == "duckdb":
-        params["creator"] = functools.partial(_reader_connection, username, security_manager)
+        user = security_manager.find_user(username=username) if username else None
+        try:
+            if user is None:
+                raise bi_access.BiAccessDenied("no logged-in BI user: no data")
+            reader = bi_access.reader_of(role.name for role in user.roles)
+        except bi_access.BiAccessDenied as denied:
+            reader = denied  # raised when the engine connects, as a connection error
+        params["creator"] = functools.partial(_reader_connection, reader)
     return uri, params
 
 
-def _reader_connection(username, security_manager) -> duckdb_engine.ConnectionWrapper:
-    """The DuckDB connection of BI user ``username`` (``traceloom_pipelines/bi_access.py``):
-    a privileged role (Admin, ``TraceLoom PII``) reads the lake itself, read-only at its latest
-    snapshot (every tenant, unmasked); a ``TraceLoom tenant <t>`` role reads only tenant
-    ``<t>``'s partitions of the masked Parquet export; anyone else (no user, another role) gets
-    nothing. Every connection is locked down (files, extensions, settings) before SQL Lab's SQL
-    runs on it.
+def _reader_connection(reader) -> duckdb_engine.ConnectionWrapper:
+    """The DuckDB connection of a BI reader, ``reader`` being ``(privileged, tenants)`` of
+    :func:`bi_access.reader_of` (``traceloom_pipelines/bi_access.py``): a privileged role
+    (Admin, ``TraceLoom PII``) reads the lake itself, read-only at its latest snapshot (every
+    tenant, unmasked); a ``TraceLoom tenant <t>`` role reads only tenant ``<t>``'s partitions of
+    the masked Parquet export. Every connection is locked down (files, extensions, settings)
+    before SQL Lab's SQL runs on it.
 
     Raises:
-        bi_access.BiAccessDenied: no user, or no tenant or privileged role.
+        bi_access.BiAccessDenied: ``reader`` is the refusal (no user, or no tenant or
+            privileged role): no connection.
         FileNotFoundError: the embedded lake does not exist yet (run the pipeline first).
     """
-    user = security_manager.find_user(username=username) if username else None
-    if user is None:
-        raise bi_access.BiAccessDenied("no logged-in BI user: no data")
-    privileged, tenants = bi_access.reader_of(role.name for role in user.roles)
+    if isinstance(reader, bi_access.BiAccessDenied):
+        raise reader
+    privileged, tenants = reader
     if privileged:
         con = bi_access.lake_connection(TRACELOOM_DATA)
     else:

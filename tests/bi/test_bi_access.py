@@ -65,6 +65,13 @@ def test_a_tenant_connection_reads_its_partitions_only(marts_dir):
     assert not (marts_dir / "leak.csv").exists()
 
 
+def test_before_the_first_export_a_tenant_reader_reads_nothing(tmp_path):
+    con = bi_access.tenant_connection(tmp_path / "marts", ("acme",))
+    assert con.sql("select count(*) from duckdb_tables() where not internal").fetchall() == [(0,)]
+    with pytest.raises(duckdb.PermissionException):
+        con.sql(f"select * from glob('{tmp_path}/*')").fetchall()
+
+
 def test_a_reader_of_two_tenants_reads_both(marts_dir):
     con = bi_access.tenant_connection(marts_dir, ("acme", "borealis"))
     assert sorted(con.sql("select tenant_id from marts.dim_people").fetchall()) == [

@@ -16,6 +16,11 @@ Through Superset's REST API: a row committed to the lake while Superset runs is 
 query (it reads the lake, not a copy); the datasets carry the marts' documentation; SQL Lab reads
 the marts and is refused files, other databases, setting changes and writes.
 
+Privacy (issue #16 §3), with BI users from ``TRACELOOM_BI_USERS``: a reader of one tenant gets
+that tenant's rows only, PII as keyed pseudonyms, and every hand-written way to the other
+tenant's rows fails; the ``pii`` user reads every tenant unmasked; a user no longer listed
+reads nothing.
+
 Superset missing (``.venv-bi`` or its template) or Chromium missing fails the test, never skips.
 Screenshots of each dashboard go to ``tests/artifacts/`` (gitignored).
 """
@@ -657,10 +662,14 @@ def test_datasets_in_superset_carry_the_marts_documentation(superset):
     assert columns == {name: text for name, (_, text) in docs["columns"].items()}
 
 
-def _sql_lab(session: requests.Session, superset: dict) -> Callable[[str], dict]:
-    """A function running SQL in SQL Lab on the TraceLoom database, returning Superset's JSON
-    answer (``data`` or ``errors``)."""
-    database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
+def _sql_lab(
+    session: requests.Session, superset: dict, database_id: int | None = None
+) -> Callable[[str], dict]:
+    """A function running SQL in SQL Lab on the TraceLoom database (found through the
+    session's datasets unless given), returning Superset's JSON answer (``data`` or
+    ``errors``)."""
+    if database_id is None:
+        database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
 
     def run(sql: str) -> dict:
         response = session.post(
@@ -699,39 +708,6 @@ def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
     }
     _assert_refused(run, refusals)
     assert _lake_rows(data_dir, "select count(*) from marts.fct_po_delay_risk")[0][0] == expected
-
-
-def test_a_second_import_updates_the_charts_in_place(superset, data_dir, tmp_path):
-    """``make bi`` re-imports on every start: a changed chart replaces its first version (a
-    dashboard import alone would keep it), and nothing is duplicated."""
-    assets = tmp_path / "assets"
-    shutil.copytree(dashboards.ASSETS, assets)
-    chart_file = next(assets.glob("charts/Units_produced.yaml"))
-    chart = yaml.safe_load(chart_file.read_text())
-    chart["description"] = "changed by the test"
-    chart_file.write_text(yaml.safe_dump(chart))
-    env = json.loads((data_dir / "bi" / "env.json").read_text())
-    boot = subprocess.run(
-        [BI_BIN / "python", BI_DIR / "bootstrap.py", "--assets", assets],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT_S,
-    )
-    assert boot.returncode == 0, f"bootstrap failed:\n{boot.stdout}\n{boot.stderr[-3000:]}"
-    session = _api(superset)
-    charts = session.get(
-        f"{superset['url']}/api/v1/chart/",
-        params={"q": "(columns:!(slice_name,description),page_size:100)"},
-        timeout=60,
-    ).json()["result"]
-    names = [c["slice_name"] for c in charts]
-    assert sorted(names) == sorted(c.name for d in dashboards.DASHBOARDS for c in d.charts)
-    assert {c["slice_name"]: c["description"] for c in charts}["Units produced"] == (
-        "changed by the test"
-    )
-    listed = session.get(f"{superset['url']}/api/v1/dashboard/", timeout=60).json()["result"]
-    assert sorted(d["slug"] for d in listed) == sorted(SLUGS)
 
 
 # --- privacy (issue #16 §3): a tenant reader reads its tenant, masked; nothing else -------------
@@ -811,3 +787,48 @@ def test_a_privileged_reader_reads_every_tenant_unmasked(superset, data_dir):
     expected = _lake_rows(data_dir, "select tenant_id, employee_id from marts.dim_employees")
     assert {tuple(row.values()) for row in result.get("data", [])} == set(expected)
     assert {tenant for tenant, _ in expected} == set(dashboard_marts.TENANTS)
+
+
+def test_a_second_import_updates_the_charts_in_place(superset, data_dir, tmp_path):
+    """``make bi`` re-imports on every start: a changed chart replaces its first version (a
+    dashboard import alone would keep it), and nothing is duplicated. A BI user no longer in
+    ``TRACELOOM_BI_USERS`` loses its TraceLoom roles, and with them every row (last in this
+    module: the tenant reader reads nothing afterwards)."""
+    assets = tmp_path / "assets"
+    shutil.copytree(dashboards.ASSETS, assets)
+    chart_file = next(assets.glob("charts/Units_produced.yaml"))
+    chart = yaml.safe_load(chart_file.read_text())
+    chart["description"] = "changed by the test"
+    chart_file.write_text(yaml.safe_dump(chart))
+    env = json.loads((data_dir / "bi" / "env.json").read_text())
+    env["TRACELOOM_BI_USERS"] = env["TRACELOOM_BI_USERS"].split(",", 1)[1]  # the pii user only
+    boot = subprocess.run(
+        [BI_BIN / "python", BI_DIR / "bootstrap.py", "--assets", assets],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert boot.returncode == 0, f"bootstrap failed:\n{boot.stdout}\n{boot.stderr[-3000:]}"
+    assert f"BI user '{TENANT_READER}' is no longer listed" in boot.stdout
+    session = _api(superset)
+    database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
+    former = _api(superset, TENANT_READER)
+    listed = former.get(f"{superset['url']}/api/v1/dataset/", timeout=60).json()
+    assert listed.get("count", 0) == 0, listed  # no dataset of the lake database any more
+    refused = _sql_lab(former, superset, database_id)(
+        "select count(*) as n from marts.dim_employees"
+    )
+    assert "data" not in refused and refused.get("errors"), refused
+    charts = session.get(
+        f"{superset['url']}/api/v1/chart/",
+        params={"q": "(columns:!(slice_name,description),page_size:100)"},
+        timeout=60,
+    ).json()["result"]
+    names = [c["slice_name"] for c in charts]
+    assert sorted(names) == sorted(c.name for d in dashboards.DASHBOARDS for c in d.charts)
+    assert {c["slice_name"]: c["description"] for c in charts}["Units produced"] == (
+        "changed by the test"
+    )
+    listed = session.get(f"{superset['url']}/api/v1/dashboard/", timeout=60).json()["result"]
+    assert sorted(d["slug"] for d in listed) == sorted(SLUGS)
