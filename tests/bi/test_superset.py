@@ -722,7 +722,9 @@ def test_a_tenant_reader_reads_its_own_tenant_masked_and_nothing_else(superset, 
     run = _sql_lab(session, superset)
     key = privacy.pii_hash_key(data_dir)
 
-    # The dashboards' dataset: the tenant's total, not both tenants'.
+    # The same dashboards as everyone; their dataset: the tenant's total, not both tenants'.
+    listed = session.get(f"{superset['url']}/api/v1/dashboard/", timeout=60).json()["result"]
+    assert sorted(d["slug"] for d in listed) == sorted(SLUGS)
     dataset = _dataset(session, superset, "fct_production_daily")
     (own_units,) = _lake_rows(
         data_dir,
