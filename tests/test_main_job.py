@@ -20,10 +20,12 @@ import pytest
 
 from bench.incremental_bench import write_mes_delta
 from tests.main_job import copy_built_world, materialize_main_job
+from traceloom_pipelines import privacy
 from traceloom_pipelines.cli import main as cli_main
 from traceloom_pipelines.dbt import (
     COLUMN_SCHEMA,
     COUNTED_TABLES,
+    MANIFEST,
     MODEL_RELATIONS,
     ROW_COUNT,
     traceloom_dbt_daily_models,
@@ -237,6 +239,32 @@ def test_marts_hold_rows_for_every_tenant_in_duckdb_and_parquet(world):
             f"select count(*) from read_parquet('{parquet}/**/*.parquet', hive_partitioning = true)"
         ).fetchall()[0][0]
         assert total == world["con"].execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
+
+
+def test_the_parquet_export_holds_pii_columns_only_as_pseudonyms(world):
+    """Issue #16 §3 on the dbt-built marts: every exported value of a hash-tagged column is the
+    keyed pseudonym of the lake's value of that row's tenant (so the export never holds one
+    in clear), and redacted columns are null."""
+    key = privacy.pii_hash_key(world["dir"])
+    masking = privacy.mart_masking(MANIFEST)
+    assert {"dim_employees", "fct_labor_hours", "rpt_labor_reconciliation"} <= set(masking)
+    for mart, columns in masking.items():
+        parquet = f"{world['dir']}/marts/{mart}/**/*.parquet"
+        for column, how in columns.items():
+            exported = duckdb.sql(
+                f"select distinct tenant_id, {column} from read_parquet('{parquet}', "
+                "hive_partitioning = true, hive_types = {'tenant_id': varchar})"
+            ).fetchall()
+            clear = world["con"].execute(f"select distinct tenant_id, {column} from marts.{mart}")
+            clear = clear.fetchall()
+            assert clear, (mart, column)
+            if how == "redact":
+                assert {value for _, value in exported} == {None}, (mart, column)
+                continue
+            expected = {
+                (t, None if v is None else privacy.pseudonym(key, t, str(v))) for t, v in clear
+            }
+            assert set(exported) == expected, (mart, column)
 
 
 def test_marts_hold_utc_instants_not_naive_timestamps(world):

@@ -1,4 +1,7 @@
-"""Parquet copies of the marts for BI tools: readers never take the DuckDB lock.
+"""Parquet copies of the marts for BI tools: readers never take the DuckDB lock, and personal
+data is masked (columns tagged PII in dbt ``meta`` are hashed or redacted,
+:mod:`traceloom_pipelines.privacy`): this export is what BI readers without the privileged role
+read, one tenant's partitions each (README *Privacy and BI access*).
 
 Layout: ``<data_dir>/marts/<mart>/tenant_id=<tenant>/data_0.parquet`` (hive partitioning).
 ``<data_dir>/marts/<mart>`` is a symlink to a complete, immutable version directory under
@@ -17,6 +20,7 @@ import duckdb
 
 from traceloom_pipelines.dbt_child import pid_alive
 from traceloom_pipelines.landing.warehouse import quote, run
+from traceloom_pipelines.privacy import masked_select
 
 KEEP_VERSIONS = 2
 # A version being written: `.writing-<pid of the writer>-<uuid>`, renamed when complete.
@@ -37,11 +41,23 @@ def remove_abandoned_exports(versions: Path) -> list[Path]:
     return removed
 
 
-def export_mart(con: duckdb.DuckDBPyConnection, schema: str, mart: str, marts_dir: Path) -> int:
+def export_mart(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    mart: str,
+    marts_dir: Path,
+    masking: dict[str, str] | None = None,
+    key: bytes | None = None,
+) -> int:
     """Write ``<schema>.<mart>`` as a hive-partitioned Parquet dataset; return its row count.
+
+    ``masking``: ``{column: "hash" | "redact"}`` (:func:`~traceloom_pipelines.privacy.
+    mart_masking`), applied with the pseudonym ``key`` (:func:`~traceloom_pipelines.privacy.
+    pii_hash_key`); no unmasked value of those columns is written.
 
     Raises:
         duckdb.CatalogException: if the mart table does not exist.
+        ValueError: ``masking`` names a column the mart lacks, or hashes without a ``key``.
     """
     versions = marts_dir / ".versions" / mart
     versions.mkdir(parents=True, exist_ok=True)
@@ -50,11 +66,19 @@ def export_mart(con: duckdb.DuckDBPyConnection, schema: str, mart: str, marts_di
     staging = versions / f"{WRITING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     relation = f"{quote(schema)}.{quote(mart)}"
     rows = run(con, f"select count(*) from {relation}")[0][0]
+    if masking and key is None and "hash" in masking.values():
+        raise ValueError(f"{relation}: hashing PII columns needs a key")
+    select, parameters = (
+        masked_select(con, relation, masking, key or b"")
+        if masking
+        else (f"select * from {relation}", [])
+    )
     if rows:
         run(
             con,
-            f"copy (select * from {relation}) to '{staging}' "
+            f"copy ({select}) to '{staging}' "
             "(format parquet, partition_by (tenant_id), overwrite_or_ignore)",
+            parameters,
         )
     else:
         staging.mkdir()

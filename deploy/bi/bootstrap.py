@@ -8,7 +8,9 @@ Run with ``.venv-bi/bin/python`` and ``SUPERSET_CONFIG_PATH=deploy/bi/superset_c
 Makefile does). One process instead of four ``superset`` commands: each command builds the
 whole Flask application first (seconds of CPU).
 
-Usage: ``bootstrap.py [--template PATH] [--only-schema] [--assets DIR]``
+Usage: ``bootstrap.py [--template PATH] [--only-schema] [--assets DIR]`` or
+``bootstrap.py --hash-password`` (a Werkzeug hash of the password on standard input, for
+``TRACELOOM_BI_USERS``; nothing else runs)
     --template PATH: when the metadata database does not exist yet, start from a copy of PATH (a
         database prepared by ``--only-schema``: migrations run once at setup, not on each start).
     --only-schema: migrations and ``init`` only (no admin, no import): makes such a template.
@@ -16,7 +18,11 @@ Usage: ``bootstrap.py [--template PATH] [--only-schema] [--assets DIR]``
 
 Environment: ``TRACELOOM_BI_ADMIN_USER`` (default ``admin``) and ``TRACELOOM_BI_ADMIN_PASSWORD``
 (default ``admin``, for a local machine only) create the admin when no user has that name; the
-password is never printed. Exit status 1 with one line on stderr when the import fails.
+password is never printed. ``TRACELOOM_BI_USERS`` (``traceloom_pipelines/bi_access.py``) are
+created or updated on every run: password hash, and roles Gamma, sql_lab, ``TraceLoom reader``
+(access to the TraceLoom database) plus ``TraceLoom tenant <t>`` per tenant or ``TraceLoom PII``;
+a user no longer listed loses every TraceLoom role (and with it every row). Exit status 1 with
+one line on stderr when the import fails or ``TRACELOOM_BI_USERS`` is malformed.
 """
 
 from __future__ import annotations
@@ -90,6 +96,52 @@ def ensure_admin(security_manager, username: str, password: str) -> bool:
     return True
 
 
+DATABASE_NAME = "TraceLoom lake"  # deploy/bi/dashboards.py's database
+
+
+def sync_bi_users(security_manager, users, database) -> list[str]:
+    """Make the Superset users and roles of ``users`` (:func:`bi_access.load_users`): the role
+    ``TraceLoom reader`` with ``database_access`` on ``database``; per user its password hash
+    and roles Gamma, sql_lab and :meth:`~bi_access.BiUser.roles`; every other user (the admin
+    aside) loses its TraceLoom roles. Returns one line per change (names, never hashes)."""
+    from traceloom_pipelines import bi_access  # noqa: PLC0415
+
+    reader = security_manager.add_role(bi_access.READER_ROLE)
+    access = security_manager.add_permission_view_menu("database_access", database.perm)
+    security_manager.add_permission_role(reader, access)
+    base = [security_manager.find_role("Gamma"), security_manager.find_role("sql_lab")]
+    changes = []
+    for bi_user in users:
+        roles = base + [security_manager.add_role(name) for name in bi_user.roles()]
+        user = security_manager.find_user(username=bi_user.name)
+        if user is None:
+            created = security_manager.add_user(
+                bi_user.name,
+                bi_user.name,
+                "BI reader",
+                f"{bi_user.name}@traceloom.invalid",
+                roles,
+                hashed_password=bi_user.password_hash,
+            )
+            if not created:
+                raise RuntimeError(f"could not create the Superset user {bi_user.name!r}")
+            changes.append(f"BI user {bi_user.name!r} created ({', '.join(bi_user.roles())})")
+            continue
+        user.roles = roles
+        user.password = bi_user.password_hash
+        security_manager.update_user(user)
+        changes.append(f"BI user {bi_user.name!r} updated ({', '.join(bi_user.roles())})")
+    listed = {u.name for u in users}
+    for user in security_manager.get_all_users():
+        traceloom = [r for r in user.roles if r.name.startswith("TraceLoom ")]
+        if user.username in listed or not traceloom:
+            continue
+        user.roles = [r for r in user.roles if r not in traceloom]
+        security_manager.update_user(user)
+        changes.append(f"BI user {user.username!r} is no longer listed: TraceLoom roles removed")
+    return changes
+
+
 def _causes(exc: BaseException) -> str:
     """The exception and its causes in one line (Superset wraps the real error: "Import
     dashboard failed for an unknown reason" <- "No module named ...")."""
@@ -107,12 +159,30 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--template", type=Path)
     args.add_argument("--only-schema", action="store_true")
     args.add_argument("--assets", type=Path, default=ASSETS)
+    args.add_argument("--hash-password", action="store_true")
     options = args.parse_args(argv)
+    if options.hash_password:
+        from werkzeug.security import generate_password_hash  # noqa: PLC0415
+
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            print("no password on standard input", file=sys.stderr)
+            return 1
+        print(generate_password_hash(password))
+        return 0
 
     # superset_config.py decides where the metadata database is; import it before Superset so
     # a template can be copied into place first.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import superset_config  # noqa: PLC0415
+
+    from traceloom_pipelines import bi_access  # noqa: PLC0415 - superset_config puts it on the path
+
+    try:
+        bi_users = bi_access.load_users()
+    except ValueError as exc:
+        print(f"superset users: {exc}", file=sys.stderr)
+        return 1
 
     metadata_db = superset_config.BI_HOME / "superset.db"
     if options.template and not metadata_db.exists() and options.template.exists():
@@ -146,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"superset import of {options.assets} failed: {_causes(exc)}", file=sys.stderr)
             return 1
         print(f"superset metadata: dashboards imported from {options.assets}")
+        from superset import db  # noqa: PLC0415
+        from superset.models.core import Database  # noqa: PLC0415
+
+        database = db.session.query(Database).filter_by(database_name=DATABASE_NAME).one()
+        for line in sync_bi_users(security_manager, bi_users, database):
+            print(f"superset users: {line}")
     return 0
 
 

@@ -1,5 +1,7 @@
 """Superset's configuration for TraceLoom (``make bi``): metadata and secret key under the BI
-home, and every DuckDB connection attaching the lake read-only as ``lake``.
+home, and every DuckDB connection made for the logged-in reader: a privileged reader's attaches
+the lake read-only as ``lake``, a tenant reader's reads that tenant's masked export only
+(``traceloom_pipelines/bi_access.py``; README *Privacy and BI access*).
 
 Superset loads this file through ``SUPERSET_CONFIG_PATH`` (the Makefile and
 ``deploy/bi/bootstrap.py`` set it). It runs inside ``.venv-bi`` (Superset's own virtualenv: its
@@ -19,6 +21,7 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -26,14 +29,12 @@ import sys
 from pathlib import Path
 
 import duckdb_engine
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from traceloom_pipelines import duckdb_extensions, lake  # noqa: E402
+from traceloom_pipelines import bi_access  # noqa: E402
 
 TRACELOOM_DATA = Path(os.environ.get("TRACELOOM_DATA_DIR") or REPO_ROOT / "data").resolve()
 BI_HOME = Path(os.environ.get("TRACELOOM_BI_HOME") or TRACELOOM_DATA / "bi").resolve()
@@ -73,42 +74,50 @@ class _NoMissingSpinnerWarning(logging.Filter):
 logging.getLogger("superset.views.base").addFilter(_NoMissingSpinnerWarning())
 # One process, no Redis: the rate limiter keeps its counters in memory (else it warns).
 RATELIMIT_STORAGE_URI = "memory://"
-# Readers may type SQL in SQL Lab; the lake is attached read-only and locked down (below).
+# Readers may type SQL in SQL Lab; each reader's connection is built and locked down (below).
 FEATURE_FLAGS = {"DASHBOARD_NATIVE_FILTERS": True}
 
 
+# No cache of query results (Superset's default, stated because it matters): results are keyed
+# by the query, not by the reader, so a cache would hand one tenant's rows to another.
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
+
+
 def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # noqa: N802
-    """Superset's hook on every analytics engine it creates: a DuckDB connection loads
-    extensions only from the ``duckdb-ext-*`` wheels and never downloads one
-    (``autoinstall_known_extensions`` off; air-gapped networks), skipping the per-load signature
-    hash once the wheels' files were verified (traceloom_pipelines/duckdb_extensions.py).
-    Returns ``(uri, params)``, ``params`` being ``create_engine``'s keyword arguments."""
+    """Superset's hook on every analytics engine it creates (one per query), called in the
+    request with the logged-in user: a DuckDB database's connections are made by
+    :func:`_reader_connection` for that user's roles, whatever the database's URI says. Returns
+    ``(uri, params)``, ``params`` being ``create_engine``'s keyword arguments."""
     if uri.get_backend_name() == "duckdb":
-        connect_args = dict(params.get("connect_args") or {})
-        config = dict(connect_args.get("config") or {})
-        config.update(duckdb_extensions.connect_config())
-        connect_args["config"] = config
-        params["connect_args"] = connect_args
+        user = security_manager.find_user(username=username) if username else None
+        try:
+            if user is None:
+                raise bi_access.BiAccessDenied("no logged-in BI user: no data")
+            reader = bi_access.reader_of(role.name for role in user.roles)
+        except bi_access.BiAccessDenied as denied:
+            reader = denied  # raised when the engine connects, as a connection error
+        params["creator"] = functools.partial(_reader_connection, reader)
     return uri, params
 
 
-@event.listens_for(Engine, "connect")
-def _attach_the_lake_read_only(dbapi_connection, connection_record) -> None:
-    """Every new DuckDB connection (Superset opens one per query) attaches the lake of
-    ``TRACELOOM_DATA_DIR`` read-only as ``lake`` at its latest snapshot and uses it, so SQL reads
-    ``marts.<mart>`` while pipelines write. Then the connection is locked down: no file access
-    outside the lake's data files, no further extension loads, no setting changes (SQL Lab
-    users type SQL on it).
+def _reader_connection(reader) -> duckdb_engine.ConnectionWrapper:
+    """The DuckDB connection of a BI reader, ``reader`` being ``(privileged, tenants)`` of
+    :func:`bi_access.reader_of` (``traceloom_pipelines/bi_access.py``): a privileged role
+    (Admin, ``TraceLoom PII``) reads the lake itself, read-only at its latest snapshot (every
+    tenant, unmasked); a ``TraceLoom tenant <t>`` role reads only tenant ``<t>``'s partitions of
+    the masked Parquet export. Every connection is locked down (files, extensions, settings)
+    before SQL Lab's SQL runs on it.
 
     Raises:
+        bi_access.BiAccessDenied: ``reader`` is the refusal (no user, or no tenant or
+            privileged role): no connection.
         FileNotFoundError: the embedded lake does not exist yet (run the pipeline first).
     """
-    if not isinstance(dbapi_connection, duckdb_engine.ConnectionWrapper):
-        return
-    config = lake.LakeConfig.from_env(TRACELOOM_DATA)
-    dbapi_connection.execute("set TimeZone = 'UTC'")
-    lake.attach(dbapi_connection, config, read_only=True)
-    if not config.data_path.startswith("s3://"):
-        dbapi_connection.execute("set allowed_directories = [?]", [config.data_path])
-        dbapi_connection.execute("set enable_external_access = false")
-    dbapi_connection.execute("set lock_configuration = true")
+    if isinstance(reader, bi_access.BiAccessDenied):
+        raise reader
+    privileged, tenants = reader
+    if privileged:
+        con = bi_access.lake_connection(TRACELOOM_DATA)
+    else:
+        con = bi_access.tenant_connection(TRACELOOM_DATA / "marts", tenants)
+    return duckdb_engine.ConnectionWrapper(con)

@@ -26,6 +26,7 @@ MARTS = (
     "fct_purchase_orders",
     "fct_po_delay_risk",
     "fct_po_timeline",
+    "dim_employees",  # PII (issue #16 §3): what a tenant reader sees masked
 )
 TENANTS = ("acme-apparel", "borealis-appliances")
 DAYS = tuple(date(2026, 11, 28) + timedelta(days=i) for i in range(3))
@@ -162,6 +163,21 @@ def _rows(rng: random.Random) -> dict[str, list[dict]]:
                         "as_of_at": AS_OF,
                     }
                 )
+        for n in range(4):
+            rows["dim_employees"].append(
+                {
+                    "tenant_id": tenant,
+                    # the same ids in both tenants: their pseudonyms must still differ
+                    "employee_id": f"EMP-{n:04d}",
+                    "department": rng.choice(("Manufacturing", "Quality")),
+                    "job_title": "Operator",
+                    "location": f"{tenant[:4]} plant {n % 2}",
+                    "hire_date": date(2020, 1, 1) + timedelta(days=97 * n),
+                    "is_active": True,
+                    "skill_count": n,
+                    "skill_codes": "",
+                }
+            )
     return rows
 
 

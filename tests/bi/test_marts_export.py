@@ -8,7 +8,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from traceloom_pipelines.bi import MARTS, marts_parquet
+from traceloom_pipelines import privacy
+from traceloom_pipelines.bi import MARTS, MASKING, marts_parquet
 from traceloom_pipelines.landing.warehouse import connect, run
 from traceloom_pipelines.marts_export import KEEP_VERSIONS, WRITING_PREFIX, export_mart
 from traceloom_pipelines.resources import WarehouseResource
@@ -103,7 +104,8 @@ def test_the_export_asset_republishes_only_marts_materialized_since_the_last_exp
     con = connect(tmp_path)
     run(con, "create schema if not exists marts")
     for schema, name in MARTS:
-        run(con, f"create table {schema}.{name} (tenant_id varchar, value integer)")
+        pii = "".join(f", {column} varchar" for column in MASKING.get(name, {}))
+        run(con, f"create table {schema}.{name} (tenant_id varchar, value integer{pii})")
     con.close()
     resources = {"warehouse": WarehouseResource(data_dir=str(tmp_path))}
     marts_dir = tmp_path / "marts"
@@ -115,7 +117,7 @@ def test_the_export_asset_republishes_only_marts_materialized_since_the_last_exp
 
         schema, rebuilt = MARTS[0]
         con = connect(tmp_path)
-        run(con, f"insert into {schema}.{rebuilt} values ('acme', 7)")
+        run(con, f"insert into {schema}.{rebuilt} (tenant_id, value) values ('acme', 7)")
         con.close()
         instance.report_runless_asset_event(dg.AssetMaterialization(dg.AssetKey([schema, rebuilt])))
         missing = MARTS[1][1]
@@ -130,3 +132,42 @@ def test_the_export_asset_republishes_only_marts_materialized_since_the_last_exp
         f"select tenant_id, value from read_parquet('{marts_dir}/{rebuilt}/**/*.parquet', "
         "hive_partitioning = true)"
     ).fetchall() == [("acme", 7)]
+
+
+def test_pii_columns_are_hashed_or_redacted_in_every_exported_file(tmp_path):
+    """What BI readers without the privileged role read holds no tagged value in clear: ids are
+    the keyed pseudonyms (same id, same tenant: same pseudonym), names are null; the bytes of
+    the Parquet files do not contain the raw values."""
+    con = connect(tmp_path)
+    run(con, "create schema if not exists marts")
+    run(
+        con,
+        "create table marts.dim_people as select * from (values "
+        "('acme', 'EMP-4711', 'Ada Lovelace', 'Plant North', 3), "
+        "('acme', 'EMP-4712', 'Grace Hopper', 'Plant North', 5), "
+        "('borealis', 'EMP-4711', 'Alan Turing', null, 8)) "
+        "v(tenant_id, employee_id, full_name, location, skill_count)",
+    )
+    key = b"a-test-key-of-32-bytes-0123456789"
+    masking = {"employee_id": "hash", "full_name": "redact", "location": "hash"}
+    assert export_mart(con, "marts", "dim_people", tmp_path / "marts", masking, key) == 3
+    with pytest.raises(ValueError, match="needs a key"):
+        export_mart(con, "marts", "dim_people", tmp_path / "other", masking)
+    con.close()
+    files = list((tmp_path / "marts" / "dim_people").rglob("*.parquet"))
+    for path in files:
+        raw = path.read_bytes()
+        for clear in (b"EMP-47", b"Ada", b"Grace", b"Alan", b"Plant North"):
+            assert clear not in raw, (path, clear)
+    rows = duckdb.sql(
+        f"select tenant_id, employee_id, full_name, location, skill_count from read_parquet("
+        f"'{tmp_path}/marts/dim_people/*/*.parquet', hive_partitioning = true) order by all"
+    ).fetchall()
+    p = privacy.pseudonym
+    assert sorted(rows) == sorted(
+        [
+            ("acme", p(key, "acme", "EMP-4711"), None, p(key, "acme", "Plant North"), 3),
+            ("acme", p(key, "acme", "EMP-4712"), None, p(key, "acme", "Plant North"), 5),
+            ("borealis", p(key, "borealis", "EMP-4711"), None, None, 8),
+        ]
+    )

@@ -16,6 +16,11 @@ Through Superset's REST API: a row committed to the lake while Superset runs is 
 query (it reads the lake, not a copy); the datasets carry the marts' documentation; SQL Lab reads
 the marts and is refused files, other databases, setting changes and writes.
 
+Privacy (issue #16 §3), with BI users from ``TRACELOOM_BI_USERS``: a reader of one tenant gets
+that tenant's rows only, PII as keyed pseudonyms, and every hand-written way to the other
+tenant's rows fails; the ``pii`` user reads every tenant unmasked; a user no longer listed
+reads nothing.
+
 Superset missing (``.venv-bi`` or its template) or Chromium missing fails the test, never skips.
 Screenshots of each dashboard go to ``tests/artifacts/`` (gitignored).
 """
@@ -44,13 +49,16 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.bi import dashboard_marts
-from traceloom_pipelines import ownership
+from traceloom_pipelines import ownership, privacy
 from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.marts_export import export_mart
 from traceloom_pipelines.resources import PROJECT_ROOT
 
 BI_DIR = PROJECT_ROOT / "deploy" / "bi"
 BI_BIN = PROJECT_ROOT / ".venv-bi" / "bin"
 TEMPLATE = PROJECT_ROOT / ".venv-bi" / "template" / "superset.db"
+MANIFEST = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
+TENANT_READER, PII_READER = "ada", "dpo"  # a reader of the first tenant; the privileged role
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package `chromium`
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
@@ -75,9 +83,32 @@ dashboards = _dashboards_module()
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
+    """The lake of dashboard_marts.py, and its marts exported as the pipeline's
+    ``bi/marts_parquet`` does (PII masked with the data directory's key)."""
     data_dir = tmp_path_factory.mktemp("bi_world")
     dashboard_marts.build(data_dir)
+    masking = privacy.mart_masking(json.loads(MANIFEST.read_text()))
+    key = privacy.pii_hash_key(data_dir)
+    con = connect(data_dir, read_only=True)
+    try:
+        for mart in dashboard_marts.MARTS:
+            export_mart(con, "marts", mart, data_dir / "marts", masking.get(mart), key)
+    finally:
+        con.close()
     return data_dir
+
+
+def _password_hash(password: str) -> str:
+    """A Werkzeug hash for ``TRACELOOM_BI_USERS``, made as the README says."""
+    made = subprocess.run(
+        [BI_BIN / "python", BI_DIR / "bootstrap.py", "--hash-password"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return made.stdout.strip()
 
 
 def _free_port() -> int:
@@ -98,6 +129,12 @@ def superset(data_dir: Path) -> Iterator[dict]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs it", pytrace=False)
     password = secrets.token_urlsafe(12)
+    readers = {name: secrets.token_urlsafe(12) for name in (TENANT_READER, PII_READER)}
+    users = (
+        f"{TENANT_READER}:reader:{dashboard_marts.TENANTS[0]}:"
+        f"{_password_hash(readers[TENANT_READER])},"
+        f"{PII_READER}:pii:*:{_password_hash(readers[PII_READER])}"
+    )
     env = {
         **os.environ,
         "SUPERSET_CONFIG_PATH": str(BI_DIR / "superset_config.py"),
@@ -105,6 +142,7 @@ def superset(data_dir: Path) -> Iterator[dict]:
         "TRACELOOM_BI_HOME": str(data_dir / "bi"),
         "TRACELOOM_BI_ADMIN_USER": "analyst",
         "TRACELOOM_BI_ADMIN_PASSWORD": password,
+        "TRACELOOM_BI_USERS": users,
     }
     boot = subprocess.run(
         [BI_BIN / "python", BI_DIR / "bootstrap.py", "--template", TEMPLATE],
@@ -116,6 +154,8 @@ def superset(data_dir: Path) -> Iterator[dict]:
     assert boot.returncode == 0, f"bootstrap failed:\n{boot.stdout}\n{boot.stderr[-3000:]}"
     assert "started from the template" in boot.stdout and "imported" in boot.stdout
     assert password not in boot.stdout + boot.stderr  # the admin's password is never printed
+    assert f"BI user '{TENANT_READER}' created" in boot.stdout
+    assert users.split(":", 3)[3].split(",")[0] not in boot.stdout + boot.stderr  # nor a hash
 
     (data_dir / "bi" / "env.json").write_text(json.dumps(env))  # for the re-import test
     port = _free_port()
@@ -140,7 +180,7 @@ def superset(data_dir: Path) -> Iterator[dict]:
                 pass
             assert time.monotonic() < deadline, f"Superset not up in {START_TIMEOUT_S} s"
             time.sleep(POLL_S)
-        yield {"url": url, "user": "analyst", "password": password}
+        yield {"url": url, "user": "analyst", "password": password, "readers": readers}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -540,14 +580,15 @@ def test_every_dashboard_is_a_dbt_exposure_on_exactly_the_marts_it_reads():
 # --- the lake as Superset reads it: live, documented, locked down -----------------------------
 
 
-def _api(superset: dict) -> requests.Session:
-    """A session on Superset's REST API: JWT of the admin, and the CSRF token for SQL Lab."""
+def _api(superset: dict, user: str | None = None) -> requests.Session:
+    """A session on Superset's REST API: JWT of the admin (or of the BI reader ``user``), and
+    the CSRF token for SQL Lab."""
     session = requests.Session()
     login = session.post(
         f"{superset['url']}/api/v1/security/login",
         json={
-            "username": superset["user"],
-            "password": superset["password"],
+            "username": user or superset["user"],
+            "password": superset["readers"][user] if user else superset["password"],
             "provider": "db",
             "refresh": False,
         },
@@ -621,9 +662,14 @@ def test_datasets_in_superset_carry_the_marts_documentation(superset):
     assert columns == {name: text for name, (_, text) in docs["columns"].items()}
 
 
-def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
-    session = _api(superset)
-    database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
+def _sql_lab(
+    session: requests.Session, superset: dict, database_id: int | None = None
+) -> Callable[[str], dict]:
+    """A function running SQL in SQL Lab on the TraceLoom database (found through the
+    session's datasets unless given), returning Superset's JSON answer (``data`` or
+    ``errors``)."""
+    if database_id is None:
+        database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
 
     def run(sql: str) -> dict:
         response = session.post(
@@ -632,6 +678,20 @@ def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
             timeout=120,
         )
         return response.json()
+
+    return run
+
+
+def _assert_refused(run: Callable[[str], dict], refusals: dict[str, str]) -> None:
+    """Each SQL of ``refusals`` returns no data and an error containing its text."""
+    for sql, refusal in refusals.items():
+        result = run(sql)
+        assert "data" not in result, (sql, result)
+        assert refusal in json.dumps(result.get("errors")), (sql, result)
+
+
+def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
+    run = _sql_lab(_api(superset), superset)
 
     result = run("select count(*) as n from marts.fct_po_delay_risk")
     expected = _lake_rows(data_dir, "select count(*) from marts.fct_po_delay_risk")[0][0]
@@ -646,16 +706,96 @@ def test_sql_lab_reads_the_marts_and_nothing_else(superset, data_dir):
         # writes: Superset refuses DML (and the lake is attached read-only)
         "delete from marts.fct_po_delay_risk": "does not allow for DDL/DML",
     }
-    for sql, refusal in refusals.items():
-        result = run(sql)
-        assert "data" not in result, (sql, result)
-        assert refusal in json.dumps(result.get("errors")), (sql, result)
+    _assert_refused(run, refusals)
     assert _lake_rows(data_dir, "select count(*) from marts.fct_po_delay_risk")[0][0] == expected
+
+
+# --- privacy (issue #16 §3): a tenant reader reads its tenant, masked; nothing else -------------
+
+
+def test_a_tenant_reader_reads_its_own_tenant_masked_and_nothing_else(superset, data_dir):
+    """Logged in as a reader of the first tenant, through Superset's API: a dashboard's dataset
+    and SQL Lab give that tenant's rows only, employee ids as keyed pseudonyms; every hand-written
+    way to the other tenant's rows or the unmasked lake fails or returns nothing."""
+    own, other = dashboard_marts.TENANTS
+    session = _api(superset, TENANT_READER)
+    run = _sql_lab(session, superset)
+    key = privacy.pii_hash_key(data_dir)
+
+    # The same dashboards as everyone; their dataset: the tenant's total, not both tenants'.
+    listed = session.get(f"{superset['url']}/api/v1/dashboard/", timeout=60).json()["result"]
+    assert sorted(d["slug"] for d in listed) == sorted(SLUGS)
+    dataset = _dataset(session, superset, "fct_production_daily")
+    (own_units,) = _lake_rows(
+        data_dir,
+        f"select sum(units_produced) from marts.fct_production_daily where tenant_id = '{own}'",
+    )[0]
+    assert _units_produced(session, superset, dataset["id"]) == own_units
+
+    # SQL Lab: the tenant's employees, masked.
+    result = run("select tenant_id, employee_id, location, skill_count from marts.dim_employees")
+    expected = [
+        {
+            "tenant_id": tenant,
+            "employee_id": privacy.pseudonym(key, tenant, employee),
+            "location": privacy.pseudonym(key, tenant, location),
+            "skill_count": skills,
+        }
+        for tenant, employee, location, skills in _lake_rows(
+            data_dir,
+            "select tenant_id, employee_id, location, skill_count from marts.dim_employees "
+            f"where tenant_id = '{own}'",
+        )
+    ]
+    assert expected and sorted(result.get("data", []), key=str) == sorted(expected, key=str)
+    assert not any(row["employee_id"].startswith("EMP-") for row in result["data"])
+
+    # The other tenant: filtering on it finds nothing ...
+    for sql in (
+        f"select count(*) as n from marts.dim_employees where tenant_id = '{other}'",
+        f"select count(*) as n from marts.fct_production_daily where tenant_id <> '{own}'",
+    ):
+        assert run(sql).get("data") == [{"n": 0}], sql
+    # ... and every way around the views is refused.
+    marts = data_dir / "marts"
+    mart = marts / "dim_employees"
+    version = mart.resolve()
+    catalog = data_dir / "lake" / "catalog.sqlite"
+    refusals = {
+        f"select * from read_parquet('{mart}/tenant_id={other}/*.parquet')": "disabled",
+        f"select * from read_parquet('{mart}/*/*.parquet')": "disabled",
+        f"select * from read_parquet('{mart}/tenant_id={own}/../tenant_id={other}/*.parquet')": (
+            "disabled"
+        ),
+        f"select * from read_parquet('{version}/tenant_id={other}/*.parquet')": "disabled",
+        f"select * from glob('{marts}/*')": "disabled",
+        f"attach 'ducklake:sqlite:{catalog}' as lake2 (read_only)": "disabled",
+        f"attach '{catalog}' as c (type sqlite)": "disabled",
+        "select * from lake.marts.dim_employees": "lake",
+        "select * from raw.hr__employees": "hr__employees",
+        "set enable_external_access = true": "the configuration has been locked",
+        "set allowed_directories = ['/']": "the configuration has been locked",
+        "load ducklake": "disabled",
+        "select * from read_csv('/etc/passwd')": "disabled",
+    }
+    _assert_refused(run, refusals)
+
+
+def test_a_privileged_reader_reads_every_tenant_unmasked(superset, data_dir):
+    """The ``pii`` user (role TraceLoom PII) reads the lake itself: the raw employee ids of
+    every tenant."""
+    run = _sql_lab(_api(superset, PII_READER), superset)
+    result = run("select tenant_id, employee_id from marts.dim_employees")
+    expected = _lake_rows(data_dir, "select tenant_id, employee_id from marts.dim_employees")
+    assert {tuple(row.values()) for row in result.get("data", [])} == set(expected)
+    assert {tenant for tenant, _ in expected} == set(dashboard_marts.TENANTS)
 
 
 def test_a_second_import_updates_the_charts_in_place(superset, data_dir, tmp_path):
     """``make bi`` re-imports on every start: a changed chart replaces its first version (a
-    dashboard import alone would keep it), and nothing is duplicated."""
+    dashboard import alone would keep it), and nothing is duplicated. A BI user no longer in
+    ``TRACELOOM_BI_USERS`` loses its TraceLoom roles, and with them every row (last in this
+    module: the tenant reader reads nothing afterwards)."""
     assets = tmp_path / "assets"
     shutil.copytree(dashboards.ASSETS, assets)
     chart_file = next(assets.glob("charts/Units_produced.yaml"))
@@ -663,6 +803,7 @@ def test_a_second_import_updates_the_charts_in_place(superset, data_dir, tmp_pat
     chart["description"] = "changed by the test"
     chart_file.write_text(yaml.safe_dump(chart))
     env = json.loads((data_dir / "bi" / "env.json").read_text())
+    env["TRACELOOM_BI_USERS"] = env["TRACELOOM_BI_USERS"].split(",", 1)[1]  # the pii user only
     boot = subprocess.run(
         [BI_BIN / "python", BI_DIR / "bootstrap.py", "--assets", assets],
         env=env,
@@ -671,7 +812,16 @@ def test_a_second_import_updates_the_charts_in_place(superset, data_dir, tmp_pat
         timeout=START_TIMEOUT_S,
     )
     assert boot.returncode == 0, f"bootstrap failed:\n{boot.stdout}\n{boot.stderr[-3000:]}"
+    assert f"BI user '{TENANT_READER}' is no longer listed" in boot.stdout
     session = _api(superset)
+    database_id = _dataset(session, superset, "fct_production_daily")["database"]["id"]
+    former = _api(superset, TENANT_READER)
+    listed = former.get(f"{superset['url']}/api/v1/dataset/", timeout=60).json()
+    assert listed.get("count", 0) == 0, listed  # no dataset of the lake database any more
+    refused = _sql_lab(former, superset, database_id)(
+        "select count(*) as n from marts.dim_employees"
+    )
+    assert "data" not in refused and refused.get("errors"), refused
     charts = session.get(
         f"{superset['url']}/api/v1/chart/",
         params={"q": "(columns:!(slice_name,description),page_size:100)"},

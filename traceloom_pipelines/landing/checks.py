@@ -43,6 +43,7 @@ check name                   fails when
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandera.polars as pa
@@ -173,6 +174,39 @@ _TYPE_CHECK_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class PiiTag:
+    """How a field identifies a person, and how BI readers without the privileged role see it.
+
+    Attributes:
+        kind: ``direct`` (names, e-mail, phone, an employee id: identifies a person alone) or
+            ``quasi`` (identifies a person combined with other columns, e.g. a work location).
+        masking: ``hash`` (a keyed HMAC-SHA-256 pseudonym: joinable, not reversible without the
+            key) or ``redact`` (null).
+    """
+
+    kind: str
+    masking: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in PII_KINDS or self.masking not in PII_MASKINGS:
+            raise ValueError(
+                f"PiiTag({self.kind!r}, {self.masking!r}): kind in {PII_KINDS}, "
+                f"masking in {PII_MASKINGS}"
+            )
+
+    def meta(self) -> dict[str, str]:
+        """``{"pii": kind, "masking": method}``: the dbt column ``meta`` of the same field."""
+        return {"pii": self.kind, "masking": self.masking}
+
+
+PII_KINDS = ("direct", "quasi")
+PII_MASKINGS = ("hash", "redact")
+PII_HASHED = PiiTag("direct", "hash")  # an id: BI readers join on its pseudonym
+PII_REDACTED = PiiTag("direct", "redact")  # a name, e-mail, phone: BI readers see null
+PII_QUASI_HASHED = PiiTag("quasi", "hash")  # groupable, not readable (a work location)
+
+
 def field(
     path: str,
     duckdb_type: str = TEXT,
@@ -183,6 +217,7 @@ def field(
     stale_after: timedelta | None = None,
     description: str = "",
     max_length: int | None = None,
+    pii: PiiTag | None = None,
 ) -> pa.Column:
     """One contract field: a pandera text column that knows its JSON path and landed type.
 
@@ -197,6 +232,10 @@ def field(
         max_length: longest text accepted (characters) where the default (:data:`MAX_LENGTH`,
             :data:`MAX_JSON_LENGTH` for JSON) does not fit, e.g. a long free-text field; longer
             text fails ``max_length`` (checked by the loader, :func:`text_failures`).
+        pii: the field holds personal data (seed 004, issue #16 §3): a :class:`PiiTag` saying
+            how it identifies a person and how BI readers see it; kept in the column's
+            ``metadata["pii"]`` as ``{"pii": kind, "masking": method}``, the same shape as the
+            dbt column ``meta`` of every model the field reaches (a test compares them).
     """
     checks: list[pa.Check] = []
     if duckdb_type in _TYPE_CHECK_NAMES:
@@ -217,6 +256,7 @@ def field(
             "path": path,
             "type": duckdb_type,
             **({"max_length": max_length} if max_length is not None else {}),
+            **({"pii": pii.meta()} if pii is not None else {}),
         },
     )
 

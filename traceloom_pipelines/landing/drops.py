@@ -32,6 +32,13 @@ def is_folder_name(name: str) -> bool:
     return FOLDER_NAME.fullmatch(name) is not None
 
 
+def tenant_list(spec: str) -> tuple[str, ...] | None:
+    """The tenant ids of ``tenant[+tenant...]`` (users' configuration: review desk, BI), or None
+    when there is none or one is not a folder name."""
+    tenants = tuple(t for t in spec.split("+") if t)
+    return tenants if tenants and all(is_folder_name(t) for t in tenants) else None
+
+
 def drop_folder(landing_root: Path, tenant_id: str, system: str, entity: str) -> Path:
     """``<landing_root>/<tenant_id>/<system>/<entity>`` (not created)."""
     return Path(landing_root) / tenant_id / system / entity

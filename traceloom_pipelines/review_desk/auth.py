@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from traceloom_pipelines.landing.drops import FOLDER_NAME, is_folder_name
+from traceloom_pipelines.landing.drops import FOLDER_NAME, is_folder_name, tenant_list
 
 USERS_ENV = "TRACELOOM_REVIEW_DESK_USERS"
 # scrypt cost: n = 2**14, r = 8, p = 1 (~16 MiB, tens of milliseconds; the interactive-login
@@ -120,8 +120,8 @@ def parse_users(spec: str) -> tuple[DeskUser, ...]:
         name, tenant_spec, encoded = parts
         if not is_folder_name(name):
             raise ValueError(f"{where}: user name must match {FOLDER_NAME.pattern}")
-        tenants = tuple(t for t in tenant_spec.split("+") if t)
-        if not tenants or not all(is_folder_name(t) for t in tenants):
+        tenants = tenant_list(tenant_spec)
+        if tenants is None:
             raise ValueError(f"{where}: tenants of {name!r} must match {FOLDER_NAME.pattern}")
         try:
             _parse_hash(encoded)

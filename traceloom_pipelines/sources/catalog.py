@@ -48,6 +48,9 @@ def _rules(column) -> str:
     if accepted:
         values = accepted[0].statistics.get("allowed_values", [])
         names[names.index("isin")] = "one of " + ", ".join(f"`{v}`" for v in values)
+    pii = (column.metadata or {}).get("pii")
+    if pii:  # seed 004: personal data, masked for BI readers (README *Privacy and BI access*)
+        names.append(f"PII ({pii['pii']}; BI: {pii['masking']})")
     return "; ".join(
         n
         for n in names

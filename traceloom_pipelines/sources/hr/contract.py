@@ -3,12 +3,24 @@ and attendance clock events (§5.2.1 webhook payload).
 
 Drop folders: ``landing/<tenant>/hr/{employees,shift_schedules,attendance}/``. An employees file is
 one page of the HR API response (``{"employees": [...], "total_count", "page", "page_size"}``).
-Names, e-mail and phone land in ``raw`` (restricted schema) and never reach a mart.
+Names, e-mail and phone land in ``raw`` (restricted schema) and never reach a mart. Personal
+data is tagged (``pii=``, seed 004): employee ids are hashed and names, e-mail and phone redacted
+for BI readers, work and clock locations hashed (README *Privacy and BI access*).
 """
 
 import pandera.polars as pa
 
-from traceloom_pipelines.landing.checks import BOOLEAN, DATE, INTEGER, TIME, TIMESTAMP, field
+from traceloom_pipelines.landing.checks import (
+    BOOLEAN,
+    DATE,
+    INTEGER,
+    PII_HASHED,
+    PII_QUASI_HASHED,
+    PII_REDACTED,
+    TIME,
+    TIMESTAMP,
+    field,
+)
 from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
 
 ATTENDANCE_EVENTS = ("clock_in", "clock_out")
@@ -37,16 +49,16 @@ employees = SourceEntity(
     envelope="employees",
     schema=pa.DataFrameSchema(
         {
-            "employee_id": field("$.employee_id", required=True),
-            "first_name": field("$.first_name"),
-            "last_name": field("$.last_name"),
-            "email": field("$.email"),
-            "phone": field("$.phone"),
+            "employee_id": field("$.employee_id", required=True, pii=PII_HASHED),
+            "first_name": field("$.first_name", pii=PII_REDACTED),
+            "last_name": field("$.last_name", pii=PII_REDACTED),
+            "email": field("$.email", pii=PII_REDACTED),
+            "phone": field("$.phone", pii=PII_REDACTED),
             "department": field("$.department"),
             "job_title": field("$.job_title"),
             "hire_date": field("$.hire_date", DATE),
             "is_active": field("$.is_active", BOOLEAN),
-            "location": field("$.location"),
+            "location": field("$.location", pii=PII_QUASI_HASHED),
         },
         name="hr.employees",
     ),
@@ -61,7 +73,7 @@ shift_schedules = SourceEntity(
     envelope="schedules",
     schema=pa.DataFrameSchema(
         {
-            "employee_id": field("$.employee_id", required=True),
+            "employee_id": field("$.employee_id", required=True, pii=PII_HASHED),
             "shift_date": field("$.shift_date", DATE, required=True),
             "shift_name": field("$.shift_name"),
             "start_time": field("$.start_time", TIME, required=True),
@@ -83,8 +95,8 @@ attendance = SourceEntity(
         {
             "event_type": field("$.event_type", required=True, accepted=ATTENDANCE_EVENTS),
             "timestamp": field("$.timestamp", TIMESTAMP, required=True),
-            "employee_id": field("$.employee_id", required=True),
-            "location": field("$.location"),
+            "employee_id": field("$.employee_id", required=True, pii=PII_HASHED),
+            "location": field("$.location", pii=PII_QUASI_HASHED),
             "shift_id": field("$.shift_id"),
         },
         name="hr.attendance",

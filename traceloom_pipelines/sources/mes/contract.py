@@ -12,7 +12,15 @@ from datetime import timedelta
 
 import pandera.polars as pa
 
-from traceloom_pipelines.landing.checks import BOOLEAN, INTEGER, NUMBER, TIMESTAMP, field
+from traceloom_pipelines.landing.checks import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    PII_HASHED,
+    PII_REDACTED,
+    TIMESTAMP,
+    field,
+)
 from traceloom_pipelines.landing.entity import ReferenceCheck, SourceEntity
 
 # Batch drops replay history, so "within 5 minutes of now" (003 §4.4, for live streams) becomes
@@ -147,7 +155,7 @@ quality_inspections = SourceEntity(
             "result": field("$.result", required=True, accepted=RESULTS),
             "defect_detected": field("$.defect_detected", BOOLEAN),
             "defect_type": field("$.defect_type"),
-            "inspector": field("$.inspector"),
+            "inspector": field("$.inspector", pii=PII_REDACTED),
         },
         name="mes.quality_inspections",
     ),
@@ -188,7 +196,7 @@ labor_bookings = SourceEntity(
     schema=pa.DataFrameSchema(
         {
             "booking_id": field("$.booking_id", required=True),
-            "employee_id": field("$.employee_id", required=True),
+            "employee_id": field("$.employee_id", required=True, pii=PII_HASHED),
             "work_order_id": field("$.work_order_id", required=True),
             "machine_id": field("$.machine_id"),
             "start_time": field("$.start_time", TIMESTAMP, required=True, stale_after=STALE_AFTER),
