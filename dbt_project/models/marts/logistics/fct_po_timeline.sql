@@ -15,14 +15,19 @@ with purchase_orders as (
     where ship_window_start_date is not null
 ),
 
+-- Each side of timed's two joins carries its stage group as a column, so that both joins are
+-- equi-joins (hash joins): a constant test of one side in the ON clause made DuckDB join them
+-- block-wise nested-loop (35 s of a scale-1 build instead of a fraction of a second).
 production as (
-    select * replace (
-        {{ utc_naive('planned_start_at') }} as planned_start_at,
-        {{ utc_naive('planned_end_at') }} as planned_end_at,
-        {{ utc_naive('actual_start_at') }} as actual_start_at,
-        {{ utc_naive('actual_end_at') }} as actual_end_at,
-        {{ utc_naive('updated_at') }} as updated_at
-    )
+    select
+        * replace (
+            {{ utc_naive('planned_start_at') }} as planned_start_at,
+            {{ utc_naive('planned_end_at') }} as planned_end_at,
+            {{ utc_naive('actual_start_at') }} as actual_start_at,
+            {{ utc_naive('actual_end_at') }} as actual_end_at,
+            {{ utc_naive('updated_at') }} as updated_at
+        ),
+        'production' as stage_group
     from {{ ref('fct_production_milestones') }}
 ),
 
@@ -114,6 +119,7 @@ events as (
         tenant_id,
         shipment_id,
         milestone,
+        'logistics' as stage_group,
         max(event_at) filter (where classifier = 'PLN') as carrier_planned_at,
         max(event_at) filter (where classifier = 'EST') as estimated_at,
         max(event_at) filter (where classifier = 'ACT') as actual_at,
@@ -142,12 +148,12 @@ timed as (
         end as location
     from po_stages as s
     left join production as p
-        on s.stage_group = 'production'
+        on s.stage_group = p.stage_group
         and s.tenant_id = p.tenant_id
         and s.po_id = p.po_id
         and s.stage = p.stage
     left join events as e
-        on s.stage_group = 'logistics'
+        on s.stage_group = e.stage_group
         and s.tenant_id = e.tenant_id
         and s.shipment_id = e.shipment_id
         and s.stage = e.milestone
