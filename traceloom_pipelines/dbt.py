@@ -33,10 +33,10 @@ from traceloom_pipelines.dbt_child import real_dbt
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL, WRITER_LOCK
 from traceloom_pipelines.landing.warehouse import connect, quote
 from traceloom_pipelines.partitions import daily_partitions
-from traceloom_pipelines.resources import DATA_DIR_ENV, PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.resources import DATA_DIR_ENV, WarehouseResource
 from traceloom_pipelines.snapshots import record_run_snapshot
 
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT_PROJECT_DIR = dbt_targets.DBT_PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # In `make dev` (DAGSTER_IS_DEV_CLI) the manifest is re-parsed on every code reload, so an

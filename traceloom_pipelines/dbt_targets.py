@@ -88,14 +88,13 @@ def parse() -> None:
         subprocess.CalledProcessError: dbt failed to parse the project (its output says why).
     """
     import subprocess
-    import sys
 
+    from traceloom_pipelines.dbt_child import real_dbt
     from traceloom_pipelines.lake import LakeConfig
+    from traceloom_pipelines.resources import default_data_dir
 
-    data_dir = Path(os.environ.get("TRACELOOM_DATA_DIR") or DBT_PROJECT_DIR.parent / "data")
-    env = {**os.environ, **LakeConfig.from_env(data_dir).dbt_env()}
-    dbt = Path(sys.executable).with_name("dbt")
-    command = [str(dbt), "parse", "--profiles-dir", ".", "--quiet"]
+    env = {**os.environ, **LakeConfig.from_env(default_data_dir()).dbt_env()}
+    command = [real_dbt(), "parse", "--profiles-dir", ".", "--quiet"]
     subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, check=True)
 
 
