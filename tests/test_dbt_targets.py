@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
@@ -88,3 +89,38 @@ def test_only_the_newest_target_folders_are_kept(tmp_path):
     removed = dbt_targets.prune_targets(tmp_path, keep=2)
     assert sorted(removed) == sorted(folders[:3])
     assert sorted((tmp_path / "dbt" / "target").iterdir()) == sorted(folders[3:])
+
+
+def test_traceloom_dbt_builds_the_data_directorys_lake_from_the_build_parse(tmp_path):
+    """`traceloom dbt seed` on a new data directory: dbt writes that lake, starts from the
+    build's parse (no full parse) in the pipeline's environment, keeps its artifacts and parse
+    under the data directory and leaves the repository's ``dbt_project/target`` untouched (a
+    test that once ran dbt there with another environment made every later new data directory
+    parse in full)."""
+    build_parse = dbt_targets.BUILD_PARSE.read_bytes()
+    data_dir = tmp_path / "data"
+    connect(data_dir).close()
+    done = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "traceloom"),
+            "--data-dir",
+            str(data_dir),
+            "dbt",
+            "seed",
+            "--select",
+            "mes_machine_status_map",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    (target,) = (data_dir / "dbt" / "target").iterdir()
+    log = (target / "dbt.log").read_text()
+    assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log
+    assert (data_dir / "dbt" / dbt_targets.PARTIAL_PARSE).exists()
+    assert dbt_targets.BUILD_PARSE.read_bytes() == build_parse
+    con = connect(data_dir, read_only=True)
+    try:
+        assert con.execute("select count(*) from reference.mes_machine_status_map").fetchone()[0] > 0
+    finally:
+        con.close()

@@ -6,6 +6,7 @@ traceloom run              (generate the demo world if absent, then) run the mai
 traceloom run --no-demo    run the main job on whatever is in the landing folders
 traceloom run --all        run the whole main job, not only what is new
 traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
+traceloom dbt <args>       dbt on the data directory's lake, as a run invokes it (e.g. build -s m)
 traceloom summary          print the warehouse summary
 traceloom contracts        print every source entity's contract as Markdown
 traceloom gateway          run the push gateway in the foreground
@@ -456,6 +457,17 @@ def main(argv: list[str] | None = None) -> int:
         help="read the lake as it was at this snapshot id (see: select * from lake.snapshots())",
     )
 
+    dbt = sub.add_parser(
+        "dbt",
+        help="run dbt on the lake as a run does (e.g. traceloom dbt build --select fct_x)",
+        description="Every argument goes to dbt. dbt gets the pipeline's environment for "
+        "$TRACELOOM_DATA_DIR's lake, writes its target and logs under <data dir>/dbt/target/, "
+        "starts from the data directory's saved parse and waits for a run's dbt step to end.",
+        prefix_chars="+",  # every argument, options included, is dbt's
+        add_help=False,
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+
     sub.add_parser("summary", help="print rows per mart, quarantine reasons, discrepancies")
     contracts = sub.add_parser("contracts", help="print every source entity's contract (Markdown)")
     contracts.add_argument(
@@ -564,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"traceloom sql: {error}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "dbt":
+        from traceloom_pipelines.dbt_targets import run_dbt
+
+        return run_dbt(data_dir, args.dbt_args or ["--help"]).returncode
     if args.command == "contracts":
         return write_contracts(args.write_readme)
     if args.command == "gateway":

@@ -30,7 +30,7 @@ from packaging import version
 from traceloom_pipelines import dbt_inputs, dbt_targets
 from traceloom_pipelines.dbt_child import PARENT_PID_ENV as DBT_PARENT_PID_ENV
 from traceloom_pipelines.dbt_child import real_dbt
-from traceloom_pipelines.lake import LAKE_WRITERS_POOL, WRITER_LOCK
+from traceloom_pipelines.lake import LAKE_WRITERS_POOL, dbt_lock_name
 from traceloom_pipelines.landing.warehouse import connect, quote
 from traceloom_pipelines.partitions import daily_partitions
 from traceloom_pipelines.resources import DATA_DIR_ENV, WarehouseResource
@@ -142,14 +142,8 @@ def _scoped_env(values: Mapping[str, str]) -> Iterator[None]:
 
 @contextmanager
 def _dbt_writer(warehouse: WarehouseResource) -> Iterator[None]:
-    """What a ``dbt build`` holds while it writes the lake.
-
-    Embedded catalog: the lake's writer lock (SQLite commits one writer at a time, and dbt's
-    commits cannot wait on our lock one by one). PostgreSQL catalog: the ``dbt`` lock only, so
-    two runs never rebuild the same models at once while landing goes on beside them.
-    """
-    name = "dbt" if warehouse.lake.concurrent_writers else WRITER_LOCK
-    with warehouse.lock(name):
+    """What a ``dbt build`` holds while it writes the lake (:func:`lake.dbt_lock_name`)."""
+    with warehouse.lock(dbt_lock_name(warehouse.lake)):
         yield
 
 

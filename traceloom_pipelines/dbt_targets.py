@@ -22,8 +22,10 @@ CPU) on its first build.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -79,6 +81,47 @@ def prune_targets(data_dir: Path, keep: int = KEEP_TARGETS) -> list[Path]:
     return removed
 
 
+def run_dbt(data_dir: Path, args: list[str], **subprocess_kwargs) -> subprocess.CompletedProcess:
+    """``dbt <args>`` on ``data_dir``'s lake as the pipeline runs it: the pipeline's dbt
+    environment (``LakeConfig.dbt_env``), a new target folder of ``data_dir``
+    (:func:`new_target`, logs in it too) that starts from the data directory's saved parse, and
+    that parse kept for the next invocation (not after ``--vars``: dbt rejects a parse made
+    with other variables). Commands that write the lake (all but ``parse``, ``compile``, ``ls``,
+    ``list``, ``docs``, ``debug``) hold the lake's dbt lock, as a run's dbt step does, so a hand
+    run and a run never rebuild the same models at once. ``traceloom dbt`` calls it; so do the
+    tests that build part of the project.
+
+    Args:
+        data_dir: the data directory (``$TRACELOOM_DATA_DIR``) whose lake dbt reads and builds.
+        args: dbt's arguments, e.g. ``["build", "--select", "+fct_work_orders"]``; no
+            ``--target-path``/``--log-path`` (the target folder is chosen here).
+        subprocess_kwargs: passed on to :func:`subprocess.run` (e.g. ``capture_output=True``).
+
+    Returns:
+        The finished dbt process (its return code is not checked).
+    """
+    from traceloom_pipelines.dbt_child import real_dbt
+    from traceloom_pipelines.lake import LakeConfig, dbt_lock_name, lake_lock
+    from traceloom_pipelines.resources import DATA_DIR_ENV
+
+    data_dir = Path(data_dir).resolve()
+    lake = LakeConfig.from_env(data_dir)
+    env = {**os.environ, DATA_DIR_ENV: str(data_dir), **lake.dbt_env()}
+    env.update(subprocess_kwargs.pop("env", None) or {})
+    target = new_target(data_dir, f"cli_{args[0] if args else 'dbt'}")
+    command = [real_dbt(), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
+    command += ["--target-path", str(target), "--log-path", str(target)]
+    writes = bool(args) and args[0] not in READ_ONLY_COMMANDS
+    with lake_lock(lake, dbt_lock_name(lake)) if writes else contextlib.nullcontext():
+        done = subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, **subprocess_kwargs)
+    if "--vars" not in args:
+        keep_partial_parse(target)
+    return done
+
+
+READ_ONLY_COMMANDS = frozenset({"parse", "compile", "ls", "list", "docs", "debug"})
+
+
 def parse() -> None:
     """``dbt parse`` of the project into ``dbt_project/target/`` (the manifest Dagster loads and
     :data:`BUILD_PARSE`) in the environment the pipeline gives dbt (``LakeConfig.dbt_env`` of
@@ -87,8 +130,6 @@ def parse() -> None:
     Raises:
         subprocess.CalledProcessError: dbt failed to parse the project (its output says why).
     """
-    import subprocess
-
     from traceloom_pipelines.dbt_child import real_dbt
     from traceloom_pipelines.lake import LakeConfig
     from traceloom_pipelines.resources import default_data_dir

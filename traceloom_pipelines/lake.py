@@ -346,6 +346,14 @@ def _pg_advisory_lock(config: LakeConfig, name: str, timeout_s: float) -> Iterat
 WRITER_LOCK = "writer"
 
 
+def dbt_lock_name(config: LakeConfig) -> str:
+    """The mutex a ``dbt build`` of ``config``'s lake holds. Embedded catalog: the writer lock
+    (SQLite commits one writer at a time, and dbt's commits cannot wait on our lock one by one).
+    PostgreSQL catalog: the ``dbt`` lock only, so two builds never rebuild the same models at
+    once while landing goes on beside them."""
+    return "dbt" if config.concurrent_writers else WRITER_LOCK
+
+
 def entity_lock_name(table: str) -> str:
     """The mutex of one raw table's landing (file skip and dedupe see every earlier batch)."""
     return f"land-{table}"

@@ -4,9 +4,6 @@ one healthy pull, one whose breaker opened, dead letters counted over the last 2
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,12 +11,13 @@ import dagster as dg
 
 from tests.landing.test_skipped_and_drift import MATERIAL
 from traceloom_pipelines.bridges.health import HealthSamples, utc_iso
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import reset_breakers
 from traceloom_pipelines.landing.assets import PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
-from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.bridges.contract import ENTITIES as BRIDGES_ENTITIES
 from traceloom_pipelines.sources.dagster.contract import ENTITIES as DAGSTER_ENTITIES
 from traceloom_pipelines.sources.erp.contract import materials
@@ -104,26 +102,10 @@ def _materials_csv(landing: Path, tenant: str, name: str, extra: dict[str, str])
 
 
 def _build_mart(data_dir: Path) -> None:
-    """``dbt build --select +fct_integration_health`` on ``data_dir``'s lake; its parse, manifest
-    and logs go under ``data_dir`` (never into dbt_project/target, which the definitions that
-    other tests load read)."""
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--profiles-dir",
-            ".",
-            "--target-path",
-            str(data_dir / "dbt" / "target"),
-            "--log-path",
-            str(data_dir / "dbt" / "logs"),
-            "--select",
-            "+fct_integration_health",
-        ],
-        cwd=PROJECT_ROOT / "dbt_project",
-        env={**os.environ, "TRACELOOM_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
+    """``dbt build --select +fct_integration_health`` on ``data_dir``'s lake (``run_dbt``: its
+    parse, manifest and logs go under ``data_dir``)."""
+    completed = run_dbt(
+        data_dir, ["build", "--select", "+fct_integration_health"], capture_output=True, text=True
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
 

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.sources.catalog import all_entities
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DBT_DIR = PROJECT_ROOT / "dbt_project"
 # What the logistics, certification and supplier marts read.
 # factory, weather, ais and port: the PO digital twin (fct_po_timeline, fct_po_delay_risk);
 # edi: the third purchase-order and milestone route (the partners' files of
@@ -71,30 +66,17 @@ def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 land_entity(con, entity, data_dir / "landing")
     finally:
         con.close()
-    dbt = Path(sys.executable).parent / "dbt"
     command = [
-        str(dbt) if dbt.exists() else "dbt",
         "build",
         "--select",
         *(f"+{mart}" for mart in LOGISTICS_MARTS),
         "--indirect-selection",
         "cautious",
-        "--profiles-dir",
-        str(DBT_DIR),
-        "--target-path",
-        str(data_dir / "target"),
-        "--log-path",
-        str(data_dir / "logs"),
         # the PO twin is evaluated at the world's as_of, not at the wall clock
         "--vars",
         json.dumps({"po_twin_as_of": key["as_of"]}),
     ]
-    env = {
-        **os.environ,
-        "TRACELOOM_DATA_DIR": str(data_dir),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    done = subprocess.run(command, cwd=DBT_DIR, env=env, capture_output=True, text=True)
+    done = run_dbt(data_dir, command, capture_output=True, text=True)
     con = connect(data_dir, read_only=True)
     yield {"dir": data_dir, "key": key, "con": con, "dbt": done}
     con.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from werkzeug import Request, Response
 
-from traceloom_pipelines.dbt import DBT_PROJECT_DIR, dbt_executable
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo.odata_service import ODataPurchaseOrderService
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
 from traceloom_pipelines.landing.warehouse import connect, ensure_tables
@@ -39,10 +38,9 @@ def build_purchase_order_marts(data_dir: Path, *marts: str) -> subprocess.Comple
     ``marts`` named and everything upstream (with their tests; tests of other marts that
     reference them are not built) on ``data_dir``'s lake; the finished process (output
     captured, not checked)."""
-    target = data_dir / "dbt_target"
-    return subprocess.run(
+    return run_dbt(
+        data_dir,
         [
-            dbt_executable(),
             "build",
             "--select",
             "+fct_purchase_orders",
@@ -50,18 +48,9 @@ def build_purchase_order_marts(data_dir: Path, *marts: str) -> subprocess.Comple
             *(f"+{mart}" for mart in marts),
             "--indirect-selection",
             "cautious",
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(target / "logs"),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
         ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "TRACELOOM_DATA_DIR": str(data_dir)},
         capture_output=True,
         text=True,
-        check=False,
     )
 
 

@@ -7,15 +7,13 @@ match rate, and the port congestion index on a tiny known MarDep fixture."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from pyais.encode import encode_dict
 
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.demo.ais import ais_files
 from traceloom_pipelines.demo.clock import to_ms
@@ -31,7 +29,6 @@ from traceloom_pipelines.sources.port.contract import ENTITIES as PORT_ENTITIES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REAL_SAMPLE = PROJECT_ROOT / "data" / "samples" / "ais" / "ais_sentences.nmea"
-DBT_DIR = PROJECT_ROOT / "dbt_project"
 
 # The published sample (from pyais's tests), kept here so the tests run where shared/ is absent.
 SAMPLE_TEXT = (
@@ -225,23 +222,7 @@ def test_demo_ais_feed_lands_as_its_answer_key_says(tmp_path: Path) -> None:
 
 
 def _dbt(tmp_path: Path, data_dir: Path, *args: str) -> str:
-    dbt = Path(sys.executable).parent / "dbt"
-    done = subprocess.run(
-        [
-            str(dbt) if dbt.exists() else "dbt",
-            *args,
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=DBT_DIR,
-        env={**os.environ, "TRACELOOM_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-    )
+    done = run_dbt(data_dir, list(args), capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:]
     return done.stdout
 

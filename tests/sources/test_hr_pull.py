@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -22,11 +20,12 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo.serve import DemoServer, Faults, TenantWorld
 from traceloom_pipelines.integration.breaker import breaker_for, reset_breakers
 from traceloom_pipelines.landing.assets import AUTH_CHECK, PULL_CHECK, build_ingestion_asset
 from traceloom_pipelines.landing.warehouse import connect
-from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
+from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sources.dagster.contract import PLATFORM_TENANT, run_failures
 from traceloom_pipelines.sources.hr.connector import HrApiResource, HrPullError, hr_api_from_env
 from traceloom_pipelines.sources.hr.contract import employees, shift_schedules
@@ -562,21 +561,15 @@ def test_terminated_employee_becomes_inactive(tmp_path: Path, server: DemoServer
     gone = server.world[TENANTS[0]].employees.pop(4)["employee_id"]
     assert _materialize(tmp_path, employees, _resource(server, today="2025-11-19")).success
 
-    env = {**os.environ, "TRACELOOM_DATA_DIR": str(tmp_path)}
-    dbt = str(Path(os.sys.executable).parent / "dbt")
-    completed = subprocess.run(
+    completed = run_dbt(
+        tmp_path,
         [
-            dbt,
             "run",
-            "--profiles-dir",
-            ".",
             "--select",
             "stg_hr__employees",
             "stg_audit__pull_snapshots",
             "int_employees_active_by_latest_full_pull",
         ],
-        cwd=PROJECT_ROOT / "dbt_project",
-        env=env,
         capture_output=True,
         text=True,
     )

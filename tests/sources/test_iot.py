@@ -14,17 +14,14 @@ prefix.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.bridges.test_mqtt_bridge import Bridge, _bridge_env, _bridges, _broker_up, _wait
 from traceloom_pipelines.bridges.topics import to_line
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.demo.mqtt_publish import Message, publish, world_messages
 from traceloom_pipelines.landing.loader import land_entity
@@ -36,7 +33,6 @@ pytestmark = [
     pytest.mark.skipif(not _broker_up(), reason="no MQTT broker at 127.0.0.1:1883"),
 ]
 
-DBT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 TENANT, OTHER = "acme-apparel", "borealis-appliances"
 # what fct_sensor_excursions reads: iot, the work orders (erp, mes), the shipments (logistics, edi)
 SYSTEMS = ("edi", "erp", "mes", "logistics", "iot")
@@ -116,29 +112,10 @@ def sensor_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         }
     finally:
         con.close()
-    dbt = Path(sys.executable).parent / "dbt"
-    done = subprocess.run(
-        [
-            str(dbt) if dbt.exists() else "dbt",
-            "build",
-            "--select",
-            "+fct_sensor_excursions",
-            # the upstream models' tests run in tests/sources/test_po_twin.py's build
-            "--indirect-selection",
-            "empty",
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(data_dir / "target"),
-            "--log-path",
-            str(data_dir / "logs"),
-        ],
-        cwd=DBT_DIR,
-        env={
-            **os.environ,
-            "TRACELOOM_DATA_DIR": str(data_dir),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
+    done = run_dbt(
+        data_dir,
+        # the upstream models' tests run in tests/sources/test_po_twin.py's build
+        ["build", "--select", "+fct_sensor_excursions", "--indirect-selection", "empty"],
         capture_output=True,
         text=True,
     )

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.landing.loader import FILE_DUPLICATE_HEADER, LandingResult, land_entity
 from traceloom_pipelines.landing.readers import DuplicateHeaderError
 from traceloom_pipelines.landing.warehouse import connect, run
@@ -462,25 +461,7 @@ def test_dbt_staging_builds_on_the_samples(
     landed: tuple[Path, dict[str, LandingResult]], tmp_path: Path
 ) -> None:
     data_dir, _ = landed
-    dbt = Path(sys.executable).parent / "dbt"
-    env = {
-        **os.environ,
-        "TRACELOOM_DATA_DIR": str(data_dir),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    command = [
-        str(dbt) if dbt.exists() else "dbt",
-        "build",
-        "--select",
-        "staging.port",
-        "--profiles-dir",
-        str(DBT_DIR),
-        "--target-path",
-        str(tmp_path / "target"),
-        "--log-path",
-        str(tmp_path / "logs"),
-    ]
-    done = subprocess.run(command, cwd=DBT_DIR, env=env, capture_output=True, text=True)
+    done = run_dbt(data_dir, ["build", "--select", "staging.port"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "ERROR=0" in done.stdout and "WARN=0" in done.stdout
 

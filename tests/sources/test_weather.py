@@ -6,9 +6,6 @@ HKO issue → update → cancel sequence, the real sample and the demo world's a
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo.clock import to_ms
 from traceloom_pipelines.demo.weather import weather_files, write_files
 from traceloom_pipelines.landing.loader import LandingResult, land_entity
@@ -36,7 +34,6 @@ from traceloom_pipelines.sources.weather.contract import ENTITIES
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REAL_SAMPLES = PROJECT_ROOT / "data" / "samples" / "weather"
 WARNSUM_SAMPLE = REAL_SAMPLES / "hko_warnsum_live_2026-07-31_en.json"
-DBT_DIR = PROJECT_ROOT / "dbt_project"
 BY_NAME = {entity.entity: entity for entity in ENTITIES}
 
 # A copy of the live capture travels with the tests, so they run where shared/ is absent.
@@ -334,25 +331,7 @@ def test_pull_rejects_a_client_error_without_writing(
 
 
 def _dbt_build(data_dir: Path, tmp_path: Path, select: str) -> None:
-    dbt = Path(sys.executable).parent / "dbt"
-    done = subprocess.run(
-        [
-            str(dbt) if dbt.exists() else "dbt",
-            "build",
-            "--select",
-            select,
-            "--profiles-dir",
-            str(DBT_DIR),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=DBT_DIR,
-        env={**os.environ, "TRACELOOM_DATA_DIR": str(data_dir)},
-        capture_output=True,
-        text=True,
-    )
+    done = run_dbt(data_dir, ["build", "--select", select], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:]
     assert "ERROR=0" in done.stdout
 
