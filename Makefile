@@ -13,7 +13,6 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export TRACELOOM_DATA_DIR ?= $(CURDIR)/data
 SEED ?= 7
 SCALE ?= 1
-DBT := cd dbt_project && ../$(BIN)/dbt
 DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
 
 .PHONY: setup run ingest test chaos dev serve bench lint docs clean browser worker bi review-desk
@@ -161,7 +160,8 @@ lint: setup
 	$(BIN)/ruff format --check traceloom_pipelines tests bench deploy/bi
 
 docs: setup  ## dbt docs for the warehouse in $TRACELOOM_DATA_DIR (run `make run` first)
-	$(DBT) docs generate --profiles-dir .
+	$(BIN)/traceloom dbt docs generate
+	@echo "serve them: $(BIN)/traceloom dbt docs serve"
 
 clean:
 	rm -rf $(VENV) $(BI_VENV) dbt_project/target dbt_project/logs

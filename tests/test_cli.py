@@ -36,3 +36,35 @@ def test_a_data_directory_that_cannot_be_created_fails_at_once_with_the_reason(t
     err = capsys.readouterr().err
     assert "cannot create the data directory" in err and str(blocker / "data") in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("select", "reason"),
+    [('key:"nowhere/*"', "picks none of the main job's assets"), ("key:(", "--select")],
+)
+def test_a_selection_that_picks_nothing_is_refused_before_anything_is_generated(
+    tmp_path, capsys, monkeypatch, select, reason
+):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["--data-dir", str(tmp_path / "data"), "run", "--select", select]) == 2
+    err = capsys.readouterr().err
+    assert reason in err and "Traceback" not in err, err
+    assert not (tmp_path / "data" / "landing").exists()
+
+
+def test_a_selection_is_the_main_jobs_assets_it_picks():
+    import dagster as dg
+
+    from traceloom_pipelines.cli import main_job_selection
+    from traceloom_pipelines.definitions import defs
+    from traceloom_pipelines.jobs import main_job
+
+    graph = defs.resolve_asset_graph()
+    landing = main_job_selection(defs, main_job.selection, 'key:"raw/*"').resolve(graph)
+    assert landing and {key.path[0] for key in landing} == {"raw"}
+    assert landing < main_job.selection.resolve(graph)
+    one_mart = main_job_selection(defs, main_job.selection, '+key:"marts/fct_work_orders"')
+    keys = one_mart.resolve(graph)
+    assert dg.AssetKey(["marts", "fct_work_orders"]) in keys
+    assert dg.AssetKey(["marts", "fct_production_daily"]) not in keys
+    assert main_job_selection(defs, main_job.selection, None) is main_job.selection

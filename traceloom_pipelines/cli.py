@@ -5,6 +5,7 @@ traceloom demo serve       serve the demo world as the HR, WMS, ERP and DCSA API
 traceloom run              (generate the demo world if absent, then) run the main job
 traceloom run --no-demo    run the main job on whatever is in the landing folders
 traceloom run --all        run the whole main job, not only what is new
+traceloom run --select S   only the main job's assets Dagster selection S picks (e.g. 'key:"raw/*"')
 traceloom sql "<query>"    read-only SQL on the lake (--format table|csv|json)
 traceloom dbt <args>       dbt on the data directory's lake, as a run invokes it (e.g. build -s m)
 traceloom summary          print the warehouse summary
@@ -227,13 +228,17 @@ def mqtt_publish(data_dir: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False) -> bool:
+def run_main_job(
+    data_dir: Path, serial: bool = False, everything: bool = False, select: str | None = None
+) -> bool:
     """Materialize what is new in one run of the main job on the instance in ``$DAGSTER_HOME``
     (:mod:`traceloom_pipelines.run_plan`: the sources with new drop files or a pull, assets
     never materialized or whose code changed, and everything downstream of them; the daily
     marts for the last ``$TRACELOOM_RUN_DAYS`` days) with the definitions' executor (steps side
     by side in child processes; ``serial``: one after the other in this process); print the
-    summary. ``everything``: the whole job. Nothing new: no run (the summary still prints).
+    summary. ``everything``: the whole job. ``select``: a Dagster asset selection string; only
+    the main job's assets it picks are considered (see :func:`main_job_selection`). Nothing new:
+    no run (the summary still prints).
     Runs of earlier ``traceloom run`` processes that died are marked failed first.
 
     Progress goes to stderr. On a terminal: a bar (steps finished of the plan, the steps
@@ -243,6 +248,9 @@ def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False)
 
     Returns:
         Whether the run succeeded.
+
+    Raises:
+        ValueError: ``select`` is not a valid selection or picks none of the main job's assets.
     """
     from contextlib import ExitStack
     from datetime import UTC, datetime, timedelta
@@ -280,7 +288,8 @@ def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False)
     with instance_cm as instance:
         for run_id in fail_orphaned_local_runs(instance):
             print(f"run {run_id}: its process is gone; marked failed")
-        plan = None if everything else plan_run(instance, defs, main_job.selection, data_dir)
+        job_selection = main_job_selection(defs, main_job.selection, select)
+        plan = None if everything else plan_run(instance, defs, job_selection, data_dir)
         if plan is not None:
             print(f"run plan: {plan.describe()}", file=sys.stderr)
         if plan is not None and not plan.selection:
@@ -311,7 +320,11 @@ def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False)
                 raise_on_error=False,
                 run_config=run_config,
                 tags={**main_run_tags(), **local_run_tags()},
-                asset_selection=sorted(plan.selection) if plan is not None else None,
+                asset_selection=sorted(
+                    plan.selection
+                    if plan is not None
+                    else job_selection.resolve(defs.resolve_asset_graph())
+                ),
             ) as result:
                 success, run_id = result.success, result.run_id
     elapsed = time.monotonic() - started
@@ -321,6 +334,27 @@ def run_main_job(data_dir: Path, serial: bool = False, everything: bool = False)
     if terminal:
         print(f"the run's Dagster and dbt output: {log_path}")
     return success
+
+
+def main_job_selection(defs, job_selection, select: str | None):
+    """The main job's assets (``job_selection``) that the Dagster selection string ``select``
+    picks (all of them when ``select`` is None), as an ``AssetSelection``.
+
+    Raises:
+        ValueError: ``select`` does not parse, or picks none of the job's assets.
+    """
+    import dagster as dg
+
+    if select is None:
+        return job_selection
+    try:
+        chosen = job_selection & dg.AssetSelection.from_string(select)
+        keys = chosen.resolve(defs.resolve_asset_graph())
+    except Exception as error:  # Dagster raises several kinds for a bad selection string
+        raise ValueError(f"--select {select!r}: {error}") from error
+    if not keys:
+        raise ValueError(f"--select {select!r} picks none of the main job's assets")
+    return dg.AssetSelection.assets(*keys)
 
 
 def write_contracts(write_readme: bool) -> int:
@@ -438,6 +472,13 @@ def main(argv: list[str] | None = None) -> int:
         dest="everything",
         help="run the whole main job, not only the sources with new files and what they reach",
     )
+    run_cmd.add_argument(
+        "--select",
+        metavar="SELECTION",
+        help="only the main job's assets this Dagster asset selection picks (with --all: all of "
+        "them, else those of them that are due), e.g. 'key:\"raw/*\"' lands every source and "
+        "builds nothing, '+key:\"marts/fct_work_orders\"' one mart and what it reads",
+    )
     run_cmd.add_argument("--seed", type=_seed, default=7, help="random seed, 0 or more (default 7)")
     run_cmd.add_argument("--scale", type=_scale, default=1.0, help="world size, > 0 (default 1)")
 
@@ -551,6 +592,15 @@ def main(argv: list[str] | None = None) -> int:
         if problem:
             print(f"traceloom run: {problem} (set $DAGSTER_HOME)", file=sys.stderr)
             return 2
+        if args.select is not None:
+            from traceloom_pipelines.definitions import defs
+            from traceloom_pipelines.jobs import main_job
+
+            try:
+                main_job_selection(defs, main_job.selection, args.select)
+            except ValueError as error:
+                print(f"traceloom run: {error}", file=sys.stderr)
+                return 2
     if args.command == "demo":
         landing = data_dir / "landing"
         if landing.exists() and any(landing.iterdir()) and not args.force:
@@ -564,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (data_dir / "demo" / "answer_key.json").exists():
                 generate(data_dir, args.seed, args.scale)
             install_public_samples(data_dir)
-        return 0 if run_main_job(data_dir, everything=args.everything) else 1
+        return 0 if run_main_job(data_dir, everything=args.everything, select=args.select) else 1
     if args.command == "sql":
         import duckdb
 

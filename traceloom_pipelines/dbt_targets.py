@@ -46,11 +46,24 @@ def new_target(data_dir: Path, name: str) -> Path:
     (:data:`BUILD_PARSE`) when the data directory has none yet (neither: dbt parses in full)."""
     target = dbt_dir(data_dir) / "target" / f"{name}-{uuid.uuid4().hex[:7]}"
     target.mkdir(parents=True)
+    _start_from_saved_parse(data_dir, target)
+    return target
+
+
+def docs_target(data_dir: Path) -> Path:
+    """``<data_dir>/dbt/docs``: the one folder ``dbt docs generate`` writes and ``dbt docs
+    serve`` reads (never pruned), holding a copy of the saved parse as :func:`new_target`'s."""
+    target = dbt_dir(data_dir) / "docs"
+    target.mkdir(parents=True, exist_ok=True)
+    _start_from_saved_parse(data_dir, target)
+    return target
+
+
+def _start_from_saved_parse(data_dir: Path, target: Path) -> None:
     for saved in (dbt_dir(data_dir) / PARTIAL_PARSE, BUILD_PARSE):
         if saved.exists():
             shutil.copyfile(saved, target / PARTIAL_PARSE)
-            break
-    return target
+            return
 
 
 def keep_partial_parse(target: Path) -> None:
@@ -84,7 +97,8 @@ def prune_targets(data_dir: Path, keep: int = KEEP_TARGETS) -> list[Path]:
 def run_dbt(data_dir: Path, args: list[str], **subprocess_kwargs) -> subprocess.CompletedProcess:
     """``dbt <args>`` on ``data_dir``'s lake as the pipeline runs it: the pipeline's dbt
     environment (``LakeConfig.dbt_env``), a new target folder of ``data_dir``
-    (:func:`new_target`, logs in it too) that starts from the data directory's saved parse, and
+    (:func:`new_target`, logs in it too; :func:`docs_target` for ``docs``, so that ``docs serve``
+    finds what ``docs generate`` wrote) that starts from the data directory's saved parse, and
     that parse kept for the next invocation (not after ``--vars``: dbt rejects a parse made
     with other variables). Commands that write the lake (all but ``parse``, ``compile``, ``ls``,
     ``list``, ``docs``, ``debug``) hold the lake's dbt lock, as a run's dbt step does, so a hand
@@ -108,7 +122,10 @@ def run_dbt(data_dir: Path, args: list[str], **subprocess_kwargs) -> subprocess.
     lake = LakeConfig.from_env(data_dir)
     env = {**os.environ, DATA_DIR_ENV: str(data_dir), **lake.dbt_env()}
     env.update(subprocess_kwargs.pop("env", None) or {})
-    target = new_target(data_dir, f"cli_{args[0] if args else 'dbt'}")
+    if args[:1] == ["docs"]:
+        target = docs_target(data_dir)
+    else:
+        target = new_target(data_dir, f"cli_{args[0] if args else 'dbt'}")
     command = [real_dbt(), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
     command += ["--target-path", str(target), "--log-path", str(target)]
     writes = bool(args) and args[0] not in READ_ONLY_COMMANDS

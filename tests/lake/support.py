@@ -62,11 +62,17 @@ def run_env(data_dir: Path, dagster_home: Path) -> dict[str, str]:
 _started: list[subprocess.Popen] = []
 
 
-def start_run(data_dir: Path, dagster_home: Path, log: Path) -> subprocess.Popen:
-    """Start ``traceloom --data-dir <data_dir> run --no-demo`` in its own process group."""
+def start_run(
+    data_dir: Path, dagster_home: Path, log: Path, select: str | None = None
+) -> subprocess.Popen:
+    """Start ``traceloom --data-dir <data_dir> run --no-demo [--select <select>]`` in its own
+    process group."""
+    command = [str(TRACELOOM), "--data-dir", str(data_dir), "run", "--no-demo"]
+    if select is not None:
+        command += ["--select", select]
     with log.open("ab") as sink:
         proc = subprocess.Popen(
-            [str(TRACELOOM), "--data-dir", str(data_dir), "run", "--no-demo"],
+            command,
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=run_env(data_dir, dagster_home),
