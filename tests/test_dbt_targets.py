@@ -121,6 +121,7 @@ def test_traceloom_dbt_builds_the_data_directorys_lake_from_the_build_parse(tmp_
     assert dbt_targets.BUILD_PARSE.read_bytes() == build_parse
     con = connect(data_dir, read_only=True)
     try:
-        assert con.execute("select count(*) from reference.mes_machine_status_map").fetchone()[0] > 0
+        (rows,) = con.execute("select count(*) from reference.mes_machine_status_map").fetchone()
+        assert rows > 0
     finally:
         con.close()
