@@ -7,12 +7,26 @@ materialization (traceloom_pipelines/partitions.py).
 """
 
 import os
+import re
+from pathlib import Path
 
 os.environ.setdefault("TRACELOOM_RUN_DAYS", "31")
 
 # The chaos table of the fault scenarios (marker `chaos`, fixture `chaos`); the demo world after
 # one main job that the end-to-end modules copy (fixture `main_job_world`).
 pytest_plugins = ["tests.chaos", "tests.main_job"]
+
+
+def _modules_using(fixture: str) -> set[str]:
+    """The test modules (paths from the repository root) whose source names ``fixture``: the
+    modules that share that session-scoped world, found rather than listed (a module added
+    later joins its unit by itself)."""
+    tests = Path(__file__).resolve().parent
+    return {
+        str(path.relative_to(tests.parent))
+        for path in tests.rglob("test_*.py")
+        if re.search(rf"\b{fixture}\b", path.read_text(encoding="utf-8"))
+    }
 
 
 # Test modules that share a session-scoped world: each group is one unit of distribution, so one
@@ -26,17 +40,9 @@ SHARED_WORLD_MODULES = {
         "tests/deploy/test_ui_backfill.py",
     },
     # the demo world after one main job of tests/main_job.py (each module works on a copy)
-    "main-job-world": {
-        "tests/test_main_job.py",
-        "tests/reconciliation/test_reconciliation.py",
-    },
+    "main-job-world": _modules_using("main_job_world"),
     # the landed and dbt-built logistics world of tests/sources/conftest.py
-    "logistics-world": {
-        "tests/sources/test_certifications.py",
-        "tests/sources/test_finance.py",
-        "tests/sources/test_logistics.py",
-        "tests/sources/test_po_twin.py",
-    },
+    "logistics-world": _modules_using("logistics_world"),
 }
 _UNIT_OF_MODULE = {m: unit for unit, modules in SHARED_WORLD_MODULES.items() for m in modules}
 
