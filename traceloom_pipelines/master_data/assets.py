@@ -25,6 +25,20 @@ def resolution_key(kind: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["master_data", f"{TABLE_KINDS[kind]}_{table}"])
 
 
+def resolve_lake(con) -> dict[str, tuple]:
+    """Resolve both kinds on the lake of ``con`` (writable) and write what changed:
+    ``{kind: (records, decisions, matches, clusters, written)}`` (master_data/resolve.py)."""
+    config = load_config()
+    out = {}
+    for kind in KINDS:
+        records = load_records(con, kind)
+        decisions = load_decisions(con, kind)
+        matches, clusters = resolve(records, kind, decisions, config)
+        written = write_resolution(con, kind, matches, clusters)
+        out[kind] = (records, decisions, matches, clusters, written)
+    return out
+
+
 @dg.multi_asset(
     name="identity_resolution",
     specs=[
@@ -52,34 +66,30 @@ def resolution_key(kind: str, table: str) -> dg.AssetKey:
 )
 def identity_resolution(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Resolve suppliers and products (master_data/resolve.py) and write them when changed."""
-    config = load_config()
     with warehouse.connect() as con:
-        for kind in KINDS:
-            records = load_records(con, kind)
-            decisions = load_decisions(con, kind)
-            matches, clusters = resolve(records, kind, decisions, config)
-            written = write_resolution(con, kind, matches, clusters)
-            counts = matches["decision"].value_counts().to_dict()
-            context.log.info(
-                f"{kind}: {len(records)} records, {clusters['canonical_id'].nunique()} canonical "
-                f"ids, {counts}; {'written' if written else 'unchanged, not written'}"
-            )
-            yield dg.MaterializeResult(
-                asset_key=resolution_key(kind, "matches"),
-                metadata={
-                    "dagster/row_count": len(matches),
-                    "linked": int(counts.get("linked", 0)),
-                    "review": int(counts.get("review", 0)),
-                    "rejected": int(counts.get("rejected", 0)),
-                    "steward_decisions_replayed": len(decisions),
-                    "written": written,
-                },
-            )
-            yield dg.MaterializeResult(
-                asset_key=resolution_key(kind, "clusters"),
-                metadata={
-                    "dagster/row_count": len(clusters),
-                    "canonical_ids": int(clusters["canonical_id"].nunique()),
-                    "written": written,
-                },
-            )
+        results = resolve_lake(con)
+    for kind, (records, decisions, matches, clusters, written) in results.items():
+        counts = matches["decision"].value_counts().to_dict()
+        context.log.info(
+            f"{kind}: {len(records)} records, {clusters['canonical_id'].nunique()} canonical "
+            f"ids, {counts}; {'written' if written else 'unchanged, not written'}"
+        )
+        yield dg.MaterializeResult(
+            asset_key=resolution_key(kind, "matches"),
+            metadata={
+                "dagster/row_count": len(matches),
+                "linked": int(counts.get("linked", 0)),
+                "review": int(counts.get("review", 0)),
+                "rejected": int(counts.get("rejected", 0)),
+                "steward_decisions_replayed": len(decisions),
+                "written": written,
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=resolution_key(kind, "clusters"),
+            metadata={
+                "dagster/row_count": len(clusters),
+                "canonical_ids": int(clusters["canonical_id"].nunique()),
+                "written": written,
+            },
+        )
