@@ -241,6 +241,31 @@ def test_marts_hold_rows_for_every_tenant_in_duckdb_and_parquet(world):
         assert total == world["con"].execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
 
 
+def test_golden_records_reach_the_product_keyed_marts(world):
+    """Issue #16 §2: the main job resolves suppliers and products before dbt, so the first run
+    on a new lake already has the dims and the canonical ids on the marts."""
+    con = world["con"]
+    assert con.execute(
+        "select count(*), count(canonical_product_id) from marts.fct_work_orders "
+        "where canonical_product_id not in (select canonical_product_id from marts.dim_products)"
+    ).fetchall()[0] == (0, 0)
+    assert (
+        con.execute(
+            "select count(*) filter (where canonical_product_id is null), count(*) "
+            "from marts.fct_work_orders"
+        ).fetchall()[0][0]
+        == 0
+    )
+    assert (
+        con.execute(
+            "select count(*) from marts.fct_purchase_orders where canonical_supplier_id is null"
+        ).fetchall()[0][0]
+        == 0
+    )
+    for dim in ("dim_suppliers", "dim_products", "dim_trading_partners"):
+        assert con.execute(f"select count(*) from marts.{dim}").fetchall()[0][0] > 0, dim
+
+
 def test_the_parquet_export_holds_pii_columns_only_as_pseudonyms(world):
     """Issue #16 §3 on the dbt-built marts: every exported value of a hash-tagged column is the
     keyed pseudonym of the lake's value of that row's tenant (so the export never holds one

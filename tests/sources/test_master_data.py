@@ -130,3 +130,115 @@ def test_replaying_the_resolution_changes_nothing(logistics_world) -> None:
         assert current_snapshot(con) == before
     finally:
         con.close()
+
+
+def _serve_desk(data_dir, users: str):
+    """The review desk's app on a loopback port in a thread: (url, server, thread)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from traceloom_pipelines.review_desk.app import DeskSettings, create_app
+    from traceloom_pipelines.review_desk.auth import USERS_ENV, load_users
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(DeskSettings(data_dir, load_users({USERS_ENV: users})))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+def test_a_stewards_decisions_change_the_next_resolution_and_are_audited(
+    logistics_world, tmp_path
+) -> None:
+    import re
+    import shutil
+
+    import requests
+
+    from traceloom_pipelines.review_desk.auth import hash_password
+
+    key = logistics_world["key"]
+    data_dir = tmp_path / "data"
+    shutil.copytree(logistics_world["dir"], data_dir, symlinks=True)
+    truth = _truth(key, "suppliers")
+    con = connect(data_dir, read_only=True)
+    try:
+        review = con.execute(
+            "select tenant_id, record_id_l, record_id_r from master_data.supplier_matches "
+            "where decision = 'review' order by match_probability desc, record_id_l"
+        ).fetchall()
+        linked = con.execute(
+            "select tenant_id, record_id_l, record_id_r from master_data.supplier_matches "
+            "where decision = 'linked' and method = 'probabilistic' order by all"
+        ).fetchall()
+    finally:
+        con.close()
+    # a review-band pair that is one supplier, and a linked pair of that tenant to split
+    tenant, a, b = next(p for p in review if truth[(p[0], p[1])] == truth[(p[0], p[2])])
+    _, c, d = next(p for p in linked if p[0] == tenant)
+    password = "steward-Secret-1"
+    url, server, thread = _serve_desk(data_dir, f"sam:{tenant}:{hash_password(password)}")
+    try:
+        auth = ("sam", password)
+        page = requests.get(f"{url}/tenants/{tenant}/stewardship?type=supplier", auth=auth)
+        assert page.status_code == 200 and a in page.text and b in page.text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+        for action, left, right in (("confirm", a, b), ("split", c, d)):
+            done = requests.post(
+                f"{url}/tenants/{tenant}/stewardship/{action}",
+                data={
+                    "csrf": csrf,
+                    "type": "supplier",
+                    "record_id_l": left,
+                    "record_id_r": right,
+                    "reason": f"{action} by test",
+                },
+                auth=auth,
+                allow_redirects=False,
+            )
+            assert done.status_code == 303, done.text
+        # another tenant's page is refused, and so is a form without the token
+        assert requests.get(f"{url}/tenants/other/stewardship", auth=auth).status_code == 403
+        refused = requests.post(
+            f"{url}/tenants/{tenant}/stewardship/merge",
+            data={"type": "supplier", "record_id_l": a, "record_id_r": c},
+            auth=auth,
+        )
+        assert refused.status_code == 400
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    con = connect(data_dir)
+    try:
+        audited = con.execute(
+            "select tenant_id, entity_type, action, record_id_l, record_id_r, actor, reason "
+            "from audit.stewardship_decisions order by decided_at"
+        ).fetchall()
+        assert audited == [
+            (tenant, "supplier", "confirm", *sorted((a, b)), "sam", "confirm by test"),
+            (tenant, "supplier", "split", *sorted((c, d)), "sam", "split by test"),
+        ]
+        resolve_lake(con)
+        canonical = dict(
+            con.execute(
+                "select record_id, canonical_id from master_data.supplier_clusters "
+                "where tenant_id = ?",
+                [tenant],
+            ).fetchall()
+        )
+        assert canonical[a] == canonical[b]  # the confirmed pair is one supplier now
+        assert canonical[c] != canonical[d]  # and the split stays split
+        before = current_snapshot(con)
+        assert [v[4] for v in resolve_lake(con).values()] == [False, False]  # replayed: same
+        assert current_snapshot(con) == before
+    finally:
+        con.close()

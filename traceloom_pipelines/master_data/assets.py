@@ -10,6 +10,7 @@ the dbt step's skip test still sees nothing new).
 
 import dagster as dg
 
+from traceloom_pipelines import lake
 from traceloom_pipelines.lake import LAKE_WRITERS_POOL
 from traceloom_pipelines.master_data.records import RAW_INPUTS, load_records
 from traceloom_pipelines.master_data.resolve import KINDS, load_config, resolve
@@ -68,6 +69,16 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: WarehouseR
     """Resolve suppliers and products (master_data/resolve.py) and write them when changed."""
     with warehouse.connect() as con:
         results = resolve_lake(con)
+        # unchanged when nothing was written, so the models reading them are not stale
+        # (traceloom_pipelines/run_plan.py)
+        versions = lake.table_versions(
+            con,
+            [
+                ("master_data", f"{TABLE_KINDS[kind]}_{table}")
+                for kind in KINDS
+                for table in ("matches", "clusters")
+            ],
+        )
     for kind, (records, decisions, matches, clusters, written) in results.items():
         counts = matches["decision"].value_counts().to_dict()
         context.log.info(
@@ -84,6 +95,7 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: WarehouseR
                 "steward_decisions_replayed": len(decisions),
                 "written": written,
             },
+            data_version=dg.DataVersion(versions[("master_data", f"{TABLE_KINDS[kind]}_matches")]),
         )
         yield dg.MaterializeResult(
             asset_key=resolution_key(kind, "clusters"),
@@ -92,4 +104,5 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: WarehouseR
                 "canonical_ids": int(clusters["canonical_id"].nunique()),
                 "written": written,
             },
+            data_version=dg.DataVersion(versions[("master_data", f"{TABLE_KINDS[kind]}_clusters")]),
         )
