@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import networkx as nx
 import pandas as pd
 import yaml
@@ -257,7 +258,11 @@ def probabilistic_scores(
     columns = ["uid", "tenant_id", "name_norm", "name_compact"]
     if kind == "suppliers":
         columns += ["city_norm", "country"]
-    db_api = DuckDBAPI()
+    # one thread: DuckDB's seeded sampling is then repeatable run after run, so a replayed
+    # resolution gives the same probabilities (and writes nothing)
+    connection = duckdb.connect()
+    connection.execute("set threads = 1").fetchall()
+    db_api = DuckDBAPI(connection=connection)
     logging.getLogger("splink").setLevel(logging.WARNING)
     linker = Linker(
         db_api.register(fuzzy[columns].reset_index(drop=True)),
