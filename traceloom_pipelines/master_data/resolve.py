@@ -47,22 +47,23 @@ MATCH_COLUMNS = (
     "steward_action",
 )
 
-# Deterministic keys: (evidence name, SQL-free rule on two records). A rule links l and r when
-# both carry the key and it is equal, or (for cross keys) l's key equals r's other column.
+# Deterministic keys: (evidence name, column). Two records of a tenant carrying the same
+# non-null value of the column are linked. ``erp_name`` is the name of the ERP's own records only
+# (vendor / product master and the ERP POs' strings): the ERP spells a PO's supplier and product
+# as its masters do.
 SUPPLIER_KEYS = (
-    ("tax_id", "tax_id", "tax_id"),
-    ("duns", "duns", "duns"),
-    ("gln", "gln", "gln"),
+    ("tax_id", "tax_id"),
+    ("duns", "duns"),
+    ("gln", "gln"),
     # the EDI partner id of an interchange, through the vendor master's EDI partner id
-    ("edi_partner_id", "edi_partner_id", "edi_partner_id"),
-    # the ERP's own POs spell the supplier as its vendor master does
-    ("erp_vendor_name", "erp_name", "erp_name"),
+    ("edi_partner_id", "edi_partner_id"),
+    ("erp_vendor_name", "erp_name"),
 )
 PRODUCT_KEYS = (
-    ("gtin", "gtin", "gtin"),
+    ("gtin", "gtin"),
     # the MES part number is the ERP product id
-    ("erp_product_id", "product_id", "product_id"),
-    ("erp_product_name", "erp_name", "erp_name"),
+    ("erp_product_id", "product_id"),
+    ("erp_product_name", "erp_name"),
 )
 
 
@@ -105,7 +106,7 @@ def deterministic_links(records: pd.DataFrame, kind: str) -> dict[tuple, str]:
     frame["erp_name"] = frame["name"].where(frame["source"].isin(erp_sources), None)
     keys = SUPPLIER_KEYS if kind == "suppliers" else PRODUCT_KEYS
     out: dict[tuple, str] = {}
-    for evidence, column, _ in keys:
+    for evidence, column in keys:
         sub = frame[frame[column].notna()][["tenant_id", "record_id", column]]
         for (_tenant, _value), group in sub.groupby(["tenant_id", column]):
             ids = sorted(group["record_id"])
