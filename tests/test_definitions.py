@@ -12,7 +12,7 @@ import pytest
 from traceloom_pipelines import ownership, partitions
 from traceloom_pipelines.bi import MARTS
 from traceloom_pipelines.cadence import CADENCES, freshness_policy
-from traceloom_pipelines.dbt import MANIFEST, dbt_project
+from traceloom_pipelines.dbt import MANIFEST, TRANSLATOR, dbt_project
 from traceloom_pipelines.definitions import MAIN_JOB, defs
 from traceloom_pipelines.reconciliation.assets import REPORT_MARTS
 from traceloom_pipelines.resources import PROJECT_ROOT
@@ -32,9 +32,8 @@ def test_definitions_load_with_the_main_job():
 def test_every_dbt_source_is_an_ingestion_asset_and_every_entity_is_a_source():
     graph = defs.resolve_asset_graph()
     manifest = json.loads(dbt_project.manifest_path.read_text())
-    source_keys = {
-        dg.AssetKey(["raw", s["source_name"], s["name"]]) for s in manifest["sources"].values()
-    }
+    # every source is an ingestion asset, identity resolution's master_data tables its asset
+    source_keys = {TRANSLATOR.get_asset_key(s) for s in manifest["sources"].values()}
     materializable = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
     assert source_keys <= materializable, source_keys - materializable
     entity_keys = {dg.AssetKey(["raw", e.system, e.entity]) for e in all_entities()}

@@ -50,7 +50,7 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence(
         "erp_materials_daily_0200",
         "0 2 * * *",
-        ("erp/materials",),
+        ("erp/materials", "erp/vendors", "erp/products"),
         timedelta(hours=26),
         "003 §3.2.1 (material master daily at 2:00)",
     ),
@@ -166,14 +166,20 @@ CADENCES: tuple[Cadence, ...] = (
     Cadence(
         "logistics_every_30_minutes",
         "*/30 * * * *",
-        ("logistics/shipment_milestones", "logistics/dcsa_events"),
+        ("logistics/shipment_milestones", "logistics/dcsa_events", "logistics/shippers"),
         timedelta(hours=2),
         "000 §2.4 (webhook if available, else polling every 30-60 minutes)",
     ),
     Cadence(
         "certifications_daily_0400",
         "0 4 * * *",
-        ("certifications/certificates", "certifications/audits", "certifications/requirements"),
+        (
+            "certifications/certificates",
+            "certifications/audits",
+            "certifications/requirements",
+            "certifications/holders",
+            "certifications/certified_products",
+        ),
         timedelta(hours=26),
         "000 §4.1 (periodic CSV/feed from compliance teams; validity windows are days)",
     ),

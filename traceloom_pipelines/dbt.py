@@ -53,6 +53,9 @@ class TraceloomDbtTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "source" and dbt_resource_props["source_name"] == "master_data":
+            # identity resolution's tables: the asset that writes them (master_data/assets.py)
+            return dg.AssetKey(["master_data", dbt_resource_props["name"]])
         if resource_type == "source":
             return dg.AssetKey(
                 ["raw", dbt_resource_props["source_name"], dbt_resource_props["name"]]

@@ -27,6 +27,7 @@ from traceloom_pipelines.maintenance import (
     lake_maintenance_job,
     lake_maintenance_schedule,
 )
+from traceloom_pipelines.master_data.assets import identity_resolution
 from traceloom_pipelines.ownership import with_ownership
 from traceloom_pipelines.reconciliation.assets import nightly_reconciliation
 from traceloom_pipelines.resources import WarehouseResource, default_data_dir
@@ -69,6 +70,7 @@ ASSETS = with_ownership(
         *ais_assets,
         *edi_assets,
         traceloom_dbt_models,
+        identity_resolution,
         traceloom_dbt_daily_models,
         marts_parquet,
         nightly_reconciliation,

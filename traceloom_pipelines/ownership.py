@@ -42,6 +42,7 @@ GROUP_DOMAINS: dict[str, str] = {
     "finance": "procurement",
     "orders": "procurement",
     "suppliers": "procurement",
+    "master_data": "procurement",
     "mes": "manufacturing",
     "factory": "manufacturing",
     "iot": "manufacturing",

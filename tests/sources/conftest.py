@@ -11,6 +11,7 @@ from traceloom_pipelines.dbt_targets import run_dbt
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect
+from traceloom_pipelines.master_data.assets import resolve_lake
 from traceloom_pipelines.sources.catalog import all_entities
 
 # What the logistics, certification and supplier marts read.
@@ -39,6 +40,10 @@ LOGISTICS_MARTS = (
     "fct_supplier_performance",
     "fct_po_timeline",
     "fct_po_delay_risk",
+    # golden records (issue #16 §2; tests/sources/test_master_data.py)
+    "dim_suppliers",
+    "dim_products",
+    "dim_trading_partners",
 )
 
 
@@ -46,7 +51,8 @@ LOGISTICS_MARTS = (
 def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A small demo world (two tenants, scale 0.01, as of 2026-03-01) whose ERP, EDI, MES, factory,
     logistics, certification, finance and public weather / AIS / port drops are landed into a real
-    DuckDB file, then ``dbt build`` of the logistics / certification / supplier / PO twin marts
+    DuckDB file, suppliers and products are resolved (master_data), then ``dbt build`` of the
+    logistics / certification / supplier / PO twin marts and the golden-record dims
     and everything upstream, tests included (dbt var ``po_twin_as_of`` = the world's as_of).
 
     Yields ``{"dir", "key", "con" (read-only), "dbt_stdout"}``.
@@ -64,6 +70,8 @@ def logistics_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         for entity in all_entities():
             if entity.system in LOGISTICS_WORLD_SYSTEMS:
                 land_entity(con, entity, data_dir / "landing")
+        # identity resolution between landing and dbt, as the main job runs it
+        resolve_lake(con)
     finally:
         con.close()
     command = [

@@ -16,6 +16,7 @@ from traceloom_pipelines.demo import (
     finance,
     labor,
     logistics,
+    master_data,
     po_risk,
     sensors,
     stock_events,
@@ -150,6 +151,8 @@ def generate_world(
         ``sensor_excursions`` lists the sensor excursions ``fct_sensor_excursions`` must hold
         (with the work order, shipment and PO each is linked to) and ``sensor_blips`` the
         shorter runs outside the thresholds it must not (``demo/sensors.py``).
+        ``master_data`` says which source records are the same supplier or product
+        (``demo/master_data.py``): the truth identity resolution is scored against.
     """
     moment = normalize_as_of(as_of)
     sizes = tenant_sizes(scale, len(tenants))
@@ -190,6 +193,7 @@ def generate_world(
         "sensor_excursions": [],
         "sensor_blips": [],
         "edi": {section: [] for section in EDI_KEY_SECTIONS},
+        "master_data": {"suppliers": [], "products": []},
         "expected": {},
     }
     stages = _Stages(progress, len(tenants) * TENANT_STAGES + 2)
@@ -316,6 +320,11 @@ def _generate_tenant(
     tags.extend(edi_tags)
     for section in EDI_KEY_SECTIONS:
         key["edi"][section].extend(edi_key[section])
+    # master-data spellings (issue #16 §2): their own random stream, nothing else changes
+    md_entities, md_key = master_data.master_data_drops(world, pos, work_orders)
+    entities += md_entities
+    for section, entries in md_key.items():
+        key["master_data"][section].extend(entries)
     stages.start(f"{world.name}: writing files")
     for ent in entities:
         shutil.rmtree(landing_dir / ent.folder(), ignore_errors=True)

@@ -17,6 +17,7 @@ import duckdb
 from traceloom_pipelines import lake
 from traceloom_pipelines.landing.checks import JSON, TEXT
 from traceloom_pipelines.landing.entity import ChildTable, SourceEntity
+from traceloom_pipelines.master_data.store import MASTER_DATA_DDL
 
 LINEAGE_COLUMNS = {
     "_source_system": "VARCHAR",
@@ -35,7 +36,7 @@ CHILD_LINEAGE_COLUMNS = {
     "_ingested_at": "TIMESTAMP",
 }
 
-AUDIT_DDL = """
+AUDIT_DDL_TEMPLATE = """
 create schema if not exists raw;
 create schema if not exists audit;
 create table if not exists audit.quarantine (
@@ -172,6 +173,23 @@ create table if not exists audit.review_actions (
     note varchar,
     drop_file varchar
 );
+-- Issue #16 §2 (seed 004): the review desk's stewardship decisions on supplier / product
+-- matches, replayed by every later resolution (traceloom_pipelines/master_data/).
+create table if not exists audit.stewardship_decisions (
+    decision_id varchar not null,
+    tenant_id varchar not null,
+    entity_type varchar not null,
+    action varchar not null,
+    record_id_l varchar not null,
+    record_id_r varchar not null,
+    actor varchar not null,
+    decided_at timestamp not null,
+    reason varchar
+);
+-- Identity resolution's output (traceloom_pipelines/master_data/store.py), created empty here so
+-- the dbt models reading it exist on a new lake before the first resolution.
+create schema if not exists master_data;
+{master_data_ddl}
 create table if not exists audit.pull_snapshots (
     snapshot_id varchar not null,
     source varchar not null,
@@ -182,6 +200,8 @@ create table if not exists audit.pull_snapshots (
     run_id varchar
 );
 """
+
+AUDIT_DDL = AUDIT_DDL_TEMPLATE.replace("{master_data_ddl}", MASTER_DATA_DDL)
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> list[tuple]:
@@ -254,7 +274,9 @@ def lake_connection(
             con.close()
 
 
-AUDIT_TABLES = tuple(re.findall(r"create table if not exists (audit\.\w+)", AUDIT_DDL))
+AUDIT_TABLES = tuple(
+    re.findall(r"create table if not exists ((?:audit|master_data)\.\w+)", AUDIT_DDL)
+)
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str] | None:

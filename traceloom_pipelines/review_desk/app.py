@@ -11,6 +11,10 @@ Routes (HTTP Basic authentication on every one but ``/healthz``; users from
 ``GET /tenants/<tenant>/items/<key>``                           one item, its history and forms
 ``POST /tenants/<tenant>/items/<key>/<action>``                 ``retry``, ``edit-retry``,
                                                                 ``resolve``, ``discard``
+``GET /tenants/<tenant>/stewardship?type=supplier|product``     review-band pairs, clusters,
+                                                                decisions (golden records)
+``POST /tenants/<tenant>/stewardship/<decision>``               ``confirm``, ``merge``,
+                                                                ``split`` of two records
 ==============================================================  ================================
 
 401 (with ``WWW-Authenticate: Basic``) without valid credentials; 403 for a tenant not the
@@ -37,7 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from traceloom_pipelines.landing.warehouse import connect
-from traceloom_pipelines.review_desk import actions, pages
+from traceloom_pipelines.review_desk import actions, pages, stewardship
 from traceloom_pipelines.review_desk.auth import Authenticator, DeskUser, load_users
 from traceloom_pipelines.review_desk.queue import (
     KINDS,
@@ -297,9 +301,111 @@ class ReviewDesk:
         )
 
 
+class StewardshipDesk:
+    """The stewardship page's handlers (review_desk/stewardship.py), on the desk's auth."""
+
+    def __init__(self, desk: ReviewDesk) -> None:
+        self.desk = desk
+
+    async def _page(self, request, user, tenant_id, entity_type, *, message=None, error=None):
+        found = await run_in_threadpool(
+            self.desk._read, lambda con: stewardship.load_review(con, tenant_id, entity_type)
+        )
+        pairs, clusters, decisions = found if found is not None else ([], [], [])
+        return stewardship.stewardship_page(
+            user.name,
+            user.tenants,
+            tenant_id,
+            entity_type,
+            self.desk.auth.csrf_token(user),
+            pairs,
+            clusters,
+            decisions,
+            message=message,
+            error=error,
+        )
+
+    async def show(self, request: Request) -> Response:
+        access = await self.desk._tenant_user(request)
+        if isinstance(access, Response):
+            return access
+        user, tenant_id = access
+        entity_type = request.query_params.get("type", "supplier")
+        if entity_type not in stewardship.ENTITY_TYPES:
+            entity_type = "supplier"
+        done = request.query_params.get("done", "")
+        message = (
+            f"Decision {done} recorded; it applies from the next resolution run."
+            if done in stewardship.DECISIONS
+            else None
+        )
+        return _html(await self._page(request, user, tenant_id, entity_type, message=message))
+
+    async def decide(self, request: Request) -> Response:
+        access = await self.desk._tenant_user(request)
+        if isinstance(access, Response):
+            return access
+        user, tenant_id = access
+        action = request.path_params["decision"]
+        if action not in stewardship.DECISIONS:
+            return self.desk._not_found(user)
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return Response("Form too large.", status_code=413)
+        try:
+            form = {
+                k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()
+            }
+        except UnicodeDecodeError:
+            form = {}
+        if not self.desk.auth.csrf_ok(user, form.get("csrf")):
+            return Response("Missing or wrong form token; reload the page.", status_code=400)
+        entity_type = form.get("type", "")
+        try:
+            decision_id = await run_in_threadpool(
+                stewardship.record_decision,
+                self.desk.settings.data_dir,
+                tenant_id,
+                entity_type,
+                action,
+                form.get("record_id_l", ""),
+                form.get("record_id_r", ""),
+                user.name,
+                form.get("reason"),
+            )
+        except stewardship.DecisionRefused as refused:
+            shown = entity_type if entity_type in stewardship.ENTITY_TYPES else "supplier"
+            return _html(await self._page(request, user, tenant_id, shown, error=str(refused)), 400)
+        except TimeoutError:
+            return _html(
+                pages.message_page(
+                    user.name,
+                    user.tenants,
+                    "Lake busy",
+                    "A landing run holds the lake's writer lock; nothing was changed. "
+                    "Try again in a minute.",
+                ),
+                503,
+                **{"Retry-After": "60"},
+            )
+        log.info(
+            "%s: stewardship %s of %s %s (%s)",
+            user.name,
+            action,
+            tenant_id,
+            entity_type,
+            decision_id,
+        )
+        return RedirectResponse(
+            stewardship.stewardship_url(tenant_id, entity_type) + f"&done={action}",
+            status_code=303,
+        )
+
+
 def create_app(settings: DeskSettings) -> Starlette:
     """The desk as an ASGI app."""
     desk = ReviewDesk(settings)
+    steward = StewardshipDesk(desk)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -310,6 +416,8 @@ def create_app(settings: DeskSettings) -> Starlette:
         Route("/tenants/{tenant}", desk.queue, methods=["GET"]),
         Route("/tenants/{tenant}/items/{key}", desk.item, methods=["GET"]),
         Route("/tenants/{tenant}/items/{key}/{action}", desk.act, methods=["POST"]),
+        Route("/tenants/{tenant}/stewardship", steward.show, methods=["GET"]),
+        Route("/tenants/{tenant}/stewardship/{decision}", steward.decide, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.desk = desk

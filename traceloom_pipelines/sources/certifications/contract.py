@@ -91,4 +91,45 @@ requirements = SourceEntity(
     ),
 )
 
-ENTITIES = (certificates, audits, requirements)
+holders = SourceEntity(
+    system="certifications",
+    entity="holders",
+    seed_ref="000 §4.1; 004 (Identity resolution & MDM)",
+    description=(
+        "The certification database's register of certificate holders (supplier companies), "
+        "spelled as the certifier registers them; DUNS when the holder gave one."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "holderId": field("$.holderId", required=True, description="Certifier's holder id."),
+            "holderName": field("$.holderName", required=True),
+            "duns": field("$.duns", description="D-U-N-S number (9 digits)."),
+            "country": field("$.country", description="ISO 3166-1 alpha-2 country."),
+            "city": field("$.city"),
+            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+        },
+        name="certifications.holders",
+    ),
+)
+
+certified_products = SourceEntity(
+    system="certifications",
+    entity="certified_products",
+    seed_ref="000 §4.1; 004 (Identity resolution & MDM)",
+    description=(
+        "Articles the certifiers list for a holder (OEKO-TEX Standard 100 articles, appliance "
+        "safety listings) under their own article numbers and names; GTIN when given."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "articleNumber": field("$.articleNumber", required=True),
+            "articleName": field("$.articleName", required=True),
+            "holderId": field("$.holderId", description="Holder of the listing."),
+            "gtin": field("$.gtin", description="GS1 GTIN-13, when the listing gives it."),
+            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+        },
+        name="certifications.certified_products",
+    ),
+)
+
+ENTITIES = (certificates, audits, requirements, holders, certified_products)

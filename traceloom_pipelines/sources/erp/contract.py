@@ -230,4 +230,56 @@ purchase_orders_odata = SourceEntity(
     file_suffixes=(".jsonl",),
 )
 
-ENTITIES = (purchase_orders, work_orders, materials, purchase_orders_odata)
+MASTER_DATA_SEED_REF = "004 (Identity resolution & MDM: deterministic keys when available)"
+
+vendors = SourceEntity(
+    system="erp",
+    entity="vendors",
+    seed_ref=MASTER_DATA_SEED_REF,
+    description=(
+        "ERP vendor master (the suppliers' registry ids: tax id, DUNS, GLN, the EDI partner id "
+        "of a supplier that trades by EDI); the later `updatedAt` supersedes a vendor's record. "
+        "Identity resolution keys suppliers on it (traceloom_pipelines/master_data/)."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "vendorId": field("$.vendorId", required=True, description="ERP vendor number."),
+            "vendorName": field(
+                "$.vendorName", required=True, description="Name, as the ERP's POs spell it."
+            ),
+            "taxId": field("$.taxId", description="Tax registration id (country prefix)."),
+            "duns": field("$.duns", description="D-U-N-S number (9 digits)."),
+            "gln": field("$.gln", description="GS1 Global Location Number (13 digits)."),
+            "country": field("$.country", description="ISO 3166-1 alpha-2 country."),
+            "city": field("$.city"),
+            "ediPartnerId": field(
+                "$.ediPartnerId", description="Interchange id (ISA06 / UNB sender) of its EDI."
+            ),
+            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+        },
+        name="erp.vendors",
+    ),
+)
+
+products = SourceEntity(
+    system="erp",
+    entity="products",
+    seed_ref=MASTER_DATA_SEED_REF,
+    description=(
+        "ERP product master: the product id work orders carry, the name POs carry, the GTIN; "
+        "the later `updatedAt` supersedes a product's record."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "productId": field("$.productId", required=True, description="ERP product id."),
+            "productName": field("$.productName", required=True),
+            "gtin": field("$.gtin", description="GS1 GTIN-13 of the product."),
+            "category": field("$.category"),
+            "unit": field("$.unit", description="Unit the product is ordered in."),
+            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+        },
+        name="erp.products",
+    ),
+)
+
+ENTITIES = (purchase_orders, work_orders, materials, purchase_orders_odata, vendors, products)

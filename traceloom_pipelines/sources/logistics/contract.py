@@ -231,4 +231,24 @@ dcsa_events = SourceEntity(
     schema=DCSA_SCHEMA,
 )
 
-ENTITIES = (shipment_milestones, dcsa_events)
+shippers = SourceEntity(
+    system="logistics",
+    entity="shippers",
+    seed_ref="000 §2.4; 004 (Identity resolution & MDM)",
+    description=(
+        "The carriers' shipper parties (who books the freight), as the carrier spells them: no "
+        "registry id, so suppliers are matched to them by name and place."
+    ),
+    schema=pa.DataFrameSchema(
+        {
+            "shipperId": field("$.shipperId", required=True, description="Carrier's party id."),
+            "shipperName": field("$.shipperName", required=True),
+            "country": field("$.country", description="ISO 3166-1 alpha-2 country."),
+            "city": field("$.city"),
+            "updatedAt": field("$.updatedAt", TIMESTAMP, required=True),
+        },
+        name="logistics.shippers",
+    ),
+)
+
+ENTITIES = (shipment_milestones, dcsa_events, shippers)

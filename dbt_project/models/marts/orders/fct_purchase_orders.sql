@@ -15,6 +15,18 @@ acknowledgments as (
     select * from {{ ref('stg_edi__po_acknowledgments') }}
 ),
 
+supplier_clusters as (
+    -- golden records (issue #16 §2): the PO's supplier string (ERP routes) or EDI partner id
+    -- (route edi) as identity resolution mapped it
+    select * from {{ ref('stg_master_data__supplier_clusters') }}
+    where source_kind in ('erp_po_supplier', 'edi_partner')
+),
+
+product_clusters as (
+    select * from {{ ref('stg_master_data__product_clusters') }}
+    where source_kind = 'erp_po_product'
+),
+
 lines_per_order as (
     select
         tenant_id,
@@ -35,8 +47,10 @@ final as (
         purchase_orders.po_status,
         purchase_orders.customer,
         purchase_orders.supplier,
+        supplier_clusters.canonical_supplier_id,
         purchase_orders.factory,
         purchase_orders.product,
+        product_clusters.canonical_product_id,
         purchase_orders.quantity,
         purchase_orders.unit,
         purchase_orders.unit_price,
@@ -66,6 +80,14 @@ final as (
     left join acknowledgments
         on purchase_orders.tenant_id = acknowledgments.tenant_id
         and purchase_orders.po_id = acknowledgments.po_id
+    left join supplier_clusters
+        on purchase_orders.tenant_id = supplier_clusters.tenant_id
+        and purchase_orders.supplier = supplier_clusters.source_id
+        and supplier_clusters.source_kind
+        = case when purchase_orders.source_route = 'edi' then 'edi_partner' else 'erp_po_supplier' end
+    left join product_clusters
+        on purchase_orders.tenant_id = product_clusters.tenant_id
+        and purchase_orders.product = product_clusters.source_id
 )
 
 select * replace (

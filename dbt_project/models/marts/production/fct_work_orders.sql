@@ -14,12 +14,19 @@ production as (
     select * from {{ ref('int_production_counts_aggregated_to_work_orders') }}
 ),
 
+product_clusters as (
+    -- golden records (issue #16 §2): the ERP product id as identity resolution mapped it
+    select * from {{ ref('stg_master_data__product_clusters') }}
+    where source_kind = 'erp_product'
+),
+
 final as (
     select
         work_orders.tenant_id,
         work_orders.erp_work_order_id,
         work_orders.work_order_number,
         work_orders.product_id,
+        product_clusters.canonical_product_id,
         work_orders.product_name,
         work_orders.product_variant,
         work_orders.erp_quantity as quantity_ordered,
@@ -53,6 +60,9 @@ final as (
         production.first_counted_at as first_production_at,
         production.last_counted_at as last_production_at
     from work_orders
+    left join product_clusters
+        on work_orders.tenant_id = product_clusters.tenant_id
+        and work_orders.product_id = product_clusters.source_id
     left join bom
         on work_orders.tenant_id = bom.tenant_id
         and work_orders.erp_work_order_id = bom.erp_work_order_id
