@@ -114,3 +114,21 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadfile":
         return None
     return ModuleScheduling(config, log)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The scores tests measured against the answer key (``record_property("score", text)``,
+    e.g. identity resolution's precision and recall), printed at the end of the session whether
+    the tests passed or not (a property travels from the xdist worker with its report)."""
+    scores = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "score"
+    ]
+    if scores:
+        terminalreporter.section("scores against the answer key")
+        for line in sorted(scores):
+            terminalreporter.write_line(line)

@@ -33,7 +33,7 @@ def _truth(key: dict, kind: str) -> dict[tuple[str, str], str]:
     }
 
 
-def test_resolution_matches_the_answer_key(logistics_world) -> None:
+def test_resolution_matches_the_answer_key(logistics_world, record_property) -> None:
     key, con = logistics_world["key"], logistics_world["con"]
     for kind in KINDS:
         truth = _truth(key, kind)
@@ -48,8 +48,10 @@ def test_resolution_matches_the_answer_key(logistics_world) -> None:
         true_pairs, found_pairs = _same_entity_pairs(truth), _same_entity_pairs(resolved)
         hits = len(true_pairs & found_pairs)
         precision, recall = hits / len(found_pairs), hits / len(true_pairs)
-        print(
-            f"{kind}: precision {precision:.3f} recall {recall:.3f} ({len(true_pairs)} true pairs)"
+        record_property(  # printed at the end of the session (tests/conftest.py)
+            "score",
+            f"identity resolution, {kind}: precision {precision:.3f}, recall {recall:.3f} "
+            f"({len(found_pairs)} pairs found, {len(true_pairs)} true pairs in the answer key)",
         )
         assert precision >= 0.95 and recall >= 0.95, (kind, precision, recall)
         matches = con.execute(
