@@ -121,6 +121,13 @@ def test_marts_carry_the_canonical_ids(logistics_world) -> None:
         "group by all"
     ).fetchall()
     assert mixed and all(routes == 2 for *_, routes in mixed), mixed
+    # the supplier marts name the golden supplier of every row, as fct_purchase_orders does
+    for mart in ("fct_supplier_performance", "fct_certification_coverage"):
+        rows, unmapped = con.execute(
+            f"select count(*), count(*) filter (where canonical_supplier_id is null) "
+            f"from marts.{mart}"
+        ).fetchall()[0]
+        assert rows > 0 and unmapped == 0, (mart, rows, unmapped)
 
 
 def test_replaying_the_resolution_changes_nothing(logistics_world) -> None:

@@ -106,6 +106,7 @@ final as (
         purchase_orders.po_id,
         purchase_orders.factory,
         purchase_orders.supplier,
+        purchase_orders.canonical_supplier_id,
         purchase_orders.ship_window_start_date,
         purchase_orders.ship_window_end_date,
         cast(coalesce(required_per_po.required_types, []) as varchar[]) as required_certificate_types,

@@ -39,6 +39,7 @@ delivered_orders as (
     select
         purchase_orders.tenant_id,
         purchase_orders.supplier,
+        purchase_orders.canonical_supplier_id,
         cast(date_trunc('month', deliveries.delivered_at) as date) as month_start_date,
         purchase_orders.po_id,
         cast(deliveries.delivered_at as date) <= purchase_orders.requested_delivery_date
@@ -65,6 +66,9 @@ final as (
     select
         tenant_id,
         supplier,
+        -- one supplier string is one source record of identity resolution: one canonical id
+        -- (a second would break the grain, which the model's uniqueness test would report)
+        canonical_supplier_id,
         month_start_date,
         cast(count(*) as bigint) as delivered_po_count,
         cast(count(*) filter (where is_on_time) as bigint) as on_time_po_count,
@@ -81,7 +85,7 @@ final as (
         cast(sum(spend) as double) as spend,
         case when count(distinct currency) = 1 then min(currency) end as spend_currency
     from delivered_orders
-    group by tenant_id, supplier, month_start_date
+    group by tenant_id, supplier, canonical_supplier_id, month_start_date
 )
 
 select * from final
