@@ -501,9 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     dbt = sub.add_parser(
         "dbt",
         help="run dbt on the lake as a run does (e.g. traceloom dbt build --select fct_x)",
-        description="Every argument goes to dbt. dbt gets the pipeline's environment for "
-        "$TRACELOOM_DATA_DIR's lake, writes its target and logs under <data dir>/dbt/target/, "
-        "starts from the data directory's saved parse and waits for a run's dbt step to end.",
+        description="Every argument goes to dbt (dbt's own help: traceloom dbt build --help). "
+        "dbt gets the pipeline's environment for $TRACELOOM_DATA_DIR's lake, writes its target "
+        "and logs under <data dir>/dbt/target/, starts from the data directory's saved parse "
+        "and waits for a run's dbt step to end.",
         prefix_chars="+",  # every argument, options included, is dbt's
         add_help=False,
     )
@@ -629,7 +630,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dbt":
         from traceloom_pipelines.dbt_targets import run_dbt
 
-        return run_dbt(data_dir, args.dbt_args or ["--help"]).returncode
+        if args.dbt_args in ([], ["-h"], ["--help"]):
+            dbt.print_help()
+            dbt.exit()
+        return run_dbt(data_dir, args.dbt_args).returncode
     if args.command == "contracts":
         return write_contracts(args.write_readme)
     if args.command == "gateway":

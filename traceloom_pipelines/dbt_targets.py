@@ -122,10 +122,14 @@ def run_dbt(data_dir: Path, args: list[str], **subprocess_kwargs) -> subprocess.
     lake = LakeConfig.from_env(data_dir)
     env = {**os.environ, DATA_DIR_ENV: str(data_dir), **lake.dbt_env()}
     env.update(subprocess_kwargs.pop("env", None) or {})
+    if not args or args[0].startswith("-"):  # no command: `dbt --version`, `dbt --help`
+        return subprocess.run(
+            [real_dbt(), *args], cwd=DBT_PROJECT_DIR, env=env, **subprocess_kwargs
+        )
     if args[:1] == ["docs"]:
         target = docs_target(data_dir)
     else:
-        target = new_target(data_dir, f"cli_{args[0] if args else 'dbt'}")
+        target = new_target(data_dir, f"cli_{args[0]}")
     command = [real_dbt(), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
     command += ["--target-path", str(target), "--log-path", str(target)]
     writes = bool(args) and args[0] not in READ_ONLY_COMMANDS
