@@ -86,6 +86,9 @@ WALL_CLOCK_COLUMNS = {
     },
     "fct_po_timeline": {"as_of_at"},
     "fct_po_delay_risk": {"as_of_at"},
+    # when identity resolution ran (the golden records themselves must be equal)
+    "dim_suppliers": {"resolved_at"},
+    "dim_products": {"resolved_at"},
 }
 
 

@@ -121,7 +121,10 @@ def _launch_backfill(page: Page, deploy: Deployment, days: list[str], shots: lis
     page.goto(f"{deploy.url}/locations/{LOCATION}/asset-groups/{GROUP}")
     node = page.get_by_text(ASSET_KEY.path[-1], exact=True).first
     expect(node).to_be_visible()
-    node.click()  # selects it in the graph and opens its sidebar
+    # Selects it in the graph and opens its sidebar. A click event on the node itself, not a
+    # click at its position: the group's layout can put the node's title under the graph's
+    # toolbar, which then takes a positional click (Playwright retries it until it times out).
+    node.dispatch_event("click")
     materialize = page.get_by_role("button", name=re.compile(r"Materialize selected"))
     expect(materialize).to_be_enabled()
     shots.append(_screenshot(page, "1_asset_graph"))
