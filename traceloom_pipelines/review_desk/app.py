@@ -98,6 +98,22 @@ def _html(text: str, status: int = 200, **headers: str) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers=headers)
 
 
+def _lake_busy(user) -> HTMLResponse:
+    """503 with ``Retry-After: 60``: a landing run held the lake's writer lock longer than an
+    action waits for it, and nothing was changed."""
+    return _html(
+        pages.message_page(
+            user.name,
+            user.tenants,
+            "Lake busy",
+            "A landing run holds the lake's writer lock; nothing was changed. "
+            "Try again in a minute.",
+        ),
+        503,
+        **{"Retry-After": "60"},
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -274,17 +290,7 @@ class ReviewDesk:
             )
             return _html(page, 400)
         except TimeoutError:
-            return _html(
-                pages.message_page(
-                    user.name,
-                    user.tenants,
-                    "Lake busy",
-                    "A landing run holds the lake's writer lock; nothing was changed. "
-                    "Try again in a minute.",
-                ),
-                503,
-                **{"Retry-After": "60"},
-            )
+            return _lake_busy(user)
         log.info(
             "%s: %s %s %s of %s/%s (%s)%s",
             user.name,
@@ -377,17 +383,7 @@ class StewardshipDesk:
             shown = entity_type if entity_type in stewardship.ENTITY_TYPES else "supplier"
             return _html(await self._page(request, user, tenant_id, shown, error=str(refused)), 400)
         except TimeoutError:
-            return _html(
-                pages.message_page(
-                    user.name,
-                    user.tenants,
-                    "Lake busy",
-                    "A landing run holds the lake's writer lock; nothing was changed. "
-                    "Try again in a minute.",
-                ),
-                503,
-                **{"Retry-After": "60"},
-            )
+            return _lake_busy(user)
         log.info(
             "%s: stewardship %s of %s %s (%s)",
             user.name,
