@@ -96,14 +96,34 @@ def test_dims_have_one_row_per_canonical_entity(logistics_world) -> None:
 
 def test_marts_carry_the_canonical_ids(logistics_world) -> None:
     con = logistics_world["con"]
-    # every PO, ERP or EDI route, names its golden supplier; an EDI-only PO (supplier = the
-    # partner id) the same one as the ERP POs of that supplier. An EDI-only PO's product is the
-    # buyer's item number (a SKU), which resolution does not map (README): no canonical product.
+    # every PO, ERP or EDI route, names its golden supplier and product; an EDI-only PO
+    # (supplier = the partner id) the same supplier as the ERP POs of that supplier
     assert con.execute(
         "select count(*) filter (where canonical_supplier_id is null), "
-        "count(*) filter (where source_route <> 'edi' and canonical_product_id is null) "
+        "count(*) filter (where canonical_product_id is null) "
         "from marts.fct_purchase_orders"
     ).fetchall()[0] == (0, 0)
+    # an EDI-only PO's product is its first line's buyer item number (a SKU): its golden product
+    # is the one of the ERP POs of the product the answer key says that SKU is
+    product_of_sku = {
+        (e["tenant_id"], e["source_id"]): e["entity"]
+        for e in logistics_world["key"]["master_data"]["products"]
+        if e["source"] == "edi_item"
+    }
+    golden_of_name = dict(
+        ((t, p), c)
+        for t, p, c in con.execute(
+            "select distinct tenant_id, product, canonical_product_id "
+            "from marts.fct_purchase_orders where source_route <> 'edi'"
+        ).fetchall()
+    )
+    edi = con.execute(
+        "select tenant_id, product, canonical_product_id from marts.fct_purchase_orders "
+        "where source_route = 'edi'"
+    ).fetchall()
+    assert edi
+    for tenant, sku, golden in edi:
+        assert golden == golden_of_name[(tenant, product_of_sku[(tenant, sku)])], (tenant, sku)
     # POs of one product share its golden product (the product-keyed fct_work_orders is checked
     # on the main job's world, tests/test_main_job.py)
     assert (

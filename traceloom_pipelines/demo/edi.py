@@ -3,7 +3,8 @@ few trading partners (its first suppliers) send X12 850 / 855 / 856 (even partne
 ORDERS / ORDRSP / DESADV (odd partners) into ``landing/<tenant>/edi/<entity>/<partner id>/``.
 
 What the partners send, for the POs of their supplier (``EDI_SHARE`` of them, at least two)
-plus a few POs that only EDI carries (``EDI_ONLY_SHARE``, at least one per partner):
+plus a few POs that only EDI carries (``EDI_ONLY_SHARE``, at least one per partner: repeat
+orders of one of the supplier's ERP POs, so their buyer item numbers are SKUs the ERP knows):
 
 - **850 / ORDERS**: the PO as first ordered (revision 1: lines, price, requested delivery
   date), one interchange per partner and day of the PO's creation. Its interchange date (its
@@ -339,30 +340,37 @@ class _Outbox:
 # -- the tenant's EDI world ---------------------------------------------------------------------
 
 
-def _edi_only_po(world: TenantWorld, rng: random.Random, p: Partner, j: int, n: int) -> dict:
-    """A PO that only EDI carries (payload in the ERP drop shape, so the bodies are shared)."""
+def _edi_only_po(
+    world: TenantWorld, rng: random.Random, p: Partner, j: int, n: int, template: PurchaseOrder
+) -> dict:
+    """A PO that only EDI carries (payload in the ERP drop shape, so the bodies are shared): a
+    repeat order of the ERP PO ``template``: its customer, product and some of its SKUs (the
+    buyer's item numbers), new quantities and a new price."""
     profile = world.profile
     created_day = rng.randint(world.window_start // DAY + 1, world.as_of // DAY - 20)
-    code, name, _d, (plo, phi) = profile.products[rng.randrange(len(profile.products))]
-    customer = profile.customers[rng.randrange(len(profile.customers))]
+    latest = template.latest
+    plo, phi = next(
+        (r for _c, name, _d, r in profile.products if name == latest["product"]),
+        profile.products[0][3],
+    )
     po_id = (
         f"PO-{date_of(created_day * DAY)[:4]}-{900_000 + world.index * 10_000 + j * 1000 + n:06d}"
     )
-    combos = [(c, s) for c in profile.colors for s in profile.sizes]
     step = profile.lot_step
+    skus = [line["sku"] for line in latest["lineItems"]]
     lines = [
         {
             "lineItemId": f"{po_id}-{k:02d}",
-            "sku": f"EDI-{code}-{color.replace(' ', '')[:3].upper()}-{size[:3].upper()}",
+            "sku": sku,
             "lineQuantity": rng.randint(5, 60) * step,
         }
-        for k, (color, size) in enumerate(rng.sample(combos, rng.randint(2, 4)), start=1)
+        for k, sku in enumerate(rng.sample(skus, rng.randint(min(2, len(skus)), len(skus))), 1)
     ]
     return {
         "poId": po_id,
-        "customer": customer,
+        "customer": latest["customer"],
         "supplier": p.supplier,
-        "product": name,
+        "product": latest["product"],
         "price": round(rng.uniform(plo, phi), 2),
         "currency": "USD",
         "requestedDeliveryDate": date_of((created_day + rng.randint(60, 90)) * DAY),
@@ -409,6 +417,8 @@ def edi_drops(
         "acknowledgments": [],
         "ship_notices": [],
         "erp_won": [],
+        # (buyer item number, product name) of every PO line sent: master_data's edi_item truth
+        "items": set(),
     }
     broken_at: tuple[_Interchange, int] | None = None
     for j, p in enumerate(partners):
@@ -416,13 +426,18 @@ def edi_drops(
         n_shared = min(len(own), max(2, round(len(own) * EDI_SHARE)))
         shared = sorted(rng.sample(own, n_shared), key=_po_id)
         n_only = max(1, round(len(shared) * EDI_ONLY_SHARE))
-        only = [_edi_only_po(world, rng, p, j, n) for n in range(1, n_only + 1)]
+        templates = own or sorted(pos, key=_po_id)
+        only = [
+            _edi_only_po(world, rng, p, j, n, templates[rng.randrange(len(templates))])
+            for n in range(1, n_only + 1)
+        ]
         orders = [(po.payloads[0], po.times[0] // DAY, po) for po in shared]
         orders += [(o, o.pop("_created_day"), None) for o in only]
         for index, (order, day, erp) in enumerate(orders):
             set_id = _set_id(p, "purchase_orders")
             lines = len(order["lineItems"])
             box.add(p, "purchase_orders", day, _Txn(set_id, _order_body(p, order, day), lines))
+            expected["items"].update((line["sku"], order["product"]) for line in order["lineItems"])
             if erp is None:
                 expected["purchase_orders"].append(_canonical(world, p, order, day))
                 if broken_at is None and p.standard == "X12":

@@ -321,7 +321,7 @@ def _generate_tenant(
     for section in EDI_KEY_SECTIONS:
         key["edi"][section].extend(edi_key[section])
     # master-data spellings (issue #16 §2): their own random stream, nothing else changes
-    md_entities, md_key = master_data.master_data_drops(world, pos, work_orders)
+    md_entities, md_key = master_data.master_data_drops(world, pos, work_orders, edi_key["items"])
     entities += md_entities
     for section, entries in md_key.items():
         key["master_data"][section].extend(entries)

@@ -80,7 +80,7 @@ LEGAL_FORMS = (
 )
 SOURCE_KEYS = {
     "suppliers": ("erp_vendor", "erp_po_supplier", "edi_partner", "cert_holder", "shipper"),
-    "products": ("erp_product", "mes_part", "erp_po_product", "certified_product"),
+    "products": ("erp_product", "mes_part", "erp_po_product", "certified_product", "edi_item"),
 }
 VENDOR_COLUMNS = (
     "vendorId",
@@ -161,7 +161,10 @@ def _product_id(code: str, k: int) -> str:
 
 
 def master_data_drops(
-    world: TenantWorld, pos: list[PurchaseOrder], work_orders: list[WorkOrder]
+    world: TenantWorld,
+    pos: list[PurchaseOrder],
+    work_orders: list[WorkOrder],
+    edi_items: set[tuple[str, str]] = frozenset(),
 ) -> tuple[list[EntityDrops], dict]:
     """The five master-data entities of one tenant (module docstring) and its part of the answer
     key's ``master_data``: ``{"suppliers": [...], "products": [...]}``, each entry
@@ -169,7 +172,8 @@ def master_data_drops(
     or product (records with the same ``entity`` are the same); ``source`` is one of
     :data:`SOURCE_KEYS`, ``source_id`` the id the resolution keys the record by (vendor id,
     the PO's supplier or product string, EDI partner id, holder id, shipper id, product id,
-    MES part number, article number)."""
+    MES part number, article number, EDI item number). ``edi_items``: (buyer item number, product
+    name) of every EDI purchase-order line the tenant's partners sent (``demo/edi.py``)."""
     rng = world.rng("master_data")
     ws = world.window_start
     updated = iso_s(ws + 2 * 3_600_000)
@@ -295,6 +299,10 @@ def master_data_drops(
         truth("mes_part", part, names_by_id.get(part, part), key_prod)
     for name in sorted({p["product"] for po in pos for p in po.payloads}):
         truth("erp_po_product", name, name, key_prod)
+    # the item numbers (buyer SKUs) of the EDI purchase orders: ``edi_items`` is
+    # {(sku, product name)} of every line the partners sent (demo/edi.py)
+    for sku, name in sorted(edi_items):
+        truth("edi_item", sku, name, key_prod)
 
     day = date_of(ws)
     out = []

@@ -9,15 +9,17 @@ in the same run, the first run on a new lake included, and the main job keeps it
 Record columns (all VARCHAR; null when the source does not give it):
 ``tenant_id``, ``record_id`` (``<source>:<source_id>``), ``source``, ``source_id``, ``name``,
 ``tax_id``, ``duns``, ``gln``, ``gtin``, ``edi_partner_id``, ``country``, ``city``,
-``product_id`` (ERP product id a record carries), ``name_norm``, ``name_compact``, ``city_norm``
-(normalised by :func:`normalise_name` / :func:`normalise_city`).
+``product_id`` (ERP product id a record carries), ``erp_product`` (the ERP product string an
+ERP PO's product or an EDI item number belongs to: the ``erp_sku`` key), ``name_norm``,
+``name_compact``, ``city_norm`` (normalised by :func:`normalise_name` / :func:`normalise_city`).
 
 Sources (seed 004 "canonical ids"): suppliers — ``erp_vendor`` (erp/vendors),
 ``erp_po_supplier`` (the supplier string of the ERP POs, drop and OData routes),
 ``edi_partner`` (partner ids of the EDI interchanges), ``cert_holder``
 (certifications/holders), ``shipper`` (logistics/shippers); products — ``erp_product``
 (erp/products), ``mes_part`` (MES work orders' part numbers), ``erp_po_product`` (the product
-string of the ERP POs), ``certified_product`` (certifications/certified_products).
+string of the ERP POs), ``certified_product`` (certifications/certified_products),
+``edi_item`` (the item numbers of the EDI purchase-order lines: the buyer's SKU).
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ RECORD_COLUMNS = (
     "country",
     "city",
     "product_id",
+    "erp_product",
 )
 # Source priority of the survivorship rule (lower wins): the ERP master is the system of record.
 SUPPLIER_SOURCES = ("erp_vendor", "erp_po_supplier", "edi_partner", "cert_holder", "shipper")
-PRODUCT_SOURCES = ("erp_product", "erp_po_product", "mes_part", "certified_product")
+PRODUCT_SOURCES = ("erp_product", "erp_po_product", "mes_part", "certified_product", "edi_item")
 
 
 def _text(column: str) -> str:
@@ -75,40 +78,83 @@ SUPPLIER_PARTS = (
         f"""select tenant_id, 'erp_vendor' as source, "vendorId" as source_id,
        {_text('"vendorName"')} as name, {_blank('"taxId"')} as tax_id, {_blank("duns")} as duns,
        {_blank("gln")} as gln, null as gtin, {_blank('"ediPartnerId"')} as edi_partner_id,
-       upper({_blank("country")}) as country, {_blank("city")} as city, null as product_id
+       upper({_blank("country")}) as country, {_blank("city")} as city, null as product_id,
+       null as erp_product
 from {_latest("erp__vendors", "vendorId")}""",
     ),
     (
         ("erp__purchase_orders",),
         f"""select distinct tenant_id, 'erp_po_supplier', {_text("supplier")}, {_text("supplier")},
-       null, null, null, null, null, null, null, null
+       null, null, null, null, null, null, null, null, null
 from raw.erp__purchase_orders where {_text("supplier")} is not null""",
     ),
     (
         ("erp__purchase_orders_odata",),
         f"""select distinct tenant_id, 'erp_po_supplier', {_text('"Supplier"')},
-       {_text('"Supplier"')}, null, null, null, null, null, null, null, null
+       {_text('"Supplier"')}, null, null, null, null, null, null, null, null, null
 from raw.erp__purchase_orders_odata where {_text('"Supplier"')} is not null""",
     ),
     (
         ("edi__purchase_orders",),
         """select distinct tenant_id, 'edi_partner', partner_id, null,
-       null, null, null, null, partner_id, null, null, null
+       null, null, null, null, partner_id, null, null, null, null
 from raw.edi__purchase_orders where partner_id is not null""",
     ),
     (
         ("certifications__holders",),
         f"""select tenant_id, 'cert_holder', "holderId", {_text('"holderName"')},
-       null, {_blank("duns")}, null, null, null, upper({_blank("country")}), {_blank("city")}, null
+       null, {_blank("duns")}, null, null, null, upper({_blank("country")}), {_blank("city")},
+       null, null
 from {_latest("certifications__holders", "holderId")}""",
     ),
     (
         ("logistics__shippers",),
         f"""select tenant_id, 'shipper', "shipperId", {_text('"shipperName"')},
-       null, null, null, null, null, upper({_blank("country")}), {_blank("city")}, null
+       null, null, null, null, null, upper({_blank("country")}), {_blank("city")}, null, null
 from {_latest("logistics__shippers", "shipperId")}""",
     ),
 )
+
+# Where a SKU's ERP product string comes from: (raw tables, SELECT tenant_id, sku, product).
+SKU_ROUTES = (
+    (
+        ("erp__purchase_order_lines", "erp__purchase_orders"),
+        f"""select l.tenant_id, {_blank("l.sku")}, {_text("p.product")}
+from raw.erp__purchase_order_lines l join raw.erp__purchase_orders p
+    on p.tenant_id = l.tenant_id and p._record_hash = l._parent_record_hash""",
+    ),
+    (
+        ("erp__purchase_order_items_odata",),
+        f"""select tenant_id, {_blank('"Material"')}, {_text('"PurchaseOrderItemText"')}
+from raw.erp__purchase_order_items_odata""",
+    ),
+)
+
+
+def _edi_items(present: set[str]) -> str:
+    """Records of the EDI purchase-order lines' item numbers (``edi_item``): source id the
+    buyer's item number (else the vendor's part number, else the GTIN, as
+    ``stg_edi__purchase_orders`` picks a PO's product), its GTIN, and in ``erp_product`` the
+    ERP product string of the ERP PO lines carrying that SKU (drop lines through their PO,
+    OData items through their text) when exactly one product carries it; null otherwise."""
+    item = (
+        f"coalesce({_blank('buyer_item_number')}, {_blank('vendor_part_number')}, {_blank('gtin')})"
+    )
+    routes = [sql for tables, sql in SKU_ROUTES if set(tables) <= present]
+    sku_map = (
+        "select null as tenant_id, null as sku, null as product where false"
+        if not routes
+        else f"""select tenant_id, sku, min(product) as product
+from ({" union all ".join(routes)}) as lines (tenant_id, sku, product)
+where sku is not null and product is not null
+group by tenant_id, sku having count(distinct product) = 1"""
+    )
+    return f"""select items.tenant_id, 'edi_item', items.item, null, null, null, null, items.gtin,
+       null, null, null, null, skus.product
+from (select tenant_id, {item} as item, min({_blank("gtin")}) as gtin
+      from raw.edi__purchase_orders where {item} is not null group by all) as items
+left join ({sku_map}) as skus on skus.tenant_id = items.tenant_id and skus.sku = items.item"""
+
 
 PRODUCT_PARTS = (
     (
@@ -116,31 +162,39 @@ PRODUCT_PARTS = (
         f"""select tenant_id, 'erp_product' as source, "productId" as source_id,
        {_text('"productName"')} as name, null as tax_id, null as duns, null as gln,
        {_blank("gtin")} as gtin, null as edi_partner_id, null as country, null as city,
-       "productId" as product_id
+       "productId" as product_id, null as erp_product
 from {_latest("erp__products", "productId")}""",
     ),
     (
         ("erp__purchase_orders",),
         f"""select distinct tenant_id, 'erp_po_product', {_text("product")}, {_text("product")},
-       null, null, null, null, null, null, null, null
+       null, null, null, null, null, null, null, null, {_text("product")}
 from raw.erp__purchase_orders where {_text("product")} is not null""",
     ),
     (
         ("mes__work_orders",),
         f"""select tenant_id, 'mes_part', "PartNumber",
-       min({_text('"PartDescription"')}), null, null, null, null, null, null, null, "PartNumber"
+       min({_text('"PartDescription"')}), null, null, null, null, null, null, null,
+       "PartNumber", null
 from raw.mes__work_orders where "PartNumber" is not null
 group by tenant_id, "PartNumber" """,
     ),
     (
         ("certifications__certified_products",),
         f"""select tenant_id, 'certified_product', "articleNumber", {_text('"articleName"')},
-       null, null, null, {_blank("gtin")}, null, null, null, null
+       null, null, null, {_blank("gtin")}, null, null, null, null, null
 from {_latest("certifications__certified_products", "articleNumber")}""",
     ),
+    (("edi__purchase_orders",), _edi_items),
 )
+
 # The raw tables read (the asset's dependencies): "<system>__<entity>".
-RAW_INPUTS = tuple(sorted({t for _tables, _ in SUPPLIER_PARTS + PRODUCT_PARTS for t in _tables}))
+RAW_INPUTS = tuple(
+    sorted(
+        {t for _tables, _ in SUPPLIER_PARTS + PRODUCT_PARTS for t in _tables}
+        | {t for tables, _ in SKU_ROUTES for t in tables}
+    )
+)
 
 
 # Legal-form tokens dropped before names are compared (after punctuation is removed).
@@ -190,7 +244,10 @@ def load_records(con: duckdb.DuckDBPyConnection, kind: str) -> pd.DataFrame:
     raw tables (module docstring for the columns), sorted by tenant and record id; a source
     whose raw table does not exist yet contributes none."""
     parts = SUPPLIER_PARTS if kind == "suppliers" else PRODUCT_PARTS
-    selects = [sql for tables, sql in parts if all(table_exists(con, "raw", t) for t in tables)]
+    present = {t for t in RAW_INPUTS if table_exists(con, "raw", t)}
+    selects = [
+        sql(present) if callable(sql) else sql for tables, sql in parts if set(tables) <= present
+    ]
     if not selects:
         return pd.DataFrame(
             columns=[*RECORD_COLUMNS, "record_id", "name_norm", "name_compact", "city_norm"]

@@ -64,6 +64,8 @@ PRODUCT_KEYS = (
     # the MES part number is the ERP product id
     ("erp_product_id", "product_id"),
     ("erp_product_name", "erp_name"),
+    # an EDI item number (the buyer's SKU) is the product of the ERP PO lines carrying that SKU
+    ("erp_sku", "erp_product"),
 )
 
 

@@ -23,8 +23,9 @@ supplier_clusters as (
 ),
 
 product_clusters as (
+    -- the PO's product string (ERP routes) or its first line's buyer item number (route edi)
     select * from {{ ref('stg_master_data__product_clusters') }}
-    where source_kind = 'erp_po_product'
+    where source_kind in ('erp_po_product', 'edi_item')
 ),
 
 lines_per_order as (
@@ -88,6 +89,8 @@ final as (
     left join product_clusters
         on purchase_orders.tenant_id = product_clusters.tenant_id
         and purchase_orders.product = product_clusters.source_id
+        and product_clusters.source_kind
+        = case when purchase_orders.source_route = 'edi' then 'edi_item' else 'erp_po_product' end
 )
 
 select * replace (
