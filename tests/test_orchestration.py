@@ -1,4 +1,5 @@
-"""Schedules, drop-folder sensors and the run-failure recorder, evaluated for real."""
+"""Schedules, drop-folder sensors and the run-failure recorder, evaluated for real (the automation
+sensor: tests/test_automation.py)."""
 
 import json
 import os
@@ -13,7 +14,7 @@ from traceloom_pipelines.cadence import CADENCES, cadence_of
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.landing.loader import land_entity
 from traceloom_pipelines.landing.warehouse import connect, run
-from traceloom_pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG
+from traceloom_pipelines.partitions import RANGE_START_TAG
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sensors import SETTLE_SECONDS, run_failure_recorder
 from traceloom_pipelines.sources.catalog import all_entities
@@ -86,7 +87,7 @@ def test_drop_sensor_launches_once_per_new_set_of_settled_files(tmp_path):
 def test_drop_sensor_skips_files_that_have_landed_already(tmp_path):
     """A file the main job landed is new to the sensor's cursor but not to the lake: the run
     plan finds nothing due and the tick is skipped instead of launching a run that lands
-    nothing; a file with other bytes launches a run of its source and what it reaches."""
+    nothing; a file with other bytes launches a landing run of its source."""
     _drop(tmp_path, "acme/mes/machines/m.json", '[{"machine_id": "M-1"}]')
     machines = next(e for e in all_entities() if (e.system, e.entity) == ("mes", "machines"))
     con = connect(tmp_path)
@@ -122,9 +123,9 @@ def test_schedule_skips_while_its_job_is_still_active(tmp_path):
     with dg.instance_for_test() as instance:
         at = datetime(2026, 11, 20, 0, 5, tzinfo=UTC)
         (request,) = _tick(schedule.name, instance, at, tmp_path).run_requests
-        # The run refreshes the daily marts of yesterday and today (UTC).
-        assert request.tags[RANGE_START_TAG] == "2026-11-19"
-        assert request.tags[RANGE_END_TAG] == "2026-11-20"
+        # a cadence run lands: no daily partitions (the automation sensor's, automation.py)
+        assert RANGE_START_TAG not in request.tags
+        assert request.tags["traceloom/schedule"] == schedule.name
         instance.add_run(
             DagsterRun(
                 job_name=schedule.job_name, run_id="r-running", status=dg.DagsterRunStatus.STARTED
@@ -138,7 +139,8 @@ def test_schedule_skips_while_its_job_is_still_active(tmp_path):
 def test_a_cadence_tick_runs_only_what_is_new_and_skips_when_nothing_is(tmp_path):
     """Issue #11: the every-minute MES tick plans its run (traceloom_pipelines/run_plan.py):
     with every asset of its job materialized and no new file it skips; a new production-count
-    file makes that source and what it reaches the run, not the other MES sources."""
+    file lands that source only, not the other MES sources (what it reaches downstream is the
+    automation sensor's, tests/test_automation.py)."""
     schedule = defs.resolve_schedule_def("mes_streams_every_minute")
     job = defs.resolve_job_def(schedule.job_name)
     keys = set(job.asset_layer.selected_asset_keys)
@@ -152,12 +154,8 @@ def test_a_cadence_tick_runs_only_what_is_new_and_skips_when_nothing_is(tmp_path
 
         _drop(tmp_path, "acme-apparel/mes/production_counts/counts_1.jsonl", '{"a": 1}\n')
         (request,) = _tick(schedule.name, instance, at, tmp_path).run_requests
-    selected = set(request.asset_selection)
-    production_counts = dg.AssetKey(["raw", "mes", "production_counts"])
-    assert production_counts in selected and selected < keys
-    assert dg.AssetKey(["raw", "mes", "downtime_events"]) not in selected
-    assert dg.AssetKey(["marts", "fct_production_daily"]) in selected
-    assert request.tags[RANGE_START_TAG] == "2026-11-19"
+    assert set(request.asset_selection) == {dg.AssetKey(["raw", "mes", "production_counts"])}
+    assert RANGE_START_TAG not in request.tags
 
 
 @dg.op
@@ -196,13 +194,14 @@ def test_a_failed_run_is_recorded_and_lands_as_a_platform_source(tmp_path):
 
 
 @pytest.mark.parametrize("cadence", CADENCES, ids=lambda c: c.name)
-def test_cadence_jobs_refresh_their_entities_and_downstream(cadence):
+def test_cadence_jobs_land_their_entities_only(cadence):
     job = defs.resolve_job_def(f"{cadence.name}_job")
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     for entity in cadence.entities:
         assert f"raw/{entity}" in keys
+    # landing only (child tables included): downstream is the automation sensor's
+    assert all(k.startswith("raw/") and not k.startswith("raw/audit/") for k in keys), keys
     # the rendered reports belong to the nightly job (and the main job), not to a cadence
-    assert "reports/nightly_reconciliation" not in keys
     nightly = defs.resolve_job_def("nightly_reconciliation")
     assert "reports/nightly_reconciliation" in {
         k.to_user_string() for k in nightly.asset_layer.selected_asset_keys

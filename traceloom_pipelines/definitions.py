@@ -1,11 +1,13 @@
 """The one Definitions object: every source system's ingestion assets, the dbt models, the BI
-export, jobs, schedules (cadences from the seeds) and sensors; freshness policies sit on the
+export, jobs, schedules (cadences from the seeds) and sensors, the automation conditions of
+everything downstream of landing (traceloom_pipelines/automation.py); freshness policies sit on the
 ingestion assets (traceloom_pipelines/cadence.py), owners and tags come from one table
 (traceloom_pipelines/ownership.py), and every asset links to its code
 (traceloom_pipelines/code_references.py)."""
 
 import dagster as dg
 
+from traceloom_pipelines.automation import automation_sensor, with_automation
 from traceloom_pipelines.bi import marts_parquet
 from traceloom_pipelines.code_references import with_code_references
 from traceloom_pipelines.dbt import (
@@ -51,31 +53,33 @@ from traceloom_pipelines.sources.wms.assets import assets as wms_assets
 
 __all__ = ["MAIN_JOB", "defs", "main_job_def"]
 
-ASSETS = with_ownership(
-    [
-        *erp_assets,
-        *factory_assets,
-        *mes_assets,
-        *iot_assets,
-        *hr_assets,
-        *wms_assets,
-        *port_assets,
-        *dagster_assets,
-        *bridges_assets,
-        integration_audit,
-        *logistics_assets,
-        *certifications_assets,
-        *finance_assets,
-        *weather_assets,
-        *ais_assets,
-        *edi_assets,
-        traceloom_dbt_models,
-        identity_resolution,
-        traceloom_dbt_daily_models,
-        marts_parquet,
-        nightly_reconciliation,
-        lake_maintenance,
-    ]
+ASSETS = with_automation(
+    with_ownership(
+        [
+            *erp_assets,
+            *factory_assets,
+            *mes_assets,
+            *iot_assets,
+            *hr_assets,
+            *wms_assets,
+            *port_assets,
+            *dagster_assets,
+            *bridges_assets,
+            integration_audit,
+            *logistics_assets,
+            *certifications_assets,
+            *finance_assets,
+            *weather_assets,
+            *ais_assets,
+            *edi_assets,
+            traceloom_dbt_models,
+            identity_resolution,
+            traceloom_dbt_daily_models,
+            marts_parquet,
+            nightly_reconciliation,
+            lake_maintenance,
+        ]
+    )
 )
 
 defs = dg.Definitions(
@@ -88,7 +92,7 @@ defs = dg.Definitions(
         *system_jobs.values(),
     ],
     schedules=[*schedules, lake_maintenance_schedule],
-    sensors=[*sensors, run_failure_recorder],
+    sensors=[*sensors, automation_sensor, run_failure_recorder],
     executor=executor,
     resources={
         "warehouse": WarehouseResource(data_dir=str(default_data_dir())),

@@ -1,8 +1,11 @@
-"""Jobs: the main job, one ingestion job per cadence, one per source system, and the nightly
+"""Jobs: the main job, one landing job per cadence, one per source system, and the nightly
 reconciliation.
 
-A cadence or system job materializes its ingestion assets and everything downstream of them
-(staging, marts, the Parquet export), so the marts follow the sources they read.
+A cadence or system job *lands* its entities (their ingestion assets, child tables included);
+what the new data reaches downstream (staging, marts, the Parquet export) is materialized by the
+``traceloom_automation`` sensor (:mod:`traceloom_pipelines.automation`), so the marts follow the
+sources they read and a landing that lands nothing starts nothing. The main job is the whole
+graph in one run (``traceloom run``).
 """
 
 import dagster as dg
@@ -21,20 +24,21 @@ main_job = dg.define_asset_job(
 )
 
 
-# The rendered reconciliation reports are the nightly job's (and the main job's), not every
-# cadence's: an every-minute MES run refreshes the marts, it does not re-render 60 reports.
+# The rendered reconciliation reports are the nightly job's (and the main job's).
 NIGHTLY_REPORT = dg.AssetKey(["reports", "nightly_reconciliation"])
 
 
-def _refresh(keys: list[dg.AssetKey]) -> dg.AssetSelection:
-    return dg.AssetSelection.assets(*keys).downstream() - dg.AssetSelection.assets(NIGHTLY_REPORT)
+def _landing(keys: list[dg.AssetKey]) -> dg.AssetSelection:
+    """The ingestion assets of ``keys``, with the child tables their multi-assets land too."""
+    return dg.AssetSelection.assets(*keys).required_multi_asset_neighbors()
 
 
 cadence_jobs = {
     cadence.name: dg.define_asset_job(
         f"{cadence.name}_job",
-        selection=_refresh([raw_asset_key(*e.split("/")) for e in cadence.entities]),
-        description=f"Refresh {', '.join(cadence.entities)} and downstream ({cadence.seed_ref}).",
+        selection=_landing([raw_asset_key(*e.split("/")) for e in cadence.entities]),
+        description=f"Land {', '.join(cadence.entities)} ({cadence.seed_ref}); the "
+        "traceloom_automation sensor refreshes what the new data reaches.",
     )
     for cadence in CADENCES
 }
@@ -42,10 +46,11 @@ cadence_jobs = {
 system_jobs = {
     system: dg.define_asset_job(
         f"ingest_{system}_job",
-        selection=_refresh(
+        selection=_landing(
             [raw_asset_key(e.system, e.entity) for e in all_entities() if e.system == system]
         ),
-        description=f"Land new {system} drops and refresh everything downstream.",
+        description=f"Land new {system} drops; the traceloom_automation sensor refreshes what "
+        "the new data reaches.",
     )
     for system in SYSTEMS
 }

@@ -1,9 +1,10 @@
 """Schedules: one per cadence in :mod:`traceloom_pipelines.cadence` and the nightly
 reconciliation at 23:00, in the deployment's time zone. A tick is skipped while a run of the same
 job is still queued or in progress, so a slow run never piles up behind itself. A cadence tick
-materializes only what is new in its job (:mod:`traceloom_pipelines.run_plan`: its sources with
-new drop files or a pull, and what they reach), and skips when nothing is. Each run covers the
-daily partitions of today and yesterday (UTC) of the marts downstream."""
+lands only what is new in its entities (:mod:`traceloom_pipelines.run_plan`: new drop files, a
+pull, or an entity never landed), and skips when nothing is; what the landed data reaches
+downstream is the ``traceloom_automation`` sensor's (:mod:`traceloom_pipelines.automation`). The
+nightly run covers the daily partitions of today and yesterday (UTC)."""
 
 from pathlib import Path
 
@@ -47,14 +48,11 @@ def _schedule_skipping_active_runs(
                 return dg.SkipReason(plan.describe())
             selection = sorted(plan.selection)
             context.log.info(f"run plan: {plan.describe()}")
-        # The daily marts downstream are partitioned: refresh today's and yesterday's UTC days.
-        return dg.RunRequest(
-            tags={
-                "traceloom/schedule": name,
-                **recent_window_tags(context.scheduled_execution_time),
-            },
-            asset_selection=selection,
-        )
+        tags = {"traceloom/schedule": name}
+        if not only_what_is_new:
+            # The nightly job's marts and report are partitioned: today's and yesterday's days.
+            tags.update(recent_window_tags(context.scheduled_execution_time))
+        return dg.RunRequest(tags=tags, asset_selection=selection)
 
     return _schedule
 
@@ -65,8 +63,9 @@ def build_cadence_schedule(cadence: Cadence) -> dg.ScheduleDefinition:
         cadence.name,
         cadence.cron,
         cadence_jobs[cadence.name],
-        f"{', '.join(cadence.entities)} — {cadence.seed_ref}; a tick runs only what is new "
-        "(traceloom_pipelines/run_plan.py), or skips",
+        f"Lands {', '.join(cadence.entities)} — {cadence.seed_ref}; a tick lands only what is "
+        "new (traceloom_pipelines/run_plan.py), or skips. Start the traceloom_automation sensor "
+        "too: it refreshes what the landed data reaches.",
         only_what_is_new=True,
     )
 

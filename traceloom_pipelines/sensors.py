@@ -5,9 +5,10 @@ Drop-folder sensor: every 30 s it lists the system's drop folders; a file is *ne
 ``SETTLE_SECONDS`` may still be being written and is left for a later tick (uploaders that
 write ``*.part``/``*.tmp`` and rename are never listed at all). One run is requested per set of
 new files, with a run key derived from them, so the same files never launch twice; the run
-materializes what the run plan finds due in the system's job
+lands what the run plan finds due in the system's landing job
 (:mod:`traceloom_pipelines.run_plan`), and a tick whose files have all landed already (the same
-bytes, e.g. through the main job) is skipped.
+bytes, e.g. through the main job) is skipped. What the landed data reaches downstream is the
+``traceloom_automation`` sensor's (:mod:`traceloom_pipelines.automation`).
 
 Run-failure recorder: writes one JSON record per failed run into
 ``landing/platform/dagster/run_failures/`` (:mod:`traceloom_pipelines.sources.dagster.records`),
@@ -24,7 +25,6 @@ import dagster as dg
 
 from traceloom_pipelines.jobs import system_jobs
 from traceloom_pipelines.landing.readers import list_drop_files
-from traceloom_pipelines.partitions import recent_window_tags
 from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.run_plan import plan_run
 from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
@@ -85,11 +85,7 @@ def build_drop_folder_sensor(system: str) -> dg.SensorDefinition:
         return dg.RunRequest(
             run_key=f"{system}-{digest}",
             asset_selection=sorted(plan.selection),
-            tags={
-                "traceloom/new_files": str(len(new)),
-                "traceloom/first_file": sorted(new)[0],
-                **recent_window_tags(),
-            },
+            tags={"traceloom/new_files": str(len(new)), "traceloom/first_file": sorted(new)[0]},
         )
 
     return _sensor

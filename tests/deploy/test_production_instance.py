@@ -7,6 +7,9 @@ loopback, exactly as ``make serve`` starts them. The main job is launched throug
 queued, dequeued by the daemon and executed by the default run launcher; the run must succeed, be
 stored in PostgreSQL and fill the marts. Then a schedule and a sensor are started through GraphQL
 and must each record a tick; they are stopped again at the end, so they launch no more runs.
+Last, the ``traceloom_automation`` sensor is started and a cadence job lands one new production
+count: the daemon's automation runs must refresh what it reaches (today's fct_production_daily,
+the Parquet export) and nothing it does not (fct_purchase_orders).
 
 PostgreSQL is taken from DAGSTER_PG_HOST/PORT/USER/PASSWORD (default 127.0.0.1:5432, postgres,
 no password); CI (.ci/run) starts it. An unreachable server fails the test, it does not skip.
@@ -14,14 +17,25 @@ no password); CI (.ci/run) starts it. An unreachable server fails the test, it d
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunsFilter,
+)
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster_graphql import DagsterGraphQLClient
 
 from tests.deploy.support import (
+    IN_FLIGHT,
     LOCATION,
     REPOSITORY,
     RUN_TIMEOUT,
@@ -29,7 +43,9 @@ from tests.deploy.support import (
     pg_connect,
     run_errors,
     stop_instigators,
+    wait_until_idle,
 )
+from traceloom_pipelines.automation import AUTOMATION_SENSOR
 from traceloom_pipelines.definitions import MAIN_JOB
 from traceloom_pipelines.landing.warehouse import connect
 from traceloom_pipelines.partitions import main_run_tags
@@ -203,3 +219,99 @@ def _wait_for_ticks(deployment: Deployment, instance, waiting: dict[str, Instiga
         time.sleep(2)
     if waiting:
         deployment.fail(f"no tick recorded within {TICK_TIMEOUT}s for {sorted(waiting)}")
+
+
+AUTOMATION_TIMEOUT = 900
+PRODUCTION_DAILY = AssetKey(["marts", "fct_production_daily"])
+EXPORT = AssetKey(["bi", "marts_parquet"])
+PURCHASE_ORDERS = AssetKey(["marts", "fct_purchase_orders"])
+
+
+def _latest_storage_id(instance: DagsterInstance, key: AssetKey, partition: str | None = None):
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    return records[0].storage_id if records else None
+
+
+def _drop_one_production_count(data_dir, at: datetime) -> tuple[str, dict]:
+    """A new drop file with one production count at ``at`` (a copy of the world's first
+    record, on its machine and work order): (tenant, record)."""
+    landing = data_dir / "landing"
+    source = sorted(landing.glob("*/mes/production_counts/*.jsonl"))[0]
+    tenant = source.relative_to(landing).parts[0]
+    record = json.loads(source.read_text(encoding="utf-8").splitlines()[0])
+    record.update(timestamp=at.strftime("%Y-%m-%dT%H:%M:%SZ"), units_produced=7)
+    target = source.parent / "automation_delta.jsonl"
+    target.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    settled = time.time() - 120  # older than the landing's settle time
+    os.utime(target, (settled, settled))
+    return tenant, record
+
+
+def test_the_automation_sensor_refreshes_what_a_landing_reaches(
+    deployment: Deployment, instance, main_job_succeeded: str
+):
+    """Issue #11: the cadence job lands, the automation sensor does the rest (automation.py)."""
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    before = {
+        key: _latest_storage_id(instance, key, part)
+        for key, part in ((PRODUCTION_DAILY, today), (EXPORT, None), (PURCHASE_ORDERS, None))
+    }
+    where = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+    try:
+        _start(deployment, START_SENSOR, {**where, "sensorName": AUTOMATION_SENSOR}, "Sensor")
+        # its first evaluation only records the state it starts from
+        _wait_for_ticks(deployment, instance, {AUTOMATION_SENSOR: InstigatorType.SENSOR})
+        tenant, record = _drop_one_production_count(
+            deployment.data_dir, datetime.now(UTC) - timedelta(minutes=1)
+        )
+        run_id = deployment.client.submit_job_execution(
+            f"{SCHEDULE}_job", repository_location_name=LOCATION, repository_name=REPOSITORY
+        )
+        deployment.wait_for_run(instance, run_id)
+        landed_at = datetime.now(UTC)
+        # automation runs (and the backfill of the daily marts' two days) until today's
+        # fct_production_daily is rebuilt, then the export after it, and nothing is in flight
+        deadline = time.monotonic() + AUTOMATION_TIMEOUT
+        while True:
+            deployment.check_alive()
+            failed = instance.get_runs(
+                RunsFilter(created_after=landed_at, statuses=[DagsterRunStatus.FAILURE]), limit=1
+            )
+            if failed:
+                deployment.fail(
+                    f"run {failed[0].run_id} ({failed[0].job_name}) failed:\n"
+                    f"{run_errors(instance, failed[0].run_id)}"
+                )
+            daily = _latest_storage_id(instance, PRODUCTION_DAILY, today)
+            export = _latest_storage_id(instance, EXPORT)
+            in_flight = instance.get_runs(RunsFilter(statuses=IN_FLIGHT))
+            if daily != before[PRODUCTION_DAILY] and export > daily and not in_flight:
+                break
+            if time.monotonic() > deadline:
+                automated = instance.get_runs(RunsFilter(created_after=landed_at))
+                deployment.fail(
+                    f"after {AUTOMATION_TIMEOUT}s: fct_production_daily {today} "
+                    f"{before[PRODUCTION_DAILY]} -> {daily}, export {export}; runs since the "
+                    "landing: " + ", ".join(f"{r.job_name} {r.status.value}" for r in automated)
+                )
+            time.sleep(3)
+    finally:
+        stop_instigators(deployment, instance, {AUTOMATION_SENSOR})
+        wait_until_idle(deployment, instance)
+
+    # nothing the new count does not reach was rebuilt
+    assert _latest_storage_id(instance, PURCHASE_ORDERS) == before[PURCHASE_ORDERS]
+    # and today's mart holds the new count
+    con = connect(deployment.data_dir, read_only=True)
+    try:
+        units = con.execute(
+            "select sum(units_produced) from marts.fct_production_daily "
+            "where tenant_id = ? and machine_id = ? and production_date = ?",
+            [tenant, record["machine_id"], today],
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert units is not None and units >= record["units_produced"]
