@@ -8,6 +8,12 @@ One demo world is generated in a temporary data directory with a fresh Dagster i
 3. ``MES delta``: after one new MES production-count file of ``--delta-rows`` records (a minute
    of a busy plant: records of the world's latest file, moved to today 00:00-00:59 UTC) lands.
 
+Then every cadence job (``traceloom_pipelines/cadence.py``: the jobs the schedules launch, which
+land their entities; what the new data reaches is the automation sensor's) is executed once, one
+after the other, with ``dagster job execute`` on the same instance, after a second MES delta file
+(an hour later): launch to success, wall and CPU seconds, against the cadence's period (the time
+between two ticks of its cron). The MES every-minute job must finish within its minute.
+
 CPU seconds are the machine's busy CPU time during each run (``/proc/stat``: the run, its step
 processes, dbt and everything they start; run it on an otherwise idle machine); wall seconds
 from start to exit. Each run's ratio is its CPU over the full run's. The lake's data files are
@@ -16,7 +22,8 @@ counted after each run (a no-change run must add none).
 Printed and written to ``bench/results/incremental_<UTC timestamp>.json`` and as the
 ``incremental`` section of ``bench/results/latest.md``.
 
-Issue #11's targets are at scale 1 (the default): no change and MES delta each ≤ 10% of full.
+Issue #11's targets are at scale 1 (the default): no change and MES delta each ≤ 10% of full;
+the MES every-minute cadence job done in under 60 s.
 
 Usage: ``python -m bench.incremental_bench [--scale 1] [--seed 7] [--delta-rows 700]
 [--run-days 45]``
@@ -39,6 +46,7 @@ from bench.ingest_bench import RESULTS_DIR, write_latest_section
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TRACELOOM = Path(sys.executable).parent / "traceloom"
+DAGSTER = Path(sys.executable).parent / "dagster"
 
 
 def busy_cpu_seconds() -> float:
@@ -53,23 +61,36 @@ def lake_files(data_dir: Path) -> int:
     return sum(1 for p in (data_dir / "lake" / "data").rglob("*") if p.is_file())
 
 
-def timed_run(data_dir: Path, env: dict[str, str], log: Path) -> dict:
-    """One ``traceloom run --no-demo``: wall and busy CPU seconds, exit status, lake files."""
+def _timed(command: list[str], env: dict[str, str], log: Path) -> dict:
+    """Run ``command`` (output appended to ``log``): wall and busy CPU seconds, exit status."""
     cpu, started = busy_cpu_seconds(), time.perf_counter()
     with log.open("ab") as sink:
         rc = subprocess.call(
-            [str(TRACELOOM), "--data-dir", str(data_dir), "run", "--no-demo"],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=PROJECT_ROOT,
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
         )
     return {
         "wall_s": round(time.perf_counter() - started, 1),
         "cpu_s": round(busy_cpu_seconds() - cpu, 1),
         "exit": rc,
-        "lake_files": lake_files(data_dir),
     }
+
+
+def timed_run(data_dir: Path, env: dict[str, str], log: Path) -> dict:
+    """One ``traceloom run --no-demo``: wall and busy CPU seconds, exit status, lake files."""
+    command = [str(TRACELOOM), "--data-dir", str(data_dir), "run", "--no-demo"]
+    return {**_timed(command, env, log), "lake_files": lake_files(data_dir)}
+
+
+def timed_cadence(env: dict[str, str], log: Path, cadence) -> dict:
+    """One ``dagster job execute`` of ``cadence``'s job: wall and busy CPU seconds, exit status,
+    and the cadence's period in seconds (two consecutive ticks of its cron, UTC)."""
+    from dagster._utils.schedules import cron_string_iterator
+
+    ticks = cron_string_iterator(time.time(), cadence.cron, "UTC")
+    first, second = next(ticks), next(ticks)
+    command = [str(DAGSTER), "job", "execute", "-m", "traceloom_pipelines.definitions"]
+    command += ["-j", f"{cadence.name}_job"]
+    return {**_timed(command, env, log), "period_s": int((second - first).total_seconds())}
 
 
 def write_mes_delta(landing: Path, rows: int, today: datetime) -> Path:
@@ -116,6 +137,19 @@ def markdown(result: dict) -> str:
             f"| {name} | {run['wall_s']} | {run['cpu_s']} | {run['cpu_s'] / full:.2f} | "
             f"{run['lake_files']} | {run['exit']} |"
         )
+    lines += [
+        "",
+        "Cadence jobs (they land; the `traceloom_automation` sensor refreshes downstream), each "
+        "once with `dagster job execute` after a second MES delta; launch to success:",
+        "",
+        "| cadence job | period s | wall s | CPU s | wall / period | exit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, run in result.get("cadences", {}).items():
+        lines.append(
+            f"| {name}_job | {run['period_s']} | {run['wall_s']} | {run['cpu_s']} | "
+            f"{run['wall_s'] / run['period_s']:.3f} | {run['exit']} |"
+        )
     return "\n".join(lines)
 
 
@@ -157,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         runs["no change"] = timed_run(data_dir, env, log)
         write_mes_delta(data_dir / "landing", args.delta_rows, today)
         runs[f"MES delta ({args.delta_rows} records)"] = timed_run(data_dir, env, log)
+        write_mes_delta(data_dir / "landing", args.delta_rows, today + timedelta(hours=1))
+        from traceloom_pipelines.cadence import CADENCES
+
+        cadences = {c.name: timed_cadence(env, log, c) for c in CADENCES}
         result = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": args.scale,
@@ -165,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
             "run_days": args.run_days,
             "cpus": os.cpu_count(),
             "runs": runs,
+            "cadences": cadences,
         }
-        if any(run["exit"] for run in runs.values()):
+        if any(run["exit"] for run in [*runs.values(), *cadences.values()]):
             print(log.read_text(errors="replace")[-5000:], file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -177,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(result)
     write_latest_section("incremental", text)
     print(text)
-    return 0 if not any(run["exit"] for run in runs.values()) else 1
+    failed = any(run["exit"] for run in [*runs.values(), *result["cadences"].values()])
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
