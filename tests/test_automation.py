@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
-from traceloom_pipelines.automation import AUTOMATION_SENSOR, is_automated
+from traceloom_pipelines.automation import (
+    AUTOMATION_SENSOR,
+    INTERVAL_ENV,
+    interval_seconds,
+    is_automated,
+)
 from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.jobs import NIGHTLY_REPORT
 from traceloom_pipelines.partitions import daily_partitions
@@ -158,3 +163,17 @@ def test_new_data_in_one_source_refreshes_only_what_it_reaches(instance):
     daily = {k: p for tick in ticks for k, p in tick.items() if GRAPH.get(k).is_partitioned}
     assert daily and all(p == _days()[-2:] for p in daily.values()), daily
     assert not any(GRAPH.get(k).is_partitioned for k in ticks[0])
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "2.5", ""])
+def test_a_bad_interval_is_refused_with_the_variable_named(monkeypatch, value):
+    monkeypatch.setenv(INTERVAL_ENV, value)
+    with pytest.raises(ValueError, match=INTERVAL_ENV):
+        interval_seconds()
+
+
+def test_the_interval_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv(INTERVAL_ENV, " 5 ")
+    assert interval_seconds() == 5
+    monkeypatch.delenv(INTERVAL_ENV)
+    assert interval_seconds() == 30

@@ -33,6 +33,7 @@ own; neither carries a condition.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import dagster as dg
@@ -41,6 +42,23 @@ from traceloom_pipelines.landing.assets import raw_asset_key
 from traceloom_pipelines.sources.catalog import all_entities
 
 AUTOMATION_SENSOR = "traceloom_automation"
+# Seconds between two evaluations of the sensor (Dagster's minimum_interval_seconds), read when
+# the definitions load.
+INTERVAL_ENV = "TRACELOOM_AUTOMATION_INTERVAL_S"
+
+
+def interval_seconds() -> int:
+    """``$TRACELOOM_AUTOMATION_INTERVAL_S``, default 30.
+
+    Raises:
+        ValueError: the value is not a whole number of seconds of at least 1.
+    """
+    value = os.environ.get(INTERVAL_ENV, "30").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"${INTERVAL_ENV} = {value!r}: a whole number of seconds, at least 1")
+    return int(value)
+
+
 DAILY_WINDOW = timedelta(days=2)
 # The assets that are never automated: the rendered reports (nightly schedule) and lake
 # maintenance (its own schedule).
@@ -100,7 +118,7 @@ def with_automation(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefiniti
 automation_sensor = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR,
     target=dg.AssetSelection.all(),
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=interval_seconds(),
     # Stopped until an operator starts it, as the schedules are: the cadence schedules land,
     # this sensor refreshes what the landed data reaches. Start both (README "Orchestration").
     default_status=dg.DefaultSensorStatus.STOPPED,
