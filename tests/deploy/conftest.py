@@ -83,8 +83,6 @@ def deployment(pg_database: str, tmp_path_factory) -> Iterator[Deployment]:
         "TRACELOOM_DATA_DIR": str(data_dir),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
-        # the automation sensor every 5 s instead of 30: its test waits for a chain of ticks
-        "TRACELOOM_AUTOMATION_INTERVAL_S": "5",
     }
     deploy = Deployment(
         home=home,
