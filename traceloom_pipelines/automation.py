@@ -87,15 +87,15 @@ def on_new_data(daily: dg.AssetSelection) -> dg.AutomationCondition:
     ).with_label("on_new_data")
 
 
-def _ingestion_keys() -> set[dg.AssetKey]:
-    return {raw_asset_key(e.system, e.entity) for e in all_entities()}
+# The parent key of every ingestion (``land_*``) multi-asset.
+INGESTION_KEYS = frozenset(raw_asset_key(e.system, e.entity) for e in all_entities())
 
 
 def is_automated(assets_def: dg.AssetsDefinition) -> bool:
     """Whether the sensor materializes ``assets_def``: not an ingestion (``land_*``) asset,
     not the reports, not lake maintenance."""
     keys = set(assets_def.keys)
-    return not keys & _ingestion_keys() and not any(
+    return not keys & INGESTION_KEYS and not any(
         key.path[0] in NOT_AUTOMATED_PREFIXES for key in keys
     )
 
@@ -103,15 +103,21 @@ def is_automated(assets_def: dg.AssetsDefinition) -> bool:
 def with_automation(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
     """``assets`` with :func:`on_new_data` set on every asset of the automated ones
     (:func:`is_automated`)."""
+    automated = [is_automated(a) for a in assets]
     daily = dg.AssetSelection.assets(
-        *(key for a in assets if a.partitions_def is not None and is_automated(a) for key in a.keys)
+        *(
+            key
+            for a, auto in zip(assets, automated, strict=True)
+            if auto and a.partitions_def is not None
+            for key in a.keys
+        )
     )
     condition = on_new_data(daily)
     return [
         a.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
-        if is_automated(a)
+        if auto
         else a
-        for a in assets
+        for a, auto in zip(assets, automated, strict=True)
     ]
 
 
@@ -120,7 +126,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     minimum_interval_seconds=interval_seconds(),
     # Stopped until an operator starts it, as the schedules are: the cadence schedules land,
-    # this sensor refreshes what the landed data reaches. Start both (README "Orchestration").
+    # this sensor refreshes what the landed data reaches. Start both (README "Running by
+    # itself").
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Materializes the audit tables, identity resolution, dbt models and the Parquet "
     "export when something they read holds new data (traceloom_pipelines/automation.py).",
