@@ -68,3 +68,29 @@ def test_a_selection_is_the_main_jobs_assets_it_picks():
     assert dg.AssetKey(["marts", "fct_work_orders"]) in keys
     assert dg.AssetKey(["marts", "fct_production_daily"]) not in keys
     assert main_job_selection(defs, main_job.selection, None) is main_job.selection
+
+
+def test_a_small_run_executes_in_its_own_process_and_the_whole_job_side_by_side():
+    import dagster as dg
+
+    from traceloom_pipelines.cli import IN_PROCESS_MAX_STEPS, execution_run_config
+    from traceloom_pipelines.definitions import defs
+    from traceloom_pipelines.executors import IN_PROCESS_RUN_CONFIG
+    from traceloom_pipelines.jobs import main_job
+
+    graph = defs.resolve_asset_graph()
+    whole = main_job.selection.resolve(graph)
+    assert execution_run_config(defs, whole) == {}  # the definitions' default: multiprocess
+    assert execution_run_config(defs, whole, serial=True) == IN_PROCESS_RUN_CONFIG
+    # a MES delta: its landing and everything it reaches (dbt models, the daily models, the
+    # integration audit, the export and the report: 6 steps)
+    delta = (
+        dg.AssetSelection.assets(dg.AssetKey(["raw", "mes", "production_counts"]))
+        .required_multi_asset_neighbors()
+        .downstream()
+        .resolve(graph)
+    ) & whole
+    assert len({id(graph.get(k).assets_def) for k in delta}) == 6
+    assert execution_run_config(defs, delta) == IN_PROCESS_RUN_CONFIG
+    steps = {id(graph.get(k).assets_def) for k in whole}
+    assert len(steps) > IN_PROCESS_MAX_STEPS

@@ -3,8 +3,11 @@ sensor: tests/test_automation.py)."""
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,6 +22,8 @@ from traceloom_pipelines.resources import WarehouseResource
 from traceloom_pipelines.sensors import SETTLE_SECONDS, run_failure_recorder
 from traceloom_pipelines.sources.catalog import all_entities
 from traceloom_pipelines.sources.dagster.contract import run_failures
+
+VENV_BIN = Path(sys.executable).parent
 
 
 def _drop(data_dir, relative: str, text: str, age_seconds: float = 60) -> None:
@@ -206,3 +211,47 @@ def test_cadence_jobs_land_their_entities_only(cadence):
     assert "reports/nightly_reconciliation" in {
         k.to_user_string() for k in nightly.asset_layer.selected_asset_keys
     }
+
+
+def test_a_cadence_run_lands_in_the_runs_own_process(tmp_path):
+    """A cadence job's default run config executes its steps in the run's process (no
+    forkserver, no process per step): launched as ``dagster job execute`` (the daemon's run
+    worker executes the same way), it lands the new file and every step event comes from the
+    process that ran the job."""
+    data_dir, home = tmp_path / "data", tmp_path / "dagster_home"
+    home.mkdir()
+    record = {
+        "machine_id": "M-104",
+        "work_order_id": "WO-1",
+        "timestamp": "2026-11-10T00:09:42Z",
+        "units_produced": 3,
+        "cumulative_units": 48,
+        "quality_status": "pass",
+        "cycle_time_seconds": 727.0,
+    }
+    _drop(data_dir, "acme-apparel/mes/production_counts/delta.jsonl", json.dumps(record) + "\n")
+    env = {**os.environ, "TRACELOOM_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
+    job = "mes_streams_every_minute_job"
+    command = [str(VENV_BIN / "dagster"), "job", "execute", "-m", "traceloom_pipelines.definitions"]
+    done = subprocess.run(
+        [*command, "-j", job], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (record_,) = instance.get_run_records(dg.RunsFilter(job_name=job))
+        assert record_.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        events = instance.all_logs(record_.dagster_run.run_id)
+    (engine,) = [e for e in events if "Executing steps in process" in (e.message or "")]
+    step_pids = {
+        e.dagster_event.pid
+        for e in events
+        if e.step_key and e.dagster_event and e.dagster_event.pid is not None
+    }
+    assert step_pids == {engine.dagster_event.pid}, step_pids
+    con = connect(data_dir, read_only=True)
+    try:
+        assert run(con, "select source_file, rows_read from audit.batches") == [
+            ("acme-apparel/mes/production_counts/delta.jsonl", 1)
+        ]
+    finally:
+        con.close()

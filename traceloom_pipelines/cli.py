@@ -277,8 +277,6 @@ def run_main_job(
     terminal = stderr_is_terminal()
     log_path = data_dir / "logs" / f"run_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    if serial:
-        run_config["execution"] = {"config": {"max_concurrent": 1}}
     # Two first `traceloom run`s on a new DAGSTER_HOME would both create the instance's SQLite
     # tables ("table snapshots already exists"): the first creates them, the other waits.
     with open(Path(os.environ["DAGSTER_HOME"]) / ".instance.lock", "a+") as guard:
@@ -292,6 +290,9 @@ def run_main_job(
         plan = None if everything else plan_run(instance, defs, job_selection, data_dir)
         if plan is not None:
             print(f"run plan: {plan.describe()}", file=sys.stderr)
+        graph = defs.resolve_asset_graph()
+        selection = plan.selection if plan is not None else job_selection.resolve(graph)
+        run_config.update(execution_run_config(defs, selection, serial))
         if plan is not None and not plan.selection:
             print(format_summary(collect_summary(data_dir)))
             print(
@@ -320,11 +321,7 @@ def run_main_job(
                 raise_on_error=False,
                 run_config=run_config,
                 tags={**main_run_tags(), **local_run_tags()},
-                asset_selection=sorted(
-                    plan.selection
-                    if plan is not None
-                    else job_selection.resolve(defs.resolve_asset_graph())
-                ),
+                asset_selection=sorted(selection),
             ) as result:
                 success, run_id = result.success, result.run_id
     elapsed = time.monotonic() - started
@@ -334,6 +331,28 @@ def run_main_job(
     if terminal:
         print(f"the run's Dagster and dbt output: {log_path}")
     return success
+
+
+# A run of at most this many steps executes them one after another in its own process (a delta:
+# a source's landing, the dbt steps it reaches, the export); a bigger one side by side in
+# forkserver children (traceloom_pipelines/executors.py).
+IN_PROCESS_MAX_STEPS = 8
+
+
+def execution_run_config(defs, selection, serial: bool = False) -> dict:
+    """The run config's ``execution`` for a main-job run of ``selection`` (asset keys) with the
+    multiprocess lake executor: in the run's own process when the run has at most
+    ``IN_PROCESS_MAX_STEPS`` steps (assets definitions) or ``serial`` is asked for, else the
+    default (steps side by side). Other executors (Celery) keep their own: ``{}``."""
+    from traceloom_pipelines.executors import IN_PROCESS_RUN_CONFIG, executor, lake_executor
+
+    if executor is not lake_executor:
+        return {}
+    graph = defs.resolve_asset_graph()
+    steps = {id(graph.get(key).assets_def) for key in selection}
+    if serial or len(steps) <= IN_PROCESS_MAX_STEPS:
+        return IN_PROCESS_RUN_CONFIG
+    return {}
 
 
 def main_job_selection(defs, job_selection, select: str | None):

@@ -47,13 +47,39 @@ steps_die_with_their_run()
 # forkserver with these modules preloaded starts each step without re-importing Dagster, dbt's
 # manifest and the sources, or rebuilding the asset graph (step_preload.py).
 # `TRACELOOM_MAX_CONCURRENT_STEPS` caps them (default: CPU count).
-lake_executor = dg.multiprocess_executor.configured(
-    {
-        "max_concurrent": int(os.environ.get("TRACELOOM_MAX_CONCURRENT_STEPS", "0")),
-        "start_method": {"forkserver": {"preload_modules": ["traceloom_pipelines.step_preload"]}},
-    },
+MULTIPROCESS = {
+    "max_concurrent": int(os.environ.get("TRACELOOM_MAX_CONCURRENT_STEPS", "0")),
+    "start_method": {"forkserver": {"preload_modules": ["traceloom_pipelines.step_preload"]}},
+}
+# A small run (a landing of one cadence, a delta through a few models) executes its steps one
+# after another in the run's own process instead: no forkserver to start and preload (~8 CPU-s
+# at scale 1, more than the steps of a one-minute delta cost) and no process per step.
+IN_PROCESS_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
+
+# Dagster's multi_or_in_process_executor (the same two executors, chosen per run by the run
+# config's `execution`), defaulting to the multiprocess one above instead of Dagster's spawn.
+lake_executor = dg.ExecutorDefinition(
     name="lake_multiprocess",
+    config_schema=dg.Field(
+        dg.multi_or_in_process_executor.config_schema.config_type,
+        default_value={"multiprocess": MULTIPROCESS},
+    ),
+    executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
+    requirements=lambda config: (
+        dg.multiple_process_executor_requirements() if "multiprocess" in config else []
+    ),
+    description="The steps of a run side by side in forkserver child processes, or (run config "
+    "`execution: {config: {in_process: {}}}`) one after another in the run's process.",
 )
+
+
+def multiprocess_run_config(max_concurrent: int | None = None) -> dict:
+    """Run config executing the steps side by side (``max_concurrent``: at most that many at
+    once; None: the default, ``$TRACELOOM_MAX_CONCURRENT_STEPS`` or the CPU count)."""
+    config = dict(MULTIPROCESS)
+    if max_concurrent is not None:
+        config["max_concurrent"] = max_concurrent
+    return {"execution": {"config": {"multiprocess": config}}}
 
 
 def _env_or_default(name: str, default: str) -> str | dict[str, str]:

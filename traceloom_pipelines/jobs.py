@@ -11,6 +11,7 @@ graph in one run (``traceloom run``).
 import dagster as dg
 
 from traceloom_pipelines.cadence import CADENCES
+from traceloom_pipelines.executors import IN_PROCESS_RUN_CONFIG, executor, lake_executor
 from traceloom_pipelines.landing.assets import raw_asset_key
 from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
 
@@ -33,10 +34,16 @@ def _landing(keys: list[dg.AssetKey]) -> dg.AssetSelection:
     return dg.AssetSelection.assets(*keys).required_multi_asset_neighbors()
 
 
+# A cadence run lands the few new files of one cadence: its steps run one after another in the
+# run's own process (no forkserver to start: the minute cadences hold with less CPU); a run
+# launched with other run config (the Launchpad) may still execute them side by side.
+_CADENCE_RUN_CONFIG = IN_PROCESS_RUN_CONFIG if executor is lake_executor else None
+
 cadence_jobs = {
     cadence.name: dg.define_asset_job(
         f"{cadence.name}_job",
         selection=_landing([raw_asset_key(*e.split("/")) for e in cadence.entities]),
+        config=_CADENCE_RUN_CONFIG,
         description=f"Land {', '.join(cadence.entities)} ({cadence.seed_ref}); the "
         "traceloom_automation sensor refreshes what the new data reaches.",
     )
