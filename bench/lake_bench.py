@@ -9,7 +9,8 @@ subprocess (``run_main_job(data_dir, serial=...)``), on a fresh Dagster instance
   (``TRACELOOM_LAKE_CATALOG=postgres``, a new database per measurement on
   ``$TRACELOOM_LAKE_PG_HOST``/``_PORT``/``_USER``/``_PASSWORD``, default 127.0.0.1:5432 postgres);
 - steps: ``parallel`` (the multiprocess executor, steps side by side) and ``serial``
-  (in the run's own process, one step at a time); the ratio serial/parallel is the speedup of running steps side by side;
+  (in the run's own process, one step at a time); the ratio serial/parallel is the speedup of
+  running steps side by side;
 - a reader process (one connection kept open, as a dashboard server does) runs
   :data:`READER_QUERY` every 0.2 s from the start of each run until ``--idle-s`` seconds after
   it: latency p50/p99 during the run (once the table exists) vs idle (the finished lake).
