@@ -149,10 +149,11 @@ bi: setup  ## Superset with the dashboards on the marts (http://127.0.0.1:8088, 
 	$(BI_BIN)/gunicorn --workers 1 --threads 8 --timeout 120 --bind 127.0.0.1:$(BI_PORT) \
 	  --log-level warning "superset.app:create_app()"
 
-bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, incremental runs; writes bench/results/
+bench: setup  ## ingestion vs DuckDB native, the lake under concurrency, incremental runs, the scale curve; writes bench/results/
 	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.lake_bench
 	$(BIN)/python -m bench.incremental_bench
+	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.bridge_bench
 
 lint: setup
