@@ -42,7 +42,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.ingest_bench import RESULTS_DIR, write_latest_section
+from bench.ingest_bench import save_results
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TRACELOOM = Path(sys.executable).parent / "traceloom"
@@ -210,12 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    (RESULTS_DIR / f"incremental_{stamp}.json").write_text(json.dumps(result, indent=2))
-    text = markdown(result)
-    write_latest_section("incremental", text)
-    print(text)
+    save_results("incremental", result, markdown(result))
     failed = any(run["exit"] for run in [*runs.values(), *result["cadences"].values()])
     return 1 if failed else 0
 

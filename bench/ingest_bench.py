@@ -30,6 +30,18 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+def save_results(name: str, result: dict, markdown: str) -> Path:
+    """Write ``result`` to ``bench/results/<name>_<UTC timestamp>.json`` and ``markdown`` as the
+    ``name`` section of ``bench/results/latest.md``; print the markdown. Returns the JSON path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path = RESULTS_DIR / f"{name}_{stamp}.json"
+    path.write_text(json.dumps(result, indent=2))
+    write_latest_section(name, markdown)
+    print(markdown)
+    return path
+
+
 def write_latest_section(name: str, markdown: str) -> Path:
     """Replace the ``name`` section of ``bench/results/latest.md`` with ``markdown`` (append it
     when absent); every other section stays. A ``latest.md`` without section markers (written

@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 
 from bench.incremental_bench import PROJECT_ROOT, TRACELOOM, busy_cpu_seconds, lake_files
-from bench.ingest_bench import RESULTS_DIR, write_latest_section
+from bench.ingest_bench import save_results
 
 SAMPLE_S = 0.2
 MIB = 2**20
@@ -173,12 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "scales": rows,
     }
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    (RESULTS_DIR / f"scale_{stamp}.json").write_text(json.dumps(result, indent=2))
-    text = markdown(result)
-    write_latest_section("scale", text)
-    print(text)
+    save_results("scale", result, markdown(result))
     return 1 if any(r["exit"] for r in rows) else 0
 
 
