@@ -344,15 +344,11 @@ def execution_run_config(defs, selection, serial: bool = False) -> dict:
     multiprocess lake executor: in the run's own process when the run has at most
     ``IN_PROCESS_MAX_STEPS`` steps (assets definitions) or ``serial`` is asked for, else the
     default (steps side by side). Other executors (Celery) keep their own: ``{}``."""
-    from traceloom_pipelines.executors import IN_PROCESS_RUN_CONFIG, executor, lake_executor
+    from traceloom_pipelines.executors import in_process_run_config
 
-    if executor is not lake_executor:
-        return {}
     graph = defs.resolve_asset_graph()
     steps = {id(graph.get(key).assets_def) for key in selection}
-    if serial or len(steps) <= IN_PROCESS_MAX_STEPS:
-        return IN_PROCESS_RUN_CONFIG
-    return {}
+    return in_process_run_config() if serial or len(steps) <= IN_PROCESS_MAX_STEPS else {}
 
 
 def main_job_selection(defs, job_selection, select: str | None):

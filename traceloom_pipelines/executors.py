@@ -73,15 +73,6 @@ lake_executor = dg.ExecutorDefinition(
 )
 
 
-def multiprocess_run_config(max_concurrent: int | None = None) -> dict:
-    """Run config executing the steps side by side (``max_concurrent``: at most that many at
-    once; None: the default, ``$TRACELOOM_MAX_CONCURRENT_STEPS`` or the CPU count)."""
-    config = dict(MULTIPROCESS)
-    if max_concurrent is not None:
-        config["max_concurrent"] = max_concurrent
-    return {"execution": {"config": {"multiprocess": config}}}
-
-
 def _env_or_default(name: str, default: str) -> str | dict[str, str]:
     """A StringSource: ``{"env": name}`` when the variable is set (its value is read by the
     process that runs the executor and stored nowhere), else the credential-free default."""
@@ -147,3 +138,10 @@ def select_executor() -> dg.ExecutorDefinition:
 
 
 executor = select_executor()
+
+
+def in_process_run_config() -> dict:
+    """Run config executing a run's steps in its own process (:data:`IN_PROCESS_RUN_CONFIG`)
+    when the definitions use ``lake_executor``; ``{}`` under another executor (Celery), whose
+    config has no such choice."""
+    return IN_PROCESS_RUN_CONFIG if executor is lake_executor else {}

@@ -11,7 +11,7 @@ graph in one run (``traceloom run``).
 import dagster as dg
 
 from traceloom_pipelines.cadence import CADENCES
-from traceloom_pipelines.executors import IN_PROCESS_RUN_CONFIG, executor, lake_executor
+from traceloom_pipelines.executors import in_process_run_config
 from traceloom_pipelines.landing.assets import raw_asset_key
 from traceloom_pipelines.sources.catalog import SYSTEMS, all_entities
 
@@ -37,7 +37,7 @@ def _landing(keys: list[dg.AssetKey]) -> dg.AssetSelection:
 # A cadence run lands the few new files of one cadence: its steps run one after another in the
 # run's own process (no forkserver to start: the minute cadences hold with less CPU); a run
 # launched with other run config (the Launchpad) may still execute them side by side.
-_CADENCE_RUN_CONFIG = IN_PROCESS_RUN_CONFIG if executor is lake_executor else None
+_CADENCE_RUN_CONFIG = in_process_run_config() or None
 
 cadence_jobs = {
     cadence.name: dg.define_asset_job(
