@@ -2,7 +2,8 @@
 the demo world they share.
 
 ``main_job_world`` (session-scoped) generates the demo world of seed 11 at scale 0.002 with the
-public port samples and runs the main job on it once, on a Dagster instance on disk. Test
+public port samples and runs the main job on it once, on a Dagster instance on disk configured
+as the project's (:func:`write_instance_config`: the storage `make run` uses). Test
 modules never touch it: each takes its own copy (:func:`copy_built_world`: data directory and
 instance), so one module's changes to the lake never reach another's. tests/conftest.py keeps
 the modules that use it in one unit of distribution, so one worker builds it once for all.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from traceloom_pipelines.cli import install_public_samples
 from traceloom_pipelines.dbt import dbt_resource
@@ -23,7 +25,7 @@ from traceloom_pipelines.definitions import defs
 from traceloom_pipelines.demo import generate_world
 from traceloom_pipelines.maintenance import lake_maintenance
 from traceloom_pipelines.partitions import main_run_tags
-from traceloom_pipelines.resources import WarehouseResource
+from traceloom_pipelines.resources import PROJECT_ROOT, WarehouseResource
 
 SEED = 11
 SCALE = 0.002
@@ -48,6 +50,19 @@ def materialize_main_job(
         instance=instance,
         selection=selection,
     )
+
+
+def write_instance_config(home: Path) -> Path:
+    """Write ``home/dagster.yaml``: the project's ``dagster.yaml`` (the embedded instance `make
+    run` uses: its SQLite storage, run queue, pools) with the storage's ``base_dir`` set to
+    ``home`` itself instead of ``$DAGSTER_HOME``, so the instance opens the same from any
+    process and environment (``DagsterInstance.local_temp`` / ``from_config`` on ``home``).
+    Returns ``home``."""
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    config["storage"]["custom"]["config"]["base_dir"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return home
 
 
 @dataclass(frozen=True)
@@ -79,8 +94,7 @@ def main_job_world(tmp_path_factory) -> BuiltWorld:
         data_dir / "landing", data_dir / "demo" / "answer_key.json", seed=SEED, scale=SCALE
     )
     install_public_samples(data_dir)
-    dagster_home.mkdir()
-    with dg.DagsterInstance.local_temp(str(dagster_home)) as instance:
+    with dg.DagsterInstance.local_temp(str(write_instance_config(dagster_home))) as instance:
         result = materialize_main_job(data_dir, instance)
     return BuiltWorld(data_dir=data_dir, dagster_home=dagster_home, key=key, result=result)
 
@@ -89,9 +103,11 @@ def copy_built_world(world: BuiltWorld, destination: Path) -> WorldCopy:
     """Copy ``world``'s data directory and instance home under ``destination`` (a new folder).
 
     The lake's catalog holds data file paths relative to its data path, which the copy attaches
-    as its own, so the copy reads and writes only its own files.
+    as its own, so the copy reads and writes only its own files; the copy's instance config
+    names the copy's home (:func:`write_instance_config`).
     """
     copy = WorldCopy(data_dir=destination / "data", dagster_home=destination / "dagster_home")
     shutil.copytree(world.data_dir, copy.data_dir, symlinks=True)
     shutil.copytree(world.dagster_home, copy.dagster_home, symlinks=True)
+    write_instance_config(copy.dagster_home)
     return copy
