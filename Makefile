@@ -86,14 +86,25 @@ browser:  ## Debian's chromium for the browser test (apt-get install if missing)
 	  else echo "chromium is missing and cannot be installed (not root, no sudo)" >&2; exit 0; fi; \
 	  $$sudo apt-get update && $$sudo apt-get install -y chromium; }
 
-# The UI and the daemon as two processes; the daemon stops with the UI (Ctrl-C). Not `dagster dev`:
-# it says the project's dagster.yaml "will not be used" (it is, as .dagster_home/dagster.yaml) and
-# that it is superseded, two misleading warnings on every start.
+# The UI and the daemon as two processes, both loading the definitions from one code server started
+# first (deploy/workspace.yaml says why); the code server and the daemon stop with the UI
+# (Ctrl-C). Not `dagster dev`: it says the project's dagster.yaml "will not be used" (it is, as
+# .dagster_home/dagster.yaml) and that it is superseded, two misleading warnings on every start.
 PORT ?= 3000
+CODE_PORT ?= 4266
+# The two background processes get SIGINT back (`env --default-signal`): a shell without job
+# control starts them with SIGINT ignored, and Dagster handles SIGTERM as it handles SIGINT, so
+# the trap's `kill` would otherwise leave them running.
 define ui_and_daemon
-$(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
-trap 'kill $$daemon 2>/dev/null; wait $$daemon' EXIT; trap 'exit 130' INT TERM; \
-$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+export TRACELOOM_CODE_SERVER_HOST=127.0.0.1 TRACELOOM_CODE_SERVER_PORT=$(CODE_PORT); \
+env --default-signal=INT $(BIN)/dagster code-server start -m traceloom_pipelines.definitions \
+  --location-name traceloom -h 127.0.0.1 -p $(CODE_PORT) & code=$$!; \
+trap 'kill $$daemon $$code 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM; \
+until $(BIN)/dagster api grpc-health-check -h 127.0.0.1 -p $(CODE_PORT) >/dev/null 2>&1; do \
+  kill -0 $$code 2>/dev/null || { echo "the code server did not start (port $(CODE_PORT) taken? CODE_PORT=...)" >&2; exit 1; }; \
+  sleep 1; done; \
+env --default-signal=INT $(BIN)/dagster-daemon run -w deploy/workspace.yaml & daemon=$$!; \
+$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w deploy/workspace.yaml
 endef
 
 dev: setup  ## Dagster UI + daemon on the local instance in .dagster_home (http://127.0.0.1:3000, PORT=...)

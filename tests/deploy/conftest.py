@@ -26,6 +26,7 @@ from tests.deploy.support import (
     Deployment,
     free_port,
     pg_connect,
+    start_code_server_daemon_and_webserver,
     wait_until_loaded,
 )
 from traceloom_pipelines.cli import install_public_samples
@@ -92,19 +93,11 @@ def deployment(pg_database: str, tmp_path_factory) -> Iterator[Deployment]:
         db_name=pg_database,
         logs_dir=logs_dir,
     )
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
     with pytest.MonkeyPatch.context() as mp:
         for key, value in pg_env.items():  # the test process builds the same instance
             mp.setenv(key, value)
         try:
-            deploy.start("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", workspace])
-            deploy.start(
-                "webserver",
-                [
-                    str(VENV_BIN / "dagster-webserver"),
-                    *("-h", "127.0.0.1", "-p", str(deploy.port), "-w", workspace),
-                ],
-            )
+            start_code_server_daemon_and_webserver(deploy)
             wait_until_loaded(deploy)
             yield deploy
         finally:

@@ -29,7 +29,8 @@ from traceloom_pipelines.definitions import MAIN_JOB
 from traceloom_pipelines.partitions import main_run_tags
 from traceloom_pipelines.resources import PROJECT_ROOT
 
-LOCATION = "traceloom"  # workspace.yaml location_name
+LOCATION = "traceloom"  # the code server's --location-name (deploy/workspace.yaml)
+WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"  # what `make dev` / `make serve` load
 REPOSITORY = "__repository__"  # a Definitions object's repository
 
 SERVER_START_TIMEOUT = 180  # webserver answering and the code location loaded
@@ -293,6 +294,50 @@ query {
   }
 }
 """
+
+
+def start_code_server_daemon_and_webserver(deploy: Deployment) -> None:
+    """Start what ``make serve`` starts, in its order: the code server (``dagster code-server
+    start`` on a free loopback port), once it answers the daemon and the webserver, both loading
+    the definitions from it (``deploy/workspace.yaml``, the port in the environment). Fails the
+    test if the code server exits or does not answer within ``SERVER_START_TIMEOUT``."""
+    from dagster._grpc.client import DagsterGrpcClient
+
+    port = free_port()
+    deploy.env = {
+        **deploy.env,
+        "TRACELOOM_CODE_SERVER_HOST": "127.0.0.1",
+        "TRACELOOM_CODE_SERVER_PORT": str(port),
+    }
+    deploy.start(
+        "code-server",
+        [
+            str(VENV_BIN / "dagster"),
+            *("code-server", "start", "-m", "traceloom_pipelines.definitions"),
+            *("--location-name", LOCATION, "-h", "127.0.0.1", "-p", str(port)),
+        ],
+    )
+    client = DagsterGrpcClient(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while True:
+        deploy.check_alive()
+        try:
+            if client.health_check_query() == "SERVING":
+                break
+        except Exception:  # not listening yet (grpc raises its own error types)
+            pass
+        if time.monotonic() > deadline:
+            deploy.fail(f"the code server did not answer within {SERVER_START_TIMEOUT}s")
+        time.sleep(0.5)
+    workspace = str(WORKSPACE)
+    deploy.start("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", workspace])
+    deploy.start(
+        "webserver",
+        [
+            str(VENV_BIN / "dagster-webserver"),
+            *("-h", "127.0.0.1", "-p", str(deploy.port), "-w", workspace),
+        ],
+    )
 
 
 def wait_until_loaded(deploy: Deployment) -> None:

@@ -46,6 +46,7 @@ from tests.deploy.support import (
     Deployment,
     free_port,
     pg_connect,
+    start_code_server_daemon_and_webserver,
     wait_until_loaded,
 )
 from tests.main_job import materialize_main_job
@@ -222,15 +223,7 @@ def celery_deployment(tmp_path: Path) -> Iterator[CeleryDeployment]:
             deploy.env = {**env, "TRACELOOM_WORKER_NAME": name}
             deploy.start(name, [worker_script, "--concurrency", str(WORKER_CONCURRENCY)])
         deploy.env = env
-        workspace = str(PROJECT_ROOT / "workspace.yaml")
-        deploy.start("daemon", [str(VENV_BIN / "dagster-daemon"), "run", "-w", workspace])
-        deploy.start(
-            "webserver",
-            [
-                str(VENV_BIN / "dagster-webserver"),
-                *("-h", "127.0.0.1", "-p", str(deploy.port), "-w", workspace),
-            ],
-        )
+        start_code_server_daemon_and_webserver(deploy)
         _wait_for_workers(deploy, workers)
         wait_until_loaded(deploy)
         yield CeleryDeployment(deploy, lake_env, workers)
