@@ -87,7 +87,7 @@ browser:  ## Debian's chromium for the browser test (apt-get install if missing)
 	  $$sudo apt-get update && $$sudo apt-get install -y chromium; }
 
 # The UI and the daemon as two processes, both loading the definitions from one code server started
-# first (deploy/workspace.yaml says why); the code server and the daemon stop with the UI
+# first (workspace.yaml says why); the code server and the daemon stop with the UI
 # (Ctrl-C). Not `dagster dev`: it says the project's dagster.yaml "will not be used" (it is, as
 # .dagster_home/dagster.yaml) and that it is superseded, two misleading warnings on every start.
 PORT ?= 3000
@@ -103,8 +103,8 @@ trap 'kill $$daemon $$code 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM; \
 until $(BIN)/dagster api grpc-health-check -h 127.0.0.1 -p $(CODE_PORT) >/dev/null 2>&1; do \
   kill -0 $$code 2>/dev/null || { echo "the code server did not start (port $(CODE_PORT) taken? CODE_PORT=...)" >&2; exit 1; }; \
   sleep 1; done; \
-env --default-signal=INT $(BIN)/dagster-daemon run -w deploy/workspace.yaml & daemon=$$!; \
-$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w deploy/workspace.yaml
+env --default-signal=INT $(BIN)/dagster-daemon run -w workspace.yaml & daemon=$$!; \
+$(BIN)/dagster-webserver -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 endef
 
 dev: setup  ## Dagster UI + daemon on the local instance in .dagster_home (http://127.0.0.1:3000, PORT=...)

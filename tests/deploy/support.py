@@ -29,8 +29,8 @@ from traceloom_pipelines.definitions import MAIN_JOB
 from traceloom_pipelines.partitions import main_run_tags
 from traceloom_pipelines.resources import PROJECT_ROOT
 
-LOCATION = "traceloom"  # the code server's --location-name (deploy/workspace.yaml)
-WORKSPACE = PROJECT_ROOT / "deploy" / "workspace.yaml"  # what `make dev` / `make serve` load
+LOCATION = "traceloom"  # the code server's --location-name (workspace.yaml)
+WORKSPACE = PROJECT_ROOT / "workspace.yaml"  # what `make dev` / `make serve` load
 REPOSITORY = "__repository__"  # a Definitions object's repository
 
 SERVER_START_TIMEOUT = 180  # webserver answering and the code location loaded
@@ -299,7 +299,7 @@ query {
 def start_code_server_daemon_and_webserver(deploy: Deployment) -> None:
     """Start what ``make serve`` starts, in its order: the code server (``dagster code-server
     start`` on a free loopback port), once it answers the daemon and the webserver, both loading
-    the definitions from it (``deploy/workspace.yaml``, the port in the environment). Fails the
+    the definitions from it (``workspace.yaml``, the port in the environment). Fails the
     test if the code server exits or does not answer within ``SERVER_START_TIMEOUT``."""
     from dagster._grpc.client import DagsterGrpcClient
 
