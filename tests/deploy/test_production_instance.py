@@ -254,7 +254,10 @@ def test_the_automation_sensor_refreshes_what_a_landing_reaches(
     deployment: Deployment, instance, main_job_succeeded: str
 ):
     """Issue #11: the cadence job lands, the automation sensor does the rest (automation.py)."""
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    # The new count's time, and the day whose partition it reaches, fixed before anything else:
+    # a test that crosses midnight UTC still looks for the count in the day it was written to.
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    today = at.strftime("%Y-%m-%d")
     before = {
         key: _latest_storage_id(instance, key, part)
         for key, part in ((PRODUCTION_DAILY, today), (EXPORT, None), (PURCHASE_ORDERS, None))
@@ -264,9 +267,7 @@ def test_the_automation_sensor_refreshes_what_a_landing_reaches(
         _start(deployment, START_SENSOR, {**where, "sensorName": AUTOMATION_SENSOR}, "Sensor")
         # its first evaluation only records the state it starts from
         _wait_for_ticks(deployment, instance, {AUTOMATION_SENSOR: InstigatorType.SENSOR})
-        tenant, record = _drop_one_production_count(
-            deployment.data_dir, datetime.now(UTC) - timedelta(minutes=1)
-        )
+        tenant, record = _drop_one_production_count(deployment.data_dir, at)
         run_id = deployment.client.submit_job_execution(
             f"{SCHEDULE}_job", repository_location_name=LOCATION, repository_name=REPOSITORY
         )
