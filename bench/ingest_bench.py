@@ -18,7 +18,7 @@ rows, seconds, rows/s, the ratios traceloom/lake_native (issue #11's target: ≥
 traceloom/duckdb_native, and peak RSS (MiB) of each subprocess (each a fresh interpreter, so
 its peak is its own).
 
-Usage: ``python -m bench.ingest_bench [--scales 0.2 1.0] [--seed 7]``
+Usage: ``python -m bench.ingest_bench [--scales 0.2 1.0 5.0] [--seed 7]`` (scale 1: ~1M rows)
 """
 
 import argparse
@@ -240,7 +240,7 @@ def _markdown(report: dict) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.2, 1.0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.2, 1.0, 5.0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--worker", nargs=3, metavar=("MODE", "LANDING", "TARGET"), help=argparse.SUPPRESS
