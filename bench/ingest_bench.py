@@ -1,7 +1,7 @@
 """Benchmark: validated ingestion of MES production counts vs DuckDB's native JSON reader.
 
 For each scale, the demo world's production-count files (JSON Lines, one file per tenant and
-day) are landed twice, each in a fresh subprocess and a fresh DuckDB file:
+day) are loaded three ways, each in a fresh subprocess and a fresh lake or DuckDB file:
 
 - ``traceloom``: the platform's path (read in chunks, hash, dedupe, pandera validation,
   quarantine, typed insert into ``raw`` of a fresh embedded lake: SQLite catalog, Parquet);
@@ -91,6 +91,7 @@ def _worker(mode: str, landing: Path, target: Path) -> dict:
     from traceloom_pipelines.sources.mes.contract import machines, production_counts
 
     files = sorted(landing.glob("*/mes/production_counts/*.jsonl"))
+    file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
     if mode == "traceloom":
         con = connect(target)  # the embedded lake of the data directory ``target``
         land_entity(con, machines, landing)  # reference data for known_machine_id
@@ -99,33 +100,27 @@ def _worker(mode: str, landing: Path, target: Path) -> dict:
         elapsed = time.perf_counter() - started
         rows = result.total.rows_read
         con.close()
-    elif mode == "lake_native":
-        con = connect(target)
-        file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-        columns = ", ".join(f"{name}: '{kind}'" for name, kind in NATIVE_COLUMNS.items())
-        started = time.perf_counter()
-        con.execute(
-            f"""
-            create table raw.native_production_counts as
-            select parse_path(filename)[-4] as tenant_id,
-                   machine_id, work_order_id, timezone('UTC', "timestamp") as "timestamp",
-                   units_produced, cumulative_units, quality_status, cycle_time_seconds,
-                   md5(to_json(r)::varchar) as _record_hash
-            from read_json({file_list}, format = 'newline_delimited', ignore_errors = true,
-                           filename = true, columns = {{{columns}}}) r
-            """
-        ).fetchall()
-        elapsed = time.perf_counter() - started
-        rows = sum(1 for f in files for line in f.open() if line.strip())
-        con.close()
     else:
-        con = duckdb.connect(str(target))
-        file_list = "[" + ", ".join(f"'{f}'" for f in files) + "]"
+        if mode == "lake_native":
+            con = connect(target)
+            columns = ", ".join(f"{name}: '{kind}'" for name, kind in native_columns().items())
+            statement = f"""
+                create table raw.native_production_counts as
+                select parse_path(filename)[-4] as tenant_id,
+                       machine_id, work_order_id, timezone('UTC', "timestamp") as "timestamp",
+                       units_produced, cumulative_units, quality_status, cycle_time_seconds,
+                       md5(to_json(r)::varchar) as _record_hash
+                from read_json({file_list}, format = 'newline_delimited', ignore_errors = true,
+                               filename = true, columns = {{{columns}}}) r
+                """
+        else:
+            con = duckdb.connect(str(target))
+            statement = (
+                f"create table counts as select * from read_json({file_list}, "
+                "format = 'newline_delimited', ignore_errors = true)"
+            )
         started = time.perf_counter()
-        con.execute(
-            f"create table counts as select * from read_json({file_list}, "
-            "format = 'newline_delimited', ignore_errors = true)"
-        ).fetchall()
+        con.execute(statement).fetchall()
         elapsed = time.perf_counter() - started
         # rows *read*: native skips malformed lines, so count lines like our reader does
         rows = sum(1 for f in files for line in f.open() if line.strip())
@@ -142,17 +137,17 @@ def _worker(mode: str, landing: Path, target: Path) -> dict:
     }
 
 
-# The typed columns of mes.production_counts (traceloom_pipelines/sources/mes/contract.py) as
-# DuckDB's reader is told them: what ``raw.mes__production_counts`` holds.
-NATIVE_COLUMNS = {
-    "machine_id": "VARCHAR",
-    "work_order_id": "VARCHAR",
-    "timestamp": "TIMESTAMPTZ",
-    "units_produced": "BIGINT",
-    "cumulative_units": "BIGINT",
-    "quality_status": "VARCHAR",
-    "cycle_time_seconds": "DOUBLE",
-}
+def native_columns() -> dict[str, str]:
+    """Column → DuckDB type of ``mes.production_counts`` as its contract lands them
+    (``SourceEntity.fields``), for DuckDB's reader: timestamps read as ``TIMESTAMPTZ`` (the
+    text carries its offset) and stored as naive UTC like ``raw.mes__production_counts``."""
+    from traceloom_pipelines.landing.checks import TIMESTAMP
+    from traceloom_pipelines.sources.mes.contract import production_counts
+
+    return {
+        name: "TIMESTAMPTZ" if kind == TIMESTAMP else kind
+        for name, (_, kind) in production_counts.fields.items()
+    }
 
 
 def _measure(mode: str, landing: Path, workdir: Path) -> dict:
